@@ -1,0 +1,111 @@
+"""The JSON base class of the HTTP API: app lookup and authentication in `prepare`, JSON
+bodies in and out, and errors as `{"error": message}` with the right status, never a traceback.
+
+Order of checks (../shared/docs/protocol-pusher.md, 8.1): unknown app 404, bad auth 401,
+disabled app 403. Auth is a Pusher request signature or HTTP Basic `key:secret`.
+"""
+
+import base64
+import binascii
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import unquote
+
+from tornado.web import RequestHandler
+
+from hub.auth import signatures
+from hub.core.hub import Hub
+from hub.core.models import App
+from hub.errors import ApiError, bad_request, forbidden, not_found, too_large, unauthorized
+
+log = logging.getLogger("hub.api")
+
+# The largest request body the API reads: ten events of 10 KB each, with room to spare.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class JsonHandler(RequestHandler):
+    """Writes JSON, and turns ApiError into its status with a JSON message."""
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+
+    def send_json(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ApiError):
+            self.set_status(exc.status)
+            message = exc.message
+        else:
+            message = self._reason
+        self.finish(json.dumps({"error": message}))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, ApiError):
+            log.info("%s %s -> %d %s", self.request.method, self.request.path, value.status, value)
+        else:
+            super().log_exception(typ, value, tb)
+
+
+class AppApiHandler(JsonHandler):
+    """Handlers under /apps/{app_id}/: `self.app` is the authenticated, active app."""
+
+    hub: Hub
+    app: App
+
+    def initialize(self, hub: Hub) -> None:
+        self.hub = hub
+
+    async def prepare(self) -> None:
+        app_id = self.path_kwargs.get("app_id", "")
+        live = await self.hub.apps.by_id(app_id)
+        if live is None:
+            raise not_found(f"no app with id {app_id}")
+        self._authenticate(live.app)
+        if not live.app.active:
+            raise forbidden("app is disabled")
+        if len(self.request.body) > MAX_BODY_BYTES:
+            raise too_large(f"request body larger than {MAX_BODY_BYTES} bytes")
+        self.app = live.app
+
+    def _authenticate(self, app: App) -> None:
+        header = self.request.headers.get("Authorization", "")
+        if header.lower().startswith("basic "):
+            try:
+                decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                raise unauthorized("malformed Basic authorization") from None
+            key, _, secret = decoded.partition(":")
+            signatures.verify_basic(app, key, secret)
+            return
+        query = {
+            name: values[-1].decode("utf-8", "replace")
+            for name, values in self.request.query_arguments.items()
+        }
+        # SDKs sign the path as they wrote it; a client library may have percent-encoded it.
+        path = self.request.path
+        try:
+            signatures.verify_request(
+                app, self.request.method or "", path, query, self.request.body, time.time()
+            )
+        except ApiError:
+            if unquote(path) == path:
+                raise
+            signatures.verify_request(
+                app, self.request.method or "", unquote(path), query, self.request.body, time.time()
+            )
+
+    def json_body(self) -> dict[str, Any]:
+        try:
+            body = json.loads(self.request.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            raise bad_request("body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise bad_request("body must be a JSON object")
+        return body

@@ -1,0 +1,107 @@
+"""POST /apps/{id}/events and /batch_events: publishing through the HTTP API.
+
+A request is validated whole before anything is published, so a bad batch publishes nothing.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from hub.api.base import AppApiHandler
+from hub.api.channels import channel_info, info_attributes
+from hub.core.models import App, Event, channel_name_problem
+from hub.errors import bad_request, too_large
+
+_SOCKET_ID = re.compile(r"\d+\.\d+")
+
+
+@dataclass(slots=True)
+class Trigger:
+    name: str
+    data: str
+    channels: list[str]
+    socket_id: str | None
+    attributes: tuple[str, ...]
+
+
+def parse_trigger(app: App, body: dict[str, Any], *, single_channel: bool = False) -> Trigger:
+    """Validates one trigger (or one batch entry); raises 400 or 413."""
+    limits = app.settings
+    name = body.get("name")
+    if not isinstance(name, str) or not name:
+        raise bad_request("name is required (a string)")
+    if len(name) > limits.max_event_name_length:
+        raise bad_request(f"name longer than {limits.max_event_name_length} characters")
+    data = body.get("data")
+    if not isinstance(data, str):
+        raise bad_request("data is required and must be a string (JSON-encode objects)")
+    if len(data.encode()) > limits.max_event_data_bytes:
+        raise too_large(f"data larger than {limits.max_event_data_bytes} bytes")
+    channels = _channels(body, single_channel)
+    if len(channels) > limits.max_channels_per_trigger:
+        raise bad_request(f"more than {limits.max_channels_per_trigger} channels")
+    for channel in channels:
+        problem = channel_name_problem(channel, limits.max_channel_name_length)
+        if problem:
+            raise bad_request(f"{problem}: {str(channel)[:200]!r}")
+    socket_id = body.get("socket_id")
+    if socket_id is not None and (
+        not isinstance(socket_id, str) or not _SOCKET_ID.fullmatch(socket_id)
+    ):
+        raise bad_request("socket_id must look like 123.456")
+    return Trigger(name, data, channels, socket_id, info_attributes(body.get("info")))
+
+
+def _channels(body: dict[str, Any], single_channel: bool) -> list[str]:
+    if single_channel or ("channel" in body and "channels" not in body):
+        channel = body.get("channel")
+        if not isinstance(channel, str):
+            raise bad_request("channel is required (a string)")
+        return [channel]
+    channels = body.get("channels")
+    if not isinstance(channels, list) or not channels:
+        raise bad_request("channels is required (a non-empty list)")
+    return channels
+
+
+class EventsHandler(AppApiHandler):
+    def post(self, app_id: str) -> None:
+        trigger = parse_trigger(self.app, self.json_body())
+        self._publish(trigger)
+        if trigger.attributes:
+            self.send_json({"channels": self._info(trigger)})
+        else:
+            self.send_json({})
+
+    def _publish(self, trigger: Trigger) -> None:
+        for channel in trigger.channels:
+            self.hub.publish(
+                self.app.id, Event(channel, trigger.name, trigger.data, trigger.socket_id)
+            )
+
+    def _info(self, trigger: Trigger) -> dict[str, dict]:
+        return {
+            channel: channel_info(self.hub, self.app.id, channel, trigger.attributes)
+            for channel in trigger.channels
+        }
+
+
+class BatchEventsHandler(EventsHandler):
+    def post(self, app_id: str) -> None:
+        batch = self.json_body().get("batch")
+        if not isinstance(batch, list) or not batch:
+            raise bad_request("batch is required (a non-empty list of events)")
+        limit = self.app.settings.max_events_per_batch
+        if len(batch) > limit:
+            raise bad_request(f"more than {limit} events in one batch")
+        if not all(isinstance(entry, dict) for entry in batch):
+            raise bad_request("each batch entry must be an object")
+        triggers = [parse_trigger(self.app, entry, single_channel=True) for entry in batch]
+        for trigger in triggers:
+            self._publish(trigger)
+        if any(t.attributes for t in triggers):
+            self.send_json(
+                {"batch": [self._info(t)[t.channels[0]] if t.attributes else {} for t in triggers]}
+            )
+        else:
+            self.send_json({})

@@ -1,0 +1,1 @@
+"""Authentication: Pusher HMAC signatures (and, later, socket tokens and password hashes)."""

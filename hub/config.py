@@ -1,0 +1,64 @@
+"""Server settings: one frozen table built from command-line flags, HUB_* environment
+variables and defaults, in that order of precedence. Nothing here does I/O beyond reading env.
+
+Per-app limits (event size, presence members...) are not here: they are app settings, kept in
+the store (hub/core/models.py: AppSettings).
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 6001
+    db_path: str = "hub.db"
+    dev: bool = False
+    # Seconds advertised to Pusher clients in connection_established; after this much silence
+    # the server pings, and closes with 4201 when nothing arrives within pong_timeout.
+    activity_timeout: int = 120
+    pong_timeout: int = 30
+    # Optional prefix before /app/{key}, for pusher-js's wsPath option.
+    path_prefix: str = ""
+    # How often the hub looks for app changes written to the database by another process (CLI).
+    reload_interval: float = 1.0
+    # Largest websocket message accepted from a client, in bytes.
+    max_message_bytes: int = 64 * 1024
+    # Bytes that may wait in one connection's outgoing buffer; past it the client is too slow
+    # and is disconnected (Pusher 4100: reconnect after a backoff).
+    max_outbox_bytes: int = 1024 * 1024
+    # Seconds a graceful shutdown waits for sockets to close after telling clients to reconnect.
+    shutdown_grace: float = 2.0
+
+    @classmethod
+    def from_sources(
+        cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> "Settings":
+        """Defaults, then HUB_<NAME> environment variables, then `overrides` that are not None."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = environ.get("HUB_" + field.name.upper())
+            if raw is not None:
+                values[field.name] = _cast(field.type, raw, field.name)
+        for name, value in (overrides or {}).items():
+            if value is not None:
+                values[name] = value
+        return cls(**values)
+
+
+def _cast(kind: Any, raw: str, name: str) -> Any:
+    kind = {"int": int, "float": float, "bool": bool, "str": str}.get(kind, kind)
+    if kind is bool:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"HUB_{name.upper()}: expected a boolean, got {raw!r}")
+    try:
+        return kind(raw)
+    except ValueError as exc:
+        raise ValueError(f"HUB_{name.upper()}: {exc}") from None

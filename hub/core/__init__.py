@@ -1,0 +1,1 @@
+"""The protocol-neutral core: apps, connections, channels, presence and fan-out."""

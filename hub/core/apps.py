@@ -1,0 +1,115 @@
+"""The running hub's view of its apps: a cache over the store that follows changes.
+
+Apps are looked up by key (websocket handshakes) and by id (HTTP API) on every request, so they
+are cached. Changes written by another process on the same database (the CLI) are noticed by
+polling SQLite's `PRAGMA data_version`, and a key or id missing from the cache is looked up in
+the store before it is refused, so a new app works at once.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hub.core.models import App
+from hub.origins import OriginPolicy
+from hub.store import Store
+
+log = logging.getLogger("hub.apps")
+
+
+@dataclass(frozen=True, slots=True)
+class LiveApp:
+    app: App
+    origins: OriginPolicy
+
+
+Listener = Callable[[LiveApp | None, LiveApp | None], None]
+
+
+class AppRegistry:
+    def __init__(self, store: Store, reload_interval: float = 1.0) -> None:
+        self.store = store
+        self._by_id: dict[str, LiveApp] = {}
+        self._by_key: dict[str, str] = {}
+        self._reload_interval = reload_interval
+        self._data_version: int | None = None
+        self._poller: asyncio.Task | None = None
+        self._listeners: list[Listener] = []
+
+    def on_change(self, listener: Listener) -> None:
+        """`listener(old, new)` runs for every app that changed; None stands for absent."""
+        self._listeners.append(listener)
+
+    async def start(self) -> None:
+        await self.reload()
+        if self._reload_interval > 0:
+            self._poller = asyncio.create_task(self._poll(), name="hub-app-reload")
+
+    async def close(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self._reload_interval)
+            try:
+                version = await self.store.data_version()
+                if version != self._data_version:
+                    await self.reload()
+            except Exception:  # keep polling: a locked or busy database passes
+                log.exception("reloading apps failed")
+
+    async def reload(self) -> None:
+        """Reads every app again and tells listeners what changed."""
+        self._data_version = await self.store.data_version()
+        fresh = {app.id: _live(app) for app in await self.store.list_apps()}
+        old = self._by_id
+        self._by_id = fresh
+        self._by_key = {
+            pair.key: app_id for app_id, live in fresh.items() for pair in live.app.keys
+        }
+        for app_id in old.keys() | fresh.keys():
+            before, after = old.get(app_id), fresh.get(app_id)
+            if before is None or after is None or before.app != after.app:
+                for listener in self._listeners:
+                    listener(before, after)
+
+    def cached(self, app_id: str) -> LiveApp | None:
+        return self._by_id.get(app_id)
+
+    async def by_id(self, app_id: str) -> LiveApp | None:
+        live = self._by_id.get(app_id)
+        if live is None:
+            app = await self.store.get_app(app_id)
+            live = self._remember(app) if app else None
+        return live
+
+    async def by_key(self, key: str) -> LiveApp | None:
+        app_id = self._by_key.get(key)
+        if app_id is not None and app_id in self._by_id:
+            return self._by_id[app_id]
+        app = await self.store.app_by_key(key)
+        return self._remember(app) if app else None
+
+    def _remember(self, app: App) -> LiveApp:
+        live = _live(app)
+        self._by_id[app.id] = live
+        for pair in app.keys:
+            self._by_key[pair.key] = app.id
+        return live
+
+
+def _live(app: App) -> LiveApp:
+    try:
+        origins = OriginPolicy(app.origins)
+    except ValueError:
+        # A bad pattern written around the CLI's checks must not open the app to every
+        # origin: refuse all browser handshakes until it is fixed.
+        log.error("app %s has an invalid origin pattern; refusing browser origins", app.id)
+        origins = OriginPolicy.refuse_all()
+    return LiveApp(app, origins)

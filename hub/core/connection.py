@@ -1,0 +1,91 @@
+"""A connection as the core sees it, whatever its wire protocol.
+
+The core knows a connection by its socket id, app, user and subscriptions, and talks to it
+through its `peer`: the protocol side that turns core events into frames and closes the socket.
+"""
+
+import itertools
+import secrets
+import time
+from enum import Enum
+from typing import Any, Protocol
+
+
+class Disconnect(Enum):
+    """Why the core ends a connection; each protocol maps it to its own close code."""
+
+    SHUTDOWN = "server shutting down"
+    APP_GONE = "app deleted"
+    APP_DISABLED = "app disabled"
+    PONG_TIMEOUT = "no answer to ping"
+    SLOW = "client too slow: outgoing buffer full"
+
+
+class Codec(Protocol):
+    """Turns a core event into the bytes or text of one frame of a protocol. Called once per
+    event and protocol; the result goes unchanged to every subscriber that speaks it."""
+
+    name: str
+
+    def encode_event(self, event: Any) -> Any: ...
+
+
+class Peer(Protocol):
+    """What the core needs from the protocol side of a connection."""
+
+    codec: Codec
+
+    def send(self, frame: Any) -> None: ...
+
+    def ping(self) -> None: ...
+
+    def disconnect(self, reason: Disconnect) -> None: ...
+
+
+_sequence = itertools.count(1)
+_process_part = secrets.randbelow(10**9)
+
+
+def new_socket_id() -> str:
+    """`digits.digits`, the form the Pusher SDKs check; unique within the process."""
+    return f"{_process_part}.{next(_sequence)}"
+
+
+class Connection:
+    __slots__ = (
+        "_window_count",
+        "_window_start",
+        "app_id",
+        "channels",
+        "last_seen",
+        "peer",
+        "pinged",
+        "socket_id",
+        "user_id",
+    )
+
+    def __init__(self, app_id: str, peer: Peer) -> None:
+        self.socket_id = new_socket_id()
+        self.app_id = app_id
+        self.peer = peer
+        self.channels: set[str] = set()
+        self.user_id: str | None = None  # set by user sign-in (a later part)
+        self.last_seen = time.monotonic()
+        self.pinged = False
+        self._window_start = 0.0
+        self._window_count = 0
+
+    def seen(self) -> None:
+        self.last_seen = time.monotonic()
+        self.pinged = False
+
+    def take_rate(self, per_second: int) -> bool:
+        """Counts one client event; False when this second's allowance is used up."""
+        now = time.monotonic()
+        if now - self._window_start >= 1.0:
+            self._window_start = now
+            self._window_count = 0
+        if self._window_count >= per_second:
+            return False
+        self._window_count += 1
+        return True

@@ -1,0 +1,180 @@
+"""The core of the running hub: connections, each app's channels, presence and fan-out.
+
+Protocol sessions call it (connect, subscribe, publish...); it calls their peers back with core
+events. Published events go through the broker and come back to `_deliver`, which encodes an
+event once per protocol and hands those same bytes to every subscriber.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+from hub.broker import Broker
+from hub.core.apps import AppRegistry, LiveApp
+from hub.core.channels import Channel, ChannelRegistry, Member, PresenceFull
+from hub.core.connection import Connection, Disconnect, Peer
+from hub.core.models import App, Event, EventKind
+
+log = logging.getLogger("hub.core")
+
+__all__ = ["Hub", "OverQuota", "PresenceFull"]
+
+
+class OverQuota(Exception):
+    """The app has as many connections as its quota allows."""
+
+
+class Hub:
+    def __init__(
+        self,
+        apps: AppRegistry,
+        broker: Broker,
+        *,
+        activity_timeout: float = 120,
+        pong_timeout: float = 30,
+    ) -> None:
+        self.apps = apps
+        self.broker = broker
+        self.activity_timeout = activity_timeout
+        self.pong_timeout = pong_timeout
+        self.connections: dict[str, Connection] = {}
+        self._count_by_app: Counter[str] = Counter()
+        self._channels: dict[str, ChannelRegistry] = {}
+        self._sweeper: asyncio.Task | None = None
+        broker.start(self._deliver)
+        apps.on_change(self._app_changed)
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="hub-activity-sweeper")
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+
+    def disconnect_all(self, reason: Disconnect) -> None:
+        for conn in list(self.connections.values()):
+            conn.peer.disconnect(reason)
+
+    # -- connections ------------------------------------------------------------------------
+
+    def connect(self, app: App, peer: Peer) -> Connection:
+        quota = app.settings.max_connections
+        if quota and self._count_by_app[app.id] >= quota:
+            raise OverQuota(app.id)
+        conn = Connection(app.id, peer)
+        self.connections[conn.socket_id] = conn
+        self._count_by_app[app.id] += 1
+        return conn
+
+    def disconnect(self, conn: Connection) -> None:
+        """Forgets a closed connection: leaves its channels, announcing departed members."""
+        if self.connections.pop(conn.socket_id, None) is None:
+            return
+        self._count_by_app[conn.app_id] -= 1
+        if self._count_by_app[conn.app_id] <= 0:
+            del self._count_by_app[conn.app_id]
+        for name in list(conn.channels):
+            self.unsubscribe(conn, name)
+
+    def connection_count(self, app_id: str) -> int:
+        return self._count_by_app.get(app_id, 0)
+
+    # -- channels ---------------------------------------------------------------------------
+
+    def subscribe(self, conn: Connection, app: App, name: str, member: Member | None) -> Channel:
+        """Subscribes `conn` (idempotent); a new presence member is announced to the others.
+        Raises PresenceFull."""
+        registry = self._channels.get(conn.app_id)
+        if registry is None:
+            registry = self._channels[conn.app_id] = ChannelRegistry()
+        channel, added = registry.add(conn, name, member, app.settings.max_presence_members)
+        if added is not None:
+            self.publish(
+                conn.app_id,
+                Event(name, "", added.info, conn.socket_id, added.user_id, EventKind.MEMBER_ADDED),
+            )
+        return channel
+
+    def unsubscribe(self, conn: Connection, name: str) -> None:
+        registry = self._channels.get(conn.app_id)
+        if registry is None:
+            conn.channels.discard(name)
+            return
+        _, removed = registry.remove(conn, name)
+        if not registry.channels:
+            del self._channels[conn.app_id]
+        if removed is not None:
+            self.publish(
+                conn.app_id,
+                Event(name, "", None, conn.socket_id, removed, EventKind.MEMBER_REMOVED),
+            )
+
+    def channel(self, app_id: str, name: str) -> Channel | None:
+        registry = self._channels.get(app_id)
+        return registry.get(name) if registry else None
+
+    def channels(self, app_id: str) -> dict[str, Channel]:
+        registry = self._channels.get(app_id)
+        return registry.channels if registry else {}
+
+    # -- events -----------------------------------------------------------------------------
+
+    def publish(self, app_id: str, event: Event) -> None:
+        self.broker.publish(app_id, event)
+
+    def _deliver(self, app_id: str, event: Event) -> None:
+        channel = self.channel(app_id, event.channel)
+        if channel is None:
+            return
+        encoded: dict[str, Any] = event.encoded
+        exclude = event.exclude
+        # A copy: a send that fails can close a connection and unsubscribe it mid-loop.
+        for socket_id, conn in list(channel.subscribers.items()):
+            if socket_id == exclude:
+                continue
+            peer = conn.peer
+            codec = peer.codec
+            frame = encoded.get(codec.name)
+            if frame is None:
+                frame = encoded[codec.name] = codec.encode_event(event)
+            peer.send(frame)
+
+    # -- app changes and liveness -----------------------------------------------------------
+
+    def _app_changed(self, old: LiveApp | None, new: LiveApp | None) -> None:
+        if old is None:
+            return
+        reason = None
+        if new is None:
+            reason = Disconnect.APP_GONE
+        elif not new.app.active:
+            reason = Disconnect.APP_DISABLED
+        if reason is None:
+            return
+        for conn in [c for c in self.connections.values() if c.app_id == old.app.id]:
+            conn.peer.disconnect(reason)
+
+    async def _sweep_forever(self) -> None:
+        interval = max(0.05, min(5.0, self.activity_timeout / 4, self.pong_timeout / 4))
+        while True:
+            await asyncio.sleep(interval)
+            self.sweep(time.monotonic())
+
+    def sweep(self, now: float) -> None:
+        """Pings connections silent for activity_timeout; drops those that stay silent."""
+        for conn in list(self.connections.values()):
+            idle = now - conn.last_seen
+            if conn.pinged:
+                if idle >= self.activity_timeout + self.pong_timeout:
+                    conn.peer.disconnect(Disconnect.PONG_TIMEOUT)
+            elif idle >= self.activity_timeout:
+                conn.pinged = True
+                conn.peer.ping()

@@ -1,0 +1,142 @@
+"""The core's data: apps and their settings, channel kinds, events. No I/O, no protocol."""
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
+from enum import Enum
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class AppSettings:
+    """Per-app switches and limits. Defaults are Pusher's documented ones."""
+
+    client_events: bool = False
+    max_connections: int = 0  # 0: no quota
+    max_event_data_bytes: int = 10 * 1024
+    max_channels_per_trigger: int = 100
+    max_events_per_batch: int = 10
+    max_presence_members: int = 100
+    max_presence_user_info_bytes: int = 1024
+    client_events_per_second: int = 10
+    max_channel_name_length: int = 164
+    max_event_name_length: int = 200
+
+    @classmethod
+    def from_json(cls, text: str | None) -> "AppSettings":
+        """Reads stored overrides; unknown names (from a newer hub) are ignored."""
+        known = {f.name for f in fields(cls)}
+        raw = json.loads(text or "{}")
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+    def to_json(self) -> str:
+        """Only what differs from the defaults, so a default changed later reaches old apps."""
+        default = AppSettings()
+        return json.dumps({k: v for k, v in asdict(self).items() if getattr(default, k) != v})
+
+    def updated(self, changes: dict[str, Any]) -> "AppSettings":
+        """A copy with `changes` applied; each value is checked against the field's type."""
+        typed: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name not in changes:
+                continue
+            value = changes[f.name]
+            if f.type in (bool, "bool"):
+                if not isinstance(value, bool):
+                    raise ValueError(f"{f.name} must be true or false")
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{f.name} must be a whole number >= 0")
+            typed[f.name] = value
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return replace(self, **typed)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPair:
+    key: str
+    secret: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """An app as the running hub sees it (a snapshot; the store is the truth)."""
+
+    id: str
+    name: str
+    active: bool
+    settings: AppSettings
+    keys: tuple[KeyPair, ...]
+    origins: tuple[str, ...]
+    created_at: int = 0
+
+    def secrets_for(self, key: str) -> tuple[str, ...]:
+        return tuple(pair.secret for pair in self.keys if pair.key == key)
+
+
+class ChannelKind(Enum):
+    PUBLIC = "public"
+    PRIVATE = "private"
+    ENCRYPTED = "private-encrypted"
+    PRESENCE = "presence"
+    USER = "user"  # #server-to-user-{id}
+
+
+SERVER_TO_USER_PREFIX = "#server-to-user-"
+_CACHE_PREFIXES = ("cache-", "private-cache-", "private-encrypted-cache-", "presence-cache-")
+# Pusher's character class (pusher-http-node and the Python SDK check the same).
+_CHANNEL_NAME = re.compile(r"[A-Za-z0-9_\-=@,.;]+")
+
+
+def channel_kind(name: str) -> ChannelKind:
+    """The kind a channel name implies; longest prefix first."""
+    if name.startswith(SERVER_TO_USER_PREFIX):
+        return ChannelKind.USER
+    if name.startswith(("private-encrypted-",)):
+        return ChannelKind.ENCRYPTED
+    if name.startswith("private-"):
+        return ChannelKind.PRIVATE
+    if name.startswith("presence-"):
+        return ChannelKind.PRESENCE
+    return ChannelKind.PUBLIC
+
+
+def is_cache_channel(name: str) -> bool:
+    return name.startswith(_CACHE_PREFIXES)
+
+
+def channel_name_problem(name: Any, max_length: int) -> str | None:
+    """Why `name` is not a valid channel name, or None when it is."""
+    if not isinstance(name, str) or not name:
+        return "channel name must be a non-empty string"
+    if len(name) > max_length:
+        return f"channel name longer than {max_length} characters"
+    body = name[len(SERVER_TO_USER_PREFIX) :] if name.startswith(SERVER_TO_USER_PREFIX) else name
+    if not _CHANNEL_NAME.fullmatch(body):
+        return "channel name may only contain A-Z a-z 0-9 _ - = @ , . ;"
+    return None
+
+
+class EventKind(Enum):
+    MESSAGE = "message"  # published through the API or by a client
+    MEMBER_ADDED = "member_added"  # presence: `data` is the member's user info
+    MEMBER_REMOVED = "member_removed"  # presence
+
+
+@dataclass(slots=True)
+class Event:
+    """One event on one channel. `data` is the string as the publisher gave it (or, for client
+    events, the JSON value the client sent). `exclude` is a socket id that must not get it;
+    `user_id` is the sender's member id for client events on presence channels and the member
+    for presence events."""
+
+    channel: str
+    name: str
+    data: Any
+    exclude: str | None = None
+    user_id: str | None = None
+    kind: EventKind = EventKind.MESSAGE
+    # Per-protocol encodings, filled once by fan-out and shared by every subscriber.
+    encoded: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Wire protocols, one sans-I/O module each: text in, core calls; core events in, frames out."""

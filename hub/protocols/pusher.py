@@ -1,0 +1,315 @@
+"""The Pusher Channels protocol 7, sans I/O.
+
+A PusherSession is the protocol side of one connection: the transport hands it each text frame
+from the client and gives it two callables, `write(Outgoing)` and `close(code, reason)`; the session
+calls the core and answers with frames. It never touches a socket, so its tests feed strings.
+See ../shared/docs/protocol-pusher.md for the wire facts this follows.
+"""
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from hub.auth import signatures
+from hub.core.channels import Member, PresenceFull
+from hub.core.connection import Connection, Disconnect
+from hub.core.hub import Hub, OverQuota
+from hub.core.models import (
+    App,
+    ChannelKind,
+    Event,
+    EventKind,
+    channel_kind,
+    channel_name_problem,
+)
+from hub.errors import (
+    PRESENCE_FULL_STATUS,
+    USER_INFO_TOO_LARGE_STATUS,
+    PusherCode,
+    PusherError,
+    SubscriptionError,
+    auth_failed,
+    invalid_channel,
+    limit_reached,
+)
+from hub.protocols.frames import Outgoing
+
+log = logging.getLogger("hub.pusher")
+
+ACCEPTED_PROTOCOLS = range(4, 8)
+CLIENT_EVENT_KINDS = (ChannelKind.PRIVATE, ChannelKind.PRESENCE)
+
+_DISCONNECT_CODES = {
+    Disconnect.SHUTDOWN: PusherCode.RECONNECT,
+    Disconnect.APP_GONE: PusherCode.APP_KEY_UNKNOWN,
+    Disconnect.APP_DISABLED: PusherCode.APP_DISABLED,
+    Disconnect.PONG_TIMEOUT: PusherCode.PONG_TIMEOUT,
+    Disconnect.SLOW: PusherCode.OVER_CAPACITY,
+}
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def frame(event: str, data: Any = None, channel: str | None = None, **extra: Any) -> Outgoing:
+    message: dict[str, Any] = {"event": event}
+    if channel is not None:
+        message["channel"] = channel
+    if data is not None:
+        message["data"] = data
+    message.update(extra)
+    return Outgoing(dumps(message))
+
+
+def error_frame(code: PusherCode | None, message: str) -> Outgoing:
+    return frame("pusher:error", {"code": None if code is None else int(code), "message": message})
+
+
+class PusherCodec:
+    """Encodes core events as Pusher frames; one encoding per event, shared by subscribers."""
+
+    name = "pusher"
+
+    @staticmethod
+    def encode_event(event: Event) -> Outgoing:
+        if event.kind is EventKind.MEMBER_ADDED:
+            data = dumps({"user_id": event.user_id, "user_info": event.data})
+            return frame("pusher_internal:member_added", data, event.channel)
+        if event.kind is EventKind.MEMBER_REMOVED:
+            return frame(
+                "pusher_internal:member_removed", dumps({"user_id": event.user_id}), event.channel
+            )
+        if event.user_id is not None:
+            return frame(event.name, event.data, event.channel, user_id=event.user_id)
+        return frame(event.name, event.data, event.channel)
+
+
+CODEC = PusherCodec()
+
+
+def handshake_problem(path_ok: bool, app: App | None, protocol: str | None) -> PusherError | None:
+    """Why a new connection is refused before it is established, in Pusher's order of checks."""
+    if not path_ok:
+        return PusherError(PusherCode.PATH_NOT_FOUND, "Path not found: use /app/{key}")
+    if app is None:
+        return PusherError(PusherCode.APP_KEY_UNKNOWN, "App key does not exist")
+    if not app.active:
+        return PusherError(PusherCode.APP_DISABLED, "App is disabled")
+    if protocol is None:
+        return PusherError(PusherCode.PROTOCOL_MISSING, "No protocol version supplied")
+    try:
+        version = int(protocol)
+    except ValueError:
+        version = -1
+    if version not in ACCEPTED_PROTOCOLS:
+        return PusherError(
+            PusherCode.PROTOCOL_UNSUPPORTED, f"Unsupported protocol version {protocol!r}"
+        )
+    return None
+
+
+class PusherSession:
+    """One Pusher connection's protocol state. Also the core's `Peer` for it."""
+
+    codec = CODEC
+
+    def __init__(
+        self,
+        hub: Hub,
+        write: Callable[[Outgoing], None],
+        close: Callable[[int, str], None],
+        activity_timeout: int,
+    ) -> None:
+        self.hub = hub
+        self._write = write
+        self._close = close
+        self._activity_timeout = activity_timeout
+        self.conn: Connection | None = None
+        self.closed = False
+
+    # -- Peer, called by the core -----------------------------------------------------------
+
+    def send(self, out: Outgoing) -> None:
+        if not self.closed:
+            self._write(out)
+
+    def ping(self) -> None:
+        self.send(frame("pusher:ping", {}))
+
+    def disconnect(self, reason: Disconnect) -> None:
+        self.fail(PusherError(_DISCONNECT_CODES[reason], reason.value))
+
+    # -- from the transport -----------------------------------------------------------------
+
+    def open(self, app: App | None, *, path_ok: bool = True, protocol: str | None = "7") -> None:
+        """The websocket is up: establish the connection or refuse it with a code."""
+        problem = handshake_problem(path_ok, app, protocol)
+        if problem is None:
+            assert app is not None
+            try:
+                self.conn = self.hub.connect(app, self)
+            except OverQuota:
+                problem = PusherError(PusherCode.OVER_QUOTA, "App is over its connection quota")
+        if problem is not None:
+            self.fail(problem)
+            return
+        assert self.conn is not None
+        established = {"socket_id": self.conn.socket_id, "activity_timeout": self._activity_timeout}
+        self._write(frame("pusher:connection_established", dumps(established)))
+
+    def closed_by_peer(self) -> None:
+        """The socket is gone, whoever closed it: leave every channel."""
+        self.closed = True
+        if self.conn is not None:
+            self.hub.disconnect(self.conn)
+            self.conn = None
+
+    def fail(self, error: PusherError) -> None:
+        """Sends `pusher:error`; for a fatal error, closes with the same code."""
+        if self.closed:
+            return
+        self._write(error_frame(error.code, error.message))
+        if error.close and error.code is not None:
+            self.closed = True
+            self._close(int(error.code), error.message)
+            self.closed_by_peer()
+
+    def receive(self, text: str) -> None:
+        conn = self.conn
+        if conn is None or self.closed:
+            return
+        conn.seen()
+        try:
+            message = json.loads(text)
+        except ValueError:
+            self.fail(PusherError(None, "Invalid JSON", close=False))
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("event"), str):
+            self.fail(PusherError(None, "A message is a JSON object with an `event`", close=False))
+            return
+        live = self.hub.apps.cached(conn.app_id)
+        if live is None:
+            return  # the app was deleted; the core is closing this connection
+        try:
+            self._dispatch(live.app, conn, message)
+        except PusherError as error:
+            self.fail(error)
+
+    def _dispatch(self, app: App, conn: Connection, message: dict) -> None:
+        event = message["event"]
+        data = message.get("data")
+        if event == "pusher:ping":
+            self._write(frame("pusher:pong", {}))
+        elif event == "pusher:pong":
+            pass
+        elif event == "pusher:subscribe":
+            self._subscribe(app, conn, data)
+        elif event == "pusher:unsubscribe":
+            channel = data.get("channel") if isinstance(data, dict) else None
+            if isinstance(channel, str):
+                self.hub.unsubscribe(conn, channel)
+        elif event.startswith("client-"):
+            self._client_event(app, conn, event, message.get("channel"), data)
+        else:
+            raise PusherError(None, f"Unsupported event {event[:50]!r}", close=False)
+
+    # -- subscriptions ----------------------------------------------------------------------
+
+    def _subscribe(self, app: App, conn: Connection, data: Any) -> None:
+        name = data.get("channel") if isinstance(data, dict) else None
+        if not isinstance(name, str):
+            raise PusherError(None, "pusher:subscribe needs data.channel", close=False)
+        try:
+            member = self._authorize(app, conn, name, data)
+            channel = self.hub.subscribe(conn, app, name, member)
+        except SubscriptionError as refusal:
+            self._write(frame("pusher:subscription_error", dumps(_refusal_data(refusal)), name))
+            return
+        except PresenceFull:
+            refusal = limit_reached("Presence channel is full", PRESENCE_FULL_STATUS)
+            self._write(frame("pusher:subscription_error", dumps(_refusal_data(refusal)), name))
+            return
+        if channel.is_presence:
+            members = channel.members
+            presence = {
+                "ids": list(members),
+                "hash": {uid: m.info for uid, m in members.items()},
+                "count": len(members),
+            }
+            self._write(
+                frame("pusher_internal:subscription_succeeded", dumps({"presence": presence}), name)
+            )
+        else:
+            self._write(frame("pusher_internal:subscription_succeeded", "{}", name))
+
+    def _authorize(self, app: App, conn: Connection, name: str, data: dict) -> Member | None:
+        """Checks the name and the signature a channel kind needs; the presence member."""
+        problem = channel_name_problem(name, app.settings.max_channel_name_length)
+        if problem:
+            raise invalid_channel(problem)
+        kind = channel_kind(name)
+        if kind is ChannelKind.PUBLIC:
+            return None
+        if kind is ChannelKind.USER:
+            raise auth_failed("#server-to-user- channels need a signed-in user")
+        channel_data = data.get("channel_data") if kind is ChannelKind.PRESENCE else None
+        if kind is ChannelKind.PRESENCE and not isinstance(channel_data, str):
+            raise auth_failed("presence channels need channel_data (a JSON string)")
+        signed = signatures.channel_signed_text(conn.socket_id, name, channel_data)
+        if not signatures.check_auth_string(app, data.get("auth"), signed):
+            raise auth_failed("Invalid signature")
+        if kind is not ChannelKind.PRESENCE:
+            return None
+        return _presence_member(app, channel_data)
+
+    # -- client events ----------------------------------------------------------------------
+
+    def _client_event(
+        self, app: App, conn: Connection, event: str, channel: Any, data: Any
+    ) -> None:
+        def refuse(message: str) -> PusherError:
+            return PusherError(PusherCode.CLIENT_EVENT_REJECTED, message, close=False)
+
+        if not app.settings.client_events:
+            raise refuse("Client events are disabled for this app")
+        if len(event) > app.settings.max_event_name_length:
+            raise refuse(f"Event name longer than {app.settings.max_event_name_length} characters")
+        if not isinstance(channel, str) or channel_kind(channel) not in CLIENT_EVENT_KINDS:
+            raise refuse("Client events are only allowed on private and presence channels")
+        if channel not in conn.channels:
+            raise refuse(f"Not subscribed to {channel}")
+        if len(dumps(data).encode()) > app.settings.max_event_data_bytes:
+            raise refuse(f"Event data larger than {app.settings.max_event_data_bytes} bytes")
+        if not conn.take_rate(app.settings.client_events_per_second):
+            raise refuse(
+                f"Rate limit: {app.settings.client_events_per_second} client events per second"
+            )
+        live = self.hub.channel(app.id, channel)
+        user_id = live.member_of.get(conn.socket_id) if live is not None else None
+        self.hub.publish(app.id, Event(channel, event, data, conn.socket_id, user_id))
+
+
+def _refusal_data(refusal: SubscriptionError) -> dict:
+    return {"type": refusal.type, "error": refusal.message, "status": refusal.status}
+
+
+def _presence_member(app: App, channel_data: str) -> Member:
+    try:
+        parsed = json.loads(channel_data)
+    except ValueError:
+        raise auth_failed("channel_data is not JSON") from None
+    if not isinstance(parsed, dict):
+        raise auth_failed("channel_data must be a JSON object")
+    user_id = parsed.get("user_id")
+    # PHP and Laravel often send a number; keep its string form.
+    if isinstance(user_id, bool) or not isinstance(user_id, (str, int)) or user_id == "":
+        raise auth_failed("channel_data.user_id must be a non-empty string or a number")
+    info = parsed.get("user_info")
+    if len(dumps(info).encode()) > app.settings.max_presence_user_info_bytes:
+        raise limit_reached(
+            f"user_info larger than {app.settings.max_presence_user_info_bytes} bytes",
+            USER_INFO_TOO_LARGE_STATUS,
+        )
+    return Member(str(user_id), info)

@@ -1,0 +1,171 @@
+"""The server: the one route table, `make_app`, and HubServer, which starts and stops a whole
+hub (store, app registry, broker, core, HTTP listener) inside a running asyncio loop.
+
+HubServer is also the embedding API: `await HubServer(settings).start()` in any asyncio
+program, or `async with running_hub(...)`. hub/embed.py runs one in a background thread.
+"""
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import tornado.web
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+
+from hub import __version__
+from hub.api.base import JsonHandler
+from hub.api.channels import ChannelHandler, ChannelsHandler, ChannelUsersHandler
+from hub.api.events import BatchEventsHandler, EventsHandler
+from hub.broker import make_broker
+from hub.config import Settings
+from hub.core.apps import AppRegistry
+from hub.core.connection import Disconnect
+from hub.core.hub import Hub
+from hub.core.models import App, AppSettings
+from hub.store import Store
+from hub.transport import PusherSocketHandler
+
+log = logging.getLogger("hub.server")
+
+# The --dev app: soketi's defaults, so existing .env files work unchanged.
+DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET = "app-id", "app-key", "app-secret"
+
+_APP = r"(?P<app_id>[^/]+)"
+_CHANNEL = r"(?P<name>[^/]+)"
+
+
+class StatusHandler(JsonHandler):
+    def get(self) -> None:
+        self.send_json({"hub": __version__, "ok": True})
+
+
+def routes(settings: Settings, hub: Hub) -> list[tuple[str, type, dict[str, Any]]]:
+    """Every URL the hub serves, in one place."""
+    prefix = settings.path_prefix.rstrip("/")
+    with_hub = {"hub": hub}
+    return [
+        (r"/", StatusHandler, {}),
+        (prefix + r"/app/?(.*)", PusherSocketHandler, {"hub": hub, "config": settings}),
+        (rf"/apps/{_APP}/events", EventsHandler, with_hub),
+        (rf"/apps/{_APP}/batch_events", BatchEventsHandler, with_hub),
+        (rf"/apps/{_APP}/channels", ChannelsHandler, with_hub),
+        (rf"/apps/{_APP}/channels/{_CHANNEL}", ChannelHandler, with_hub),
+        (rf"/apps/{_APP}/channels/{_CHANNEL}/users", ChannelUsersHandler, with_hub),
+    ]
+
+
+def make_app(settings: Settings, hub: Hub) -> tornado.web.Application:
+    return tornado.web.Application(
+        routes(settings, hub),  # type: ignore[arg-type]
+        websocket_max_message_size=settings.max_message_bytes,
+        default_handler_class=_NotFoundHandler,
+    )
+
+
+class _NotFoundHandler(JsonHandler):
+    def prepare(self) -> None:
+        self.send_json({"error": "not found"}, status=404)
+
+
+class HubServer:
+    """A whole hub, started and stopped inside the current asyncio loop."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.store: Store | None = None
+        self.apps: AppRegistry | None = None
+        self.hub: Hub | None = None
+        self._http: HTTPServer | None = None
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._url_host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self._url_host}:{self.port}"
+
+    @property
+    def _url_host(self) -> str:
+        host = self.settings.host
+        if host in ("", "0.0.0.0", "::"):
+            return "127.0.0.1"
+        return f"[{host}]" if ":" in host else host
+
+    async def start(self, sockets: list[socket.socket] | None = None) -> "HubServer":
+        settings = self.settings
+        self.store = await Store.open(settings.db_path)
+        if settings.dev:
+            await ensure_dev_app(self.store)
+        self.apps = AppRegistry(self.store, settings.reload_interval)
+        await self.apps.start()
+        self.hub = Hub(
+            self.apps,
+            make_broker("local"),
+            activity_timeout=settings.activity_timeout,
+            pong_timeout=settings.pong_timeout,
+        )
+        self.hub.start()
+        self._http = HTTPServer(make_app(settings, self.hub), xheaders=False)
+        if sockets is None:
+            sockets = bind_sockets(settings.port, settings.host or None)
+        self._http.add_sockets(sockets)
+        self.port = sockets[0].getsockname()[1]
+        log.info("hub %s listening on %s", __version__, self.url)
+        return self
+
+    async def stop(self) -> None:
+        """Stops accepting, tells every client to reconnect (4200), waits up to the grace
+        period for them to go, and closes the store."""
+        if self._http is not None:
+            self._http.stop()
+        if self.hub is not None:
+            self.hub.disconnect_all(Disconnect.SHUTDOWN)
+            deadline = time.monotonic() + self.settings.shutdown_grace
+            while self.hub.connections and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+        if self._http is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._http.close_all_connections(), 1.0)
+            self._http = None
+        if self.hub is not None:
+            await self.hub.close()
+            await self.hub.broker.close()
+            self.hub = None
+        if self.apps is not None:
+            await self.apps.close()
+            self.apps = None
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+
+
+@contextlib.asynccontextmanager
+async def running_hub(settings: Settings | None = None) -> AsyncIterator[HubServer]:
+    """`async with running_hub(Settings(port=0, db_path=...)) as server: ...`"""
+    server = HubServer(settings)
+    try:
+        await server.start()
+        yield server
+    finally:
+        await server.stop()
+
+
+async def ensure_dev_app(store: Store) -> App:
+    """The --dev app `app-id` / `app-key` / `app-secret`, with client events on."""
+    app = await store.get_app(DEV_APP_ID)
+    if app is None:
+        app = await store.create_app(
+            "Development app",
+            app_id=DEV_APP_ID,
+            key=DEV_APP_KEY,
+            secret=DEV_APP_SECRET,
+            settings=AppSettings(client_events=True),
+        )
+    return app

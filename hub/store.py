@@ -1,0 +1,257 @@
+"""The SQLite store: every SQL statement of the hub lives here.
+
+One aiosqlite connection per store; aiosqlite runs its statements one at a time on its own
+thread, so this connection is the single writer of the process. The schema comes from
+schema.sql; PRAGMA user_version records which version a database file is at.
+"""
+
+import os
+import secrets
+import sqlite3
+import time
+from pathlib import Path
+
+import aiosqlite
+
+from hub import paths
+from hub.core.models import App, AppSettings, KeyPair
+
+SCHEMA_VERSION = 1
+
+
+class StoreError(Exception):
+    """The database cannot be used (newer schema, unreadable file...)."""
+
+
+class Store:
+    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: str) -> "Store":
+        """Opens (creating if needed, mode 0600) and upgrades the database at `path`."""
+        if path != ":memory:":
+            _create_private_file(Path(path))
+        db = await aiosqlite.connect(path)
+        db.row_factory = sqlite3.Row
+        store = cls(db, path)
+        try:
+            await store._prepare()
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def _prepare(self) -> None:
+        await self._db.execute("PRAGMA foreign_keys = ON")
+        await self._db.execute("PRAGMA busy_timeout = 5000")
+        if self.path != ":memory:":
+            await self._db.execute("PRAGMA journal_mode = WAL")
+            await self._db.execute("PRAGMA synchronous = NORMAL")
+        version = await self._scalar("PRAGMA user_version")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}; this hub knows up to {SCHEMA_VERSION}"
+            )
+        if version < SCHEMA_VERSION:
+            # Version 0 is a new file: the whole schema. Later versions add migrations here.
+            await self._db.executescript(paths.schema_sql().read_text(encoding="utf-8"))
+            await self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            await self._db.commit()
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _scalar(self, sql: str, args: tuple = ()) -> int:
+        async with self._db.execute(sql, args) as cursor:
+            row = await cursor.fetchone()
+        return row[0]
+
+    async def data_version(self) -> int:
+        """Changes whenever another connection (the CLI, another process) commits."""
+        return await self._scalar("PRAGMA data_version")
+
+    # -- apps -------------------------------------------------------------------------------
+
+    async def create_app(
+        self,
+        name: str,
+        *,
+        origins: tuple[str, ...] = (),
+        settings: AppSettings | None = None,
+        app_id: str | None = None,
+        key: str | None = None,
+        secret: str | None = None,
+    ) -> App:
+        """Creates an app with one key pair. Ids, keys and secrets are generated unless given."""
+        now = int(time.time())
+        settings = settings or AppSettings()
+        for _ in range(20):
+            new_id = app_id or str(1_000_000 + secrets.randbelow(9_000_000))
+            try:
+                await self._db.execute(
+                    "INSERT INTO apps (id, name, active, settings, created_at) VALUES (?,?,1,?,?)",
+                    (new_id, name, settings.to_json(), now),
+                )
+                break
+            except sqlite3.IntegrityError:
+                await self._db.rollback()
+                if app_id:
+                    raise StoreError(f"an app with id {app_id} exists already") from None
+        else:  # pragma: no cover - 20 collisions in 9 million ids
+            raise StoreError("could not pick a free app id")
+        await self._insert_key(new_id, key or new_key(), secret or new_secret(), now)
+        await self._db.executemany(
+            "INSERT OR IGNORE INTO app_origins (app_id, pattern) VALUES (?,?)",
+            [(new_id, pattern) for pattern in origins],
+        )
+        await self._db.commit()
+        app = await self.get_app(new_id)
+        assert app is not None
+        return app
+
+    async def _insert_key(self, app_id: str, key: str, secret: str, now: int) -> None:
+        try:
+            await self._db.execute(
+                "INSERT INTO app_keys (key, app_id, secret, created_at) VALUES (?,?,?,?)",
+                (key, app_id, secret, now),
+            )
+        except sqlite3.IntegrityError:
+            await self._db.rollback()
+            raise StoreError(f"the key {key} belongs to an app already") from None
+
+    async def list_apps(self) -> list[App]:
+        return await self._load_apps("", ())
+
+    async def get_app(self, app_id: str) -> App | None:
+        found = await self._load_apps("WHERE id = ?", (app_id,))
+        return found[0] if found else None
+
+    async def app_by_key(self, key: str) -> App | None:
+        found = await self._load_apps(
+            "WHERE id = (SELECT app_id FROM app_keys WHERE key = ?)", (key,)
+        )
+        return found[0] if found else None
+
+    async def _load_apps(self, where: str, args: tuple) -> list[App]:
+        async with self._db.execute(
+            "SELECT id, name, active, settings, created_at FROM apps "
+            f"{where} ORDER BY created_at, id",
+            args,
+        ) as cursor:
+            rows = await cursor.fetchall()
+        if not rows:
+            return []
+        ids = [row["id"] for row in rows]
+        marks = ",".join("?" * len(ids))
+        keys: dict[str, list[KeyPair]] = {i: [] for i in ids}
+        async with self._db.execute(
+            f"SELECT app_id, key, secret, created_at FROM app_keys WHERE app_id IN ({marks})"
+            " ORDER BY created_at, rowid",
+            ids,
+        ) as cursor:
+            async for row in cursor:
+                keys[row["app_id"]].append(KeyPair(row["key"], row["secret"], row["created_at"]))
+        origins: dict[str, list[str]] = {i: [] for i in ids}
+        async with self._db.execute(
+            f"SELECT app_id, pattern FROM app_origins WHERE app_id IN ({marks}) ORDER BY rowid",
+            ids,
+        ) as cursor:
+            async for row in cursor:
+                origins[row["app_id"]].append(row["pattern"])
+        return [
+            App(
+                id=row["id"],
+                name=row["name"],
+                active=bool(row["active"]),
+                settings=AppSettings.from_json(row["settings"]),
+                keys=tuple(keys[row["id"]]),
+                origins=tuple(origins[row["id"]]),
+                created_at=row["created_at"],
+            )
+            for row in rows
+        ]
+
+    async def update_app(
+        self,
+        app_id: str,
+        *,
+        name: str | None = None,
+        active: bool | None = None,
+        settings: AppSettings | None = None,
+    ) -> bool:
+        changes: list[tuple[str, object]] = []
+        if name is not None:
+            changes.append(("name", name))
+        if active is not None:
+            changes.append(("active", int(active)))
+        if settings is not None:
+            changes.append(("settings", settings.to_json()))
+        if not changes:
+            return await self.get_app(app_id) is not None
+        assignments = ", ".join(f"{column} = ?" for column, _ in changes)
+        cursor = await self._db.execute(
+            f"UPDATE apps SET {assignments} WHERE id = ?", (*[v for _, v in changes], app_id)
+        )
+        await self._db.commit()
+        return cursor.rowcount > 0
+
+    async def delete_app(self, app_id: str) -> bool:
+        cursor = await self._db.execute("DELETE FROM apps WHERE id = ?", (app_id,))
+        await self._db.commit()
+        return cursor.rowcount > 0
+
+    # -- keys -------------------------------------------------------------------------------
+
+    async def add_key_pair(self, app_id: str) -> KeyPair:
+        """A new key pair for the app; the old ones stay valid until revoked."""
+        now = int(time.time())
+        pair = KeyPair(new_key(), new_secret(), now)
+        await self._insert_key(app_id, pair.key, pair.secret, now)
+        await self._db.commit()
+        return pair
+
+    async def revoke_key(self, app_id: str, key: str) -> bool:
+        """Deletes one key pair; refuses to remove the app's last one."""
+        count = await self._scalar("SELECT COUNT(*) FROM app_keys WHERE app_id = ?", (app_id,))
+        if count <= 1:
+            raise StoreError("an app keeps at least one key pair; add one before revoking this")
+        cursor = await self._db.execute(
+            "DELETE FROM app_keys WHERE app_id = ? AND key = ?", (app_id, key)
+        )
+        await self._db.commit()
+        return cursor.rowcount > 0
+
+    # -- origins ----------------------------------------------------------------------------
+
+    async def add_origin(self, app_id: str, pattern: str) -> None:
+        await self._db.execute(
+            "INSERT OR IGNORE INTO app_origins (app_id, pattern) VALUES (?,?)", (app_id, pattern)
+        )
+        await self._db.commit()
+
+    async def remove_origin(self, app_id: str, pattern: str) -> bool:
+        cursor = await self._db.execute(
+            "DELETE FROM app_origins WHERE app_id = ? AND pattern = ?", (app_id, pattern)
+        )
+        await self._db.commit()
+        return cursor.rowcount > 0
+
+
+def new_key() -> str:
+    return secrets.token_hex(10)
+
+
+def new_secret() -> str:
+    return secrets.token_hex(16)
+
+
+def _create_private_file(path: Path) -> None:
+    """Creates a new database file readable by its owner only, before SQLite opens it.
+    An existing file keeps the mode its owner gave it."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)

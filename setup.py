@@ -1,0 +1,53 @@
+"""Packaging for hub. schema.sql and dashboard/ live at the top of the repository and are
+copied into the package as hub/_data/ when it is built, so an installed hub finds them."""
+
+import shutil
+from pathlib import Path
+
+from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).resolve().parent
+
+
+class BuildWithData(build_py):
+    """Copies schema.sql and dashboard/ into the built package (hub/paths.py looks there)."""
+
+    def run(self) -> None:
+        super().run()
+        target = Path(self.build_lib) / "hub" / "_data"
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(HERE / "schema.sql", target / "schema.sql")
+        if (HERE / "dashboard").is_dir():
+            shutil.copytree(HERE / "dashboard", target / "dashboard", dirs_exist_ok=True)
+
+
+setup(
+    name="hub",
+    version="0.1.0",
+    description="A self-hosted realtime hub: Pusher-compatible websockets and HTTP API on Tornado and SQLite",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["hub", "hub.*"]),
+    cmdclass={"build_py": BuildWithData},
+    install_requires=[
+        "tornado>=6.4",
+        "aiosqlite>=0.20",
+        "argon2-cffi>=23.1",
+        "itsdangerous>=2.1",
+        # The pytest plugin shipped with the package is built on it.
+        "pytest-tornasync>=0.6",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pusher>=3.3",
+            "ruff>=0.5",
+        ],
+    },
+    entry_points={
+        "console_scripts": ["hub = hub.cli:main"],
+        "pytest11": ["hub = hub.pytest_plugin"],
+    },
+)
