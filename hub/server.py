@@ -50,7 +50,7 @@ def routes(settings: Settings, hub: Hub) -> list[tuple[str, type, dict[str, Any]
     with_hub = {"hub": hub}
     return [
         (r"/", StatusHandler, {}),
-        (prefix + r"/app/?(.*)", PusherSocketHandler, {"hub": hub, "config": settings}),
+        (prefix + r"/app(?:/(.*))?", PusherSocketHandler, {"hub": hub, "config": settings}),
         (rf"/apps/{_APP}/events", EventsHandler, with_hub),
         (rf"/apps/{_APP}/batch_events", BatchEventsHandler, with_hub),
         (rf"/apps/{_APP}/channels", ChannelsHandler, with_hub),

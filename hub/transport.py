@@ -35,7 +35,7 @@ class PusherSocketHandler(WebSocketHandler):
         self.path_ok = True
 
     async def prepare(self) -> None:
-        key = self.path_args[0] if self.path_args else ""
+        key = (self.path_args[0] if self.path_args else None) or ""
         self.path_ok = bool(key) and "/" not in key
         if self.path_ok:
             self.live = await self.hub.apps.by_key(key)

@@ -1,0 +1,127 @@
+"""The pytest plugin shipped with hub (entry point `pytest11`): a real hub for your tests.
+
+Fixtures:
+- `hub_server`: for async tests (pytest-tornasync runs them on its `io_loop`): a hub started
+  on that loop, on an unused port, with a ready app.
+- `hub_thread`: for ordinary synchronous tests: the same hub, run in a background thread.
+
+Both give a `RunningHub` with `url`, `ws_url`, `host`, `port`, `app_id`, `key`, `secret` and
+`server`. Override the `hub_settings` fixture (a dict of hub.config.Settings fields) or
+`hub_app_settings` (a hub.core.models.AppSettings) in your conftest.py to change them.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.config import Settings
+from hub.core.models import App, AppSettings
+from hub.embed import HubThread
+from hub.server import HubServer
+
+
+@dataclass
+class RunningHub:
+    server: HubServer
+    app: App
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def ws_url(self) -> str:
+        return self.server.ws_url
+
+    @property
+    def host(self) -> str:
+        return self.url.split("//", 1)[1].rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        assert self.server.port is not None
+        return self.server.port
+
+    @property
+    def app_id(self) -> str:
+        return self.app.id
+
+    @property
+    def key(self) -> str:
+        return self.app.keys[0].key
+
+    @property
+    def secret(self) -> str:
+        return self.app.keys[0].secret
+
+    def pusher_url(self, key: str | None = None, protocol: str = "7") -> str:
+        """The websocket URL pusher-js would open for this app."""
+        return f"{self.ws_url}/app/{key or self.key}?protocol={protocol}&client=py&version=0"
+
+
+@pytest.fixture
+def hub_settings() -> dict[str, Any]:
+    """Overrides of hub.config.Settings for the test hub (override this fixture to change)."""
+    return {}
+
+
+@pytest.fixture
+def hub_app_settings() -> AppSettings:
+    """Settings of the test hub's ready app (override this fixture to change)."""
+    return AppSettings(client_events=True)
+
+
+def _settings(tmp_path: Path, overrides: dict[str, Any]) -> Settings:
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "db_path": str(tmp_path / "hub.db"),
+        "reload_interval": 0.2,
+        "shutdown_grace": 1.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+async def _start(server: HubServer, app_settings: AppSettings) -> RunningHub:
+    await server.start()
+    assert server.store is not None and server.apps is not None
+    app = await server.store.create_app("test app", settings=app_settings)
+    await server.apps.reload()
+    return RunningHub(server, app)
+
+
+@pytest.fixture
+def hub_server(
+    io_loop: Any, tmp_path: Path, hub_settings: dict[str, Any], hub_app_settings: AppSettings
+) -> Iterator[RunningHub]:
+    server = HubServer(_settings(tmp_path, hub_settings))
+    running = io_loop.run_sync(lambda: _start(server, hub_app_settings), timeout=15)
+    try:
+        yield running
+    finally:
+        io_loop.run_sync(server.stop, timeout=15)
+
+
+@pytest.fixture
+def hub_thread(
+    tmp_path: Path, hub_settings: dict[str, Any], hub_app_settings: AppSettings
+) -> Iterator[RunningHub]:
+    thread = HubThread(_settings(tmp_path, hub_settings))
+    thread.start()
+    try:
+        server = thread.server
+        assert server.store is not None and server.apps is not None
+        store, apps = server.store, server.apps
+
+        async def create() -> App:
+            app = await store.create_app("test app", settings=hub_app_settings)
+            await apps.reload()
+            return app
+
+        yield RunningHub(server, thread.call(create))
+    finally:
+        thread.stop()

@@ -1,0 +1,148 @@
+"""Shared test helpers. The hub itself comes from hub's own pytest plugin (`hub_server`), the
+same fixture our users get; these add a real websocket client and the official Pusher SDK."""
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pusher
+import pytest
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+from hub.pytest_plugin import RunningHub
+
+WAIT = 5.0  # seconds any single wait in a test may take
+
+
+class WsClient:
+    """A real websocket client speaking Pusher frames (JSON objects)."""
+
+    def __init__(self, conn: WebSocketClientConnection) -> None:
+        self.conn = conn
+        self.socket_id: str | None = None
+
+    @classmethod
+    async def open(cls, url: str, origin: str | None = None) -> "WsClient":
+        headers = {"Origin": origin} if origin else {}
+        request = HTTPRequest(url, headers=headers, connect_timeout=WAIT, request_timeout=WAIT)
+        conn = await asyncio.wait_for(websocket_connect(request), WAIT)
+        return cls(conn)
+
+    async def recv(self, timeout: float = WAIT) -> dict[str, Any] | None:
+        """The next frame, parsed; None when the server closed the socket."""
+        raw = await asyncio.wait_for(self.conn.read_message(), timeout)
+        return None if raw is None else json.loads(raw)
+
+    async def expect(self, event: str, timeout: float = WAIT) -> dict[str, Any]:
+        """Reads until a frame with this event arrives (skipping others)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            frame = await self.recv(max(0.01, deadline - loop.time()))
+            assert frame is not None, f"socket closed while waiting for {event}"
+            if frame.get("event") == event:
+                return frame
+
+    async def nothing(self, within: float = 0.3) -> None:
+        """Asserts that no frame arrives within `within` seconds."""
+        try:
+            frame = await self.recv(within)
+        except TimeoutError:
+            return
+        raise AssertionError(f"expected no frame, got {frame}")
+
+    async def send(self, event: str, data: Any = None, channel: str | None = None) -> None:
+        message: dict[str, Any] = {"event": event, "data": {} if data is None else data}
+        if channel is not None:
+            message["channel"] = channel
+        await self.conn.write_message(json.dumps(message))
+
+    async def established(self) -> str:
+        frame = await self.recv()
+        assert frame is not None and frame["event"] == "pusher:connection_established", frame
+        self.socket_id = json.loads(frame["data"])["socket_id"]
+        return self.socket_id
+
+    async def subscribe(self, channel: str, **fields: Any) -> dict[str, Any]:
+        """Subscribes and returns the answer (succeeded or subscription_error)."""
+        await self.send("pusher:subscribe", {"channel": channel, "auth": "", **fields})
+        while True:
+            frame = await self.recv()
+            assert frame is not None, "socket closed during subscribe"
+            if (
+                frame["event"]
+                in (
+                    "pusher_internal:subscription_succeeded",
+                    "pusher:subscription_error",
+                )
+                and frame.get("channel") == channel
+            ):
+                return frame
+
+    async def closed(self, timeout: float = WAIT) -> int | None:
+        """Reads until the server closes; returns the close code."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while await self.recv(max(0.01, deadline - loop.time())) is not None:
+            pass
+        return self.conn.close_code
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+Connect = Callable[..., Awaitable[WsClient]]
+
+
+@pytest.fixture
+def connect(hub_server: RunningHub) -> Connect:
+    """`client = await connect()` opens an established Pusher connection to the test app."""
+    clients: list[WsClient] = []
+
+    async def open_client(
+        key: str | None = None, *, origin: str | None = None, established: bool = True
+    ) -> WsClient:
+        client = await WsClient.open(hub_server.pusher_url(key), origin=origin)
+        clients.append(client)
+        if established:
+            await client.established()
+        return client
+
+    yield open_client
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def sdk(hub_server: RunningHub) -> pusher.Pusher:
+    """The official Pusher Python SDK, pointed at the test hub's app."""
+    return pusher_for(hub_server, hub_server.key, hub_server.secret)
+
+
+def pusher_for(hub: RunningHub, key: str, secret: str, app_id: str | None = None) -> pusher.Pusher:
+    return pusher.Pusher(
+        app_id=app_id or hub.app_id,
+        key=key,
+        secret=secret,
+        host=hub.host,
+        port=hub.port,
+        ssl=False,
+        timeout=WAIT,
+    )
+
+
+async def in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Runs a blocking SDK call off the event loop the hub runs on."""
+    return await asyncio.wait_for(asyncio.to_thread(function, *args, **kwargs), WAIT * 2)
+
+
+async def handshake_status(url: str, origin: str | None) -> int:
+    """The HTTP status of a websocket handshake (101 when it upgraded)."""
+    try:
+        client = await WsClient.open(url, origin=origin)
+    except HTTPClientError as error:
+        return error.code
+    client.close()
+    return 101
