@@ -1,0 +1,418 @@
+"""The Pusher protocol session without sockets: text in, frames out, with a real core and an
+in-memory store. Signatures come from the official Pusher SDK, not from hub's own code."""
+
+import base64
+import json
+import re
+from typing import Any
+
+import pusher
+import pytest
+
+from hub.broker.local import LocalBroker
+from hub.core.apps import AppRegistry
+from hub.core.connection import Disconnect
+from hub.core.hub import Hub
+from hub.core.models import App, AppSettings
+from hub.errors import PusherCode
+from hub.protocols.frames import Outgoing
+from hub.protocols.pusher import PusherSession, handshake_problem
+from hub.store import Store
+
+
+class Harness:
+    """A core with one app, and sessions whose frames are collected in lists."""
+
+    def __init__(self, store: Store, hub: Hub, app: App) -> None:
+        self.store, self.hub, self.app = store, hub, app
+        self.sdk = pusher.Pusher(
+            app.id,
+            app.keys[0].key,
+            app.keys[0].secret,
+            encryption_master_key_base64=base64.b64encode(b"k" * 32).decode(),
+        )
+
+    def session(self) -> "Client":
+        return Client(self)
+
+    async def set(self, **settings: Any) -> None:
+        await self.store.update_app(self.app.id, settings=self.app.settings.updated(settings))
+        await self.hub.apps.reload()
+        self.app = self.hub.apps.cached(self.app.id).app
+
+
+class Client:
+    def __init__(self, harness: Harness) -> None:
+        self.harness = harness
+        self.frames: list[dict[str, Any]] = []
+        self.raw: list[Outgoing] = []
+        self.closed_with: tuple[int, str] | None = None
+        self.socket_id = ""
+        self.session = PusherSession(harness.hub, self._write, self._close, activity_timeout=120)
+
+    def _write(self, out: Outgoing) -> None:
+        self.raw.append(out)
+        self.frames.append(json.loads(out.text))
+
+    def _close(self, code: int, reason: str) -> None:
+        self.closed_with = (code, reason)
+
+    def open(self, protocol: str | None = "7") -> "Client":
+        self.session.open(self.harness.app, protocol=protocol)
+        if self.frames and self.frames[0]["event"] == "pusher:connection_established":
+            self.socket_id = json.loads(self.frames[0]["data"])["socket_id"]
+        return self
+
+    def send(self, event: str, data: Any = None, channel: str | None = None) -> None:
+        message: dict[str, Any] = {"event": event, "data": {} if data is None else data}
+        if channel:
+            message["channel"] = channel
+        self.session.receive(json.dumps(message))
+
+    def take(self) -> list[dict[str, Any]]:
+        frames, self.frames = self.frames, []
+        return frames
+
+    def subscribe(self, channel: str, **fields: Any) -> dict[str, Any]:
+        self.take()
+        self.send("pusher:subscribe", {"channel": channel, "auth": "", **fields})
+        answers = [
+            f
+            for f in self.take()
+            if f["event"] in ("pusher_internal:subscription_succeeded", "pusher:subscription_error")
+        ]
+        assert len(answers) == 1, answers
+        return answers[0]
+
+    def subscribe_signed(self, channel: str, user: dict | None = None) -> dict[str, Any]:
+        auth = self.harness.sdk.authenticate(channel, self.socket_id, user)
+        auth.pop("shared_secret", None)  # pusher-js keeps it client-side, as here
+        return self.subscribe(channel, **auth)
+
+
+@pytest.fixture
+def harness(io_loop: Any) -> Harness:
+    async def build() -> Harness:
+        store = await Store.open(":memory:")
+        app = await store.create_app("a", settings=AppSettings(client_events=True))
+        apps = AppRegistry(store, reload_interval=0)
+        await apps.start()
+        return Harness(store, Hub(apps, LocalBroker()), app)
+
+    built = io_loop.run_sync(build)
+    yield built
+    io_loop.run_sync(built.store.close)
+
+
+def error_of(frame: dict[str, Any]) -> tuple[int | None, str]:
+    assert frame["event"] == "pusher:error", frame
+    return frame["data"]["code"], frame["data"]["message"]
+
+
+def refusal(frame: dict[str, Any]) -> dict[str, Any]:
+    assert frame["event"] == "pusher:subscription_error", frame
+    return json.loads(frame["data"])
+
+
+# -- handshake ----------------------------------------------------------------------------------
+
+
+def test_handshake_checks_in_order(harness: Harness) -> None:
+    app = harness.app
+    disabled = App(app.id, app.name, False, app.settings, app.keys, app.origins)
+    assert handshake_problem(False, app, "7").code == PusherCode.PATH_NOT_FOUND
+    assert handshake_problem(True, None, "7").code == PusherCode.APP_KEY_UNKNOWN
+    assert handshake_problem(True, disabled, "7").code == PusherCode.APP_DISABLED
+    assert handshake_problem(True, app, None).code == PusherCode.PROTOCOL_MISSING
+    for bad in ("abc", "3", "8", ""):
+        assert handshake_problem(True, app, bad).code == PusherCode.PROTOCOL_UNSUPPORTED
+    for good in ("4", "5", "6", "7"):
+        assert handshake_problem(True, app, good) is None
+
+
+def test_connection_established_first(harness: Harness) -> None:
+    client = harness.session().open()
+    [frame] = client.frames
+    assert frame["event"] == "pusher:connection_established"
+    data = json.loads(frame["data"])  # a JSON string, as pusher-js requires
+    assert re.fullmatch(r"\d+\.\d+", data["socket_id"])
+    assert data["activity_timeout"] == 120
+
+
+def test_refused_handshake_sends_error_then_closes_with_same_code(harness: Harness) -> None:
+    client = harness.session().open(protocol="9")
+    assert error_of(client.frames[0])[0] == 4007
+    assert client.closed_with[0] == 4007
+
+
+async def test_connection_quota(harness: Harness) -> None:
+    await harness.set(max_connections=1)
+    harness.session().open()
+    second = harness.session().open()
+    assert error_of(second.frames[0])[0] == PusherCode.OVER_QUOTA == 4004
+    assert second.closed_with[0] == 4004
+
+
+def test_ping_pong_and_bad_messages(harness: Harness) -> None:
+    client = harness.session().open()
+    client.take()
+    client.send("pusher:ping")
+    assert client.take() == [{"event": "pusher:pong", "data": {}}]
+    client.session.receive("{not json")
+    assert error_of(client.take()[0])[0] is None
+    client.session.receive('["an", "array"]')
+    assert error_of(client.take()[0])[0] is None
+    client.send("pusher:nonsense")
+    assert error_of(client.take()[0])[0] is None
+    assert client.closed_with is None
+
+
+# -- subscriptions ------------------------------------------------------------------------------
+
+
+def test_public_subscription_is_idempotent(harness: Harness) -> None:
+    client = harness.session().open()
+    first = client.subscribe("news")
+    again = client.subscribe("news")
+    expected = {"event": "pusher_internal:subscription_succeeded", "channel": "news", "data": "{}"}
+    assert first == again == expected
+    assert len(harness.hub.channel(harness.app.id, "news").subscribers) == 1
+
+
+@pytest.mark.parametrize(
+    "name", ["", "a" * 165, "bad name", "bad/name", "ünïcode", "#not-a-user-channel"]
+)
+def test_invalid_channel_names(harness: Harness, name: str) -> None:
+    client = harness.session().open()
+    answer = client.subscribe(name)
+    if name.startswith("#"):
+        assert refusal(answer)["type"] in ("InvalidChannel", "AuthError")
+    else:
+        assert refusal(answer)["type"] == "InvalidChannel"
+
+
+def test_channel_name_of_164_characters_is_accepted(harness: Harness) -> None:
+    client = harness.session().open()
+    answer = client.subscribe("c" * 164)
+    assert answer["event"] == "pusher_internal:subscription_succeeded"
+
+
+def test_private_channel_needs_a_valid_signature(harness: Harness) -> None:
+    client = harness.session().open()
+    assert refusal(client.subscribe("private-orders")) == {
+        "type": "AuthError",
+        "error": "Invalid signature",
+        "status": 401,
+    }
+    wrong_socket = harness.sdk.authenticate("private-orders", "1.1")
+    assert refusal(client.subscribe("private-orders", **wrong_socket))["status"] == 401
+    other_secret = pusher.Pusher(harness.app.id, harness.app.keys[0].key, "not-the-secret")
+    forged = other_secret.authenticate("private-orders", client.socket_id)
+    assert refusal(client.subscribe("private-orders", **forged))["status"] == 401
+    ok = client.subscribe_signed("private-orders")
+    assert ok["event"] == "pusher_internal:subscription_succeeded"
+    encrypted = client.subscribe_signed("private-encrypted-orders")
+    assert encrypted["event"] == "pusher_internal:subscription_succeeded"
+
+
+def test_user_channels_are_refused_without_sign_in(harness: Harness) -> None:
+    client = harness.session().open()
+    assert refusal(client.subscribe("#server-to-user-42"))["type"] == "AuthError"
+
+
+def test_presence_members(harness: Harness) -> None:
+    ann = harness.session().open()
+    ann_data = {"user_id": "42", "user_info": {"name": "Ann"}}
+    joined = ann.subscribe_signed("presence-room", ann_data)
+    assert json.loads(joined["data"]) == {
+        "presence": {"ids": ["42"], "hash": {"42": {"name": "Ann"}}, "count": 1}
+    }
+    bob = harness.session().open()
+    bob_joined = bob.subscribe_signed("presence-room", {"user_id": 7, "user_info": None})
+    assert json.loads(bob_joined["data"])["presence"]["count"] == 2
+    assert json.loads(bob_joined["data"])["presence"]["hash"] == {"42": {"name": "Ann"}, "7": None}
+    added = ann.take()
+    assert added == [
+        {
+            "event": "pusher_internal:member_added",
+            "channel": "presence-room",
+            "data": '{"user_id":"7","user_info":null}',
+        }
+    ]
+    assert bob.take() == []  # the joiner learns of itself from subscription_succeeded only
+    # A second connection of Ann is the same member: nobody hears of it.
+    ann2 = harness.session().open()
+    assert (
+        json.loads(ann2.subscribe_signed("presence-room", ann_data)["data"])["presence"]["count"]
+        == 2
+    )
+    assert ann.take() == [] and bob.take() == []
+    ann.send("pusher:unsubscribe", {"channel": "presence-room"})
+    assert bob.take() == []  # Ann still has a connection
+    ann2.session.closed_by_peer()
+    assert bob.take() == [
+        {
+            "event": "pusher_internal:member_removed",
+            "channel": "presence-room",
+            "data": '{"user_id":"42"}',
+        }
+    ]
+
+
+def test_presence_refusals(harness: Harness) -> None:
+    client = harness.session().open()
+    assert refusal(client.subscribe("presence-x"))["status"] == 401  # no channel_data
+    auth = harness.sdk.authenticate("presence-x", client.socket_id, {"user_id": "1"})
+    tampered = {**auth, "channel_data": '{"user_id":"2"}'}
+    assert refusal(client.subscribe("presence-x", **tampered))["status"] == 401
+    no_user = harness.sdk.authenticate("presence-x", client.socket_id, {"user_info": {}})
+    assert refusal(client.subscribe("presence-x", **no_user))["status"] == 401
+    big = {"user_id": "1", "user_info": {"bio": "x" * 2000}}
+    assert refusal(client.subscribe_signed("presence-x", big)) == {
+        "type": "LimitReached",
+        "error": "user_info larger than 1024 bytes",
+        "status": 4301,
+    }
+
+
+async def test_presence_channel_full(harness: Harness) -> None:
+    await harness.set(max_presence_members=1)
+    first = harness.session().open()
+    first.subscribe_signed("presence-full", {"user_id": "1"})
+    second = harness.session().open()
+    answer = refusal(second.subscribe_signed("presence-full", {"user_id": "2"}))
+    assert (answer["type"], answer["status"]) == ("LimitReached", 4100)
+    # The same user again is not a new member, so it still fits.
+    again = harness.session().open().subscribe_signed("presence-full", {"user_id": "1"})
+    assert again["event"] == "pusher_internal:subscription_succeeded"
+
+
+def test_unsubscribing_an_unknown_channel_is_a_no_op(harness: Harness) -> None:
+    client = harness.session().open()
+    client.take()
+    client.send("pusher:unsubscribe", {"channel": "never-joined"})
+    assert client.take() == []
+
+
+# -- events -------------------------------------------------------------------------------------
+
+
+def test_fan_out_encodes_an_event_once(harness: Harness) -> None:
+    from hub.core.models import Event
+
+    clients = [harness.session().open() for _ in range(3)]
+    for client in clients:
+        client.subscribe("news")
+    harness.hub.publish(harness.app.id, Event("news", "e", '{"x":1}', exclude=clients[2].socket_id))
+    first, second = clients[0].raw[-1], clients[1].raw[-1]
+    assert first is second  # the very same frame object, framed once by the transport
+    assert json.loads(first.text) == {"event": "e", "channel": "news", "data": '{"x":1}'}
+    assert clients[2].take() == []  # excluded by socket id
+
+
+def test_client_events_reach_others_not_the_sender(harness: Harness) -> None:
+    ann, bob = harness.session().open(), harness.session().open()
+    ann.subscribe_signed("private-chat")
+    bob.subscribe_signed("private-chat")
+    ann.take(), bob.take()
+    ann.send("client-typing", {"who": "ann"}, channel="private-chat")
+    assert ann.take() == []
+    assert bob.take() == [
+        {"event": "client-typing", "channel": "private-chat", "data": {"who": "ann"}}
+    ]
+
+
+def test_client_events_on_presence_carry_user_id(harness: Harness) -> None:
+    ann, bob = harness.session().open(), harness.session().open()
+    ann.subscribe_signed("presence-chat", {"user_id": "ann"})
+    bob.subscribe_signed("presence-chat", {"user_id": "bob"})
+    ann.take(), bob.take()
+    ann.send("client-wave", {}, channel="presence-chat")
+    assert bob.take() == [
+        {"event": "client-wave", "channel": "presence-chat", "data": {}, "user_id": "ann"}
+    ]
+
+
+async def test_client_event_refusals_are_4301_and_keep_the_socket(harness: Harness) -> None:
+    client = harness.session().open()
+    client.subscribe("public")
+    client.subscribe_signed("private-chat")
+    client.take()
+    cases = [
+        ("client-x", "public", {}, "only allowed on private and presence"),
+        ("client-x", "private-other", {}, "Not subscribed"),
+        ("client-x", "private-encrypted-x", {}, "only allowed on private and presence"),
+        ("client-" + "x" * 200, "private-chat", {}, "Event name longer"),
+        ("client-x", "private-chat", {"blob": "x" * 11_000}, "larger than 10240 bytes"),
+    ]
+    for event, channel, data, message in cases:
+        client.send(event, data, channel=channel)
+        code, text = error_of(client.take()[0])
+        assert code == 4301 and message in text, (event, channel, text)
+    await harness.set(client_events=False)
+    client.send("client-x", {}, channel="private-chat")
+    code, text = error_of(client.take()[0])
+    assert code == 4301 and "disabled" in text
+    assert client.closed_with is None
+
+
+def test_client_event_rate_limit(harness: Harness) -> None:
+    ann, bob = harness.session().open(), harness.session().open()
+    ann.subscribe_signed("private-chat")
+    bob.subscribe_signed("private-chat")
+    ann.take(), bob.take()
+    for i in range(11):
+        ann.send("client-n", {"i": i}, channel="private-chat")
+    assert len(bob.take()) == 10
+    code, text = error_of(ann.take()[0])
+    assert code == 4301 and "Rate limit" in text
+    assert ann.closed_with is None
+
+
+# -- disconnects --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [
+        (Disconnect.SHUTDOWN, 4200),
+        (Disconnect.APP_GONE, 4001),
+        (Disconnect.APP_DISABLED, 4003),
+        (Disconnect.PONG_TIMEOUT, 4201),
+        (Disconnect.SLOW, 4100),
+    ],
+)
+def test_disconnect_reasons_map_to_pusher_codes(
+    harness: Harness, reason: Disconnect, code: int
+) -> None:
+    client = harness.session().open()
+    client.subscribe("news")
+    client.take()
+    client.session.disconnect(reason)
+    assert error_of(client.take()[0])[0] == code
+    assert client.closed_with[0] == code
+    assert harness.hub.channel(harness.app.id, "news") is None  # left on close
+
+
+def test_silent_connections_are_pinged_then_dropped(harness: Harness) -> None:
+    client = harness.session().open()
+    client.take()
+    conn = harness.hub.connections[client.socket_id]
+    start = conn.last_seen
+    harness.hub.sweep(start + 119)
+    assert client.take() == []
+    harness.hub.sweep(start + 120)
+    assert client.take() == [{"event": "pusher:ping", "data": {}}]
+    harness.hub.sweep(start + 149)
+    assert client.closed_with is None
+    harness.hub.sweep(start + 150)
+    assert client.closed_with[0] == 4201
+
+
+def test_an_answer_to_the_ping_keeps_the_connection(harness: Harness) -> None:
+    client = harness.session().open()
+    conn = harness.hub.connections[client.socket_id]
+    harness.hub.sweep(conn.last_seen + 120)
+    client.send("pusher:pong")
+    harness.hub.sweep(conn.last_seen + 100)
+    assert client.closed_with is None
