@@ -13,8 +13,6 @@ import pytest
 from conftest import WAIT, in_thread
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-from hub.core.models import AppSettings
-
 
 def signed_query(method: str, path: str, body: bytes, key: str, secret: str, **extra: str) -> str:
     params = {"auth_key": key, "auth_timestamp": str(int(time.time())), "auth_version": "1.0"}
@@ -257,8 +255,3 @@ async def test_channel_queries(hub_server, connect, sdk) -> None:
     assert (await call(hub_server, "GET", base + "/public-1/users"))[0] == 400
     assert (await call(hub_server, "GET", base + "/bad%20name"))[0] == 400
     assert (await call(hub_server, "GET", base, info="whatever"))[0] == 400
-
-
-@pytest.fixture
-def hub_app_settings() -> AppSettings:
-    return AppSettings(client_events=True)

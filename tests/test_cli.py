@@ -1,0 +1,152 @@
+"""The `hub` command line, run as a real process: app management, `serve --dev` through
+hub.py, `trigger` against a running hub, and graceful shutdown on SIGTERM."""
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import WAIT, WsClient
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(db: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hub", "--db", str(db), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=check,
+    )
+
+
+def test_app_management(tmp_path: Path) -> None:
+    db = tmp_path / "hub.db"
+    app = json.loads(
+        run(db, "apps", "create", "shop", "--origin", "https://Shop.example/", "--json").stdout
+    )
+    assert app["id"].isdigit() and len(app["keys"]) == 1
+    assert app["origins"] == ["https://shop.example"]  # normalised
+    assert oct(db.stat().st_mode & 0o777) == "0o600"
+    assert app["id"] in run(db, "apps", "list").stdout
+
+    shown = run(db, "apps", "show", app["id"]).stdout
+    assert "https://shop.example" in shown and app["keys"][0]["secret"] in shown
+
+    rotated = json.loads(run(db, "apps", "rotate-secret", app["id"], "--json").stdout)
+    keys = json.loads(run(db, "apps", "show", app["id"], "--json").stdout)["keys"]
+    assert [k["key"] for k in keys] == [app["keys"][0]["key"], rotated["key"]]
+    run(db, "apps", "revoke-key", app["id"], app["keys"][0]["key"])
+    keys = json.loads(run(db, "apps", "show", app["id"], "--json").stdout)["keys"]
+    assert [k["key"] for k in keys] == [rotated["key"]]
+    last = run(db, "apps", "revoke-key", app["id"], rotated["key"], check=False)
+    assert last.returncode == 2 and "at least one key pair" in last.stderr
+
+    run(
+        db, "apps", "update", app["id"], "--set", "client_events=true", "--set", "max_connections=5"
+    )
+    settings = json.loads(run(db, "apps", "show", app["id"], "--json").stdout)["settings"]
+    assert settings["client_events"] is True and settings["max_connections"] == 5
+    bad = run(db, "apps", "update", app["id"], "--set", "max_connections=-1", check=False)
+    assert bad.returncode == 2 and "max_connections" in bad.stderr
+
+    removed = run(db, "apps", "origins", "remove", app["id"], "https://shop.example").stdout
+    assert "any origin" in removed
+    wrong = run(db, "apps", "origins", "add", app["id"], "not an origin", check=False)
+    assert wrong.returncode == 2 and "not an origin pattern" in wrong.stderr
+
+    run(db, "apps", "delete", app["id"])
+    missing = run(db, "apps", "show", app["id"], check=False)
+    assert missing.returncode == 2 and "no app" in missing.stderr
+
+
+async def start_serving(*args: str, cwd: Path) -> tuple[asyncio.subprocess.Process, int, str]:
+    """Starts a hub process; returns it, its port and what it printed up to being ready."""
+    process = await asyncio.create_subprocess_exec(
+        *args,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    printed = ""
+    while True:
+        line = await asyncio.wait_for(process.stdout.readline(), 15)
+        assert line, f"hub exited early:\n{printed}"
+        printed += line.decode()
+        if match := re.search(r"listening on http://127\.0\.0\.1:(\d+) \(database", printed):
+            return process, int(match[1]), printed
+
+
+async def finish(process: asyncio.subprocess.Process) -> tuple[int, str]:
+    out, _ = await asyncio.wait_for(process.communicate(), 15)
+    return process.returncode, out.decode()
+
+
+@pytest.mark.parametrize("entry", [["hub.py"], ["-m", "hub"]])
+async def test_serve_dev_then_sigterm(tmp_path: Path, entry: list[str]) -> None:
+    script = [str(REPO / entry[0])] if entry == ["hub.py"] else entry
+    process, port, printed = await start_serving(
+        sys.executable,
+        *script,
+        "serve",
+        "--dev",
+        "--port",
+        "0",
+        "--db",
+        str(tmp_path / "d.db"),
+        cwd=tmp_path,
+    )
+    try:
+        await asyncio.wait_for(_wait_for(process, "PUSHER_APP_SECRET=app-secret", printed), WAIT)
+        client = await WsClient.open(f"ws://127.0.0.1:{port}/app/app-key?protocol=7")
+        await client.established()
+        await client.subscribe("orders")
+        trigger = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "hub",
+            "--db",
+            str(tmp_path / "d.db"),
+            "trigger",
+            "app-id",
+            "orders",
+            "created",
+            '{"id":1}',
+            "--url",
+            f"http://127.0.0.1:{port}",
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(trigger.communicate(), 30)
+        assert trigger.returncode == 0 and out.strip() == b"{}"
+        assert (await client.expect("created"))["data"] == '{"id":1}'
+        process.send_signal(signal.SIGTERM)
+        frame = await client.expect("pusher:error")
+        assert frame["data"]["code"] == 4200
+        assert await client.closed() == 4200
+        code, _ = await finish(process)
+        assert code == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def _wait_for(process: asyncio.subprocess.Process, text: str, printed: str) -> None:
+    while text not in printed:
+        line = await process.stdout.readline()
+        assert line, printed
+        printed += line.decode()
+
+
+def test_trigger_needs_a_running_hub(tmp_path: Path) -> None:
+    db = tmp_path / "hub.db"
+    app = json.loads(run(db, "apps", "create", "x", "--json").stdout)
+    done = run(db, "trigger", app["id"], "c", "e", "d", "--url", "http://127.0.0.1:9", check=False)
+    assert done.returncode == 2 and "cannot reach the hub" in done.stderr

@@ -1,0 +1,199 @@
+"""The websocket endpoint over real sockets: handshake refusals with their exact codes, allowed
+origins, changes made by the CLI while the hub runs, restarts, key rotation, app isolation and
+graceful shutdown."""
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import WAIT, WsClient, handshake_status, in_thread, pusher_for
+from pusher.errors import PusherBadAuth
+
+from hub.config import Settings
+from hub.core.models import AppSettings
+from hub.server import HubServer
+
+
+async def refused_with(url: str) -> tuple[int, int | None]:
+    """Opens a socket that the hub refuses: (pusher:error code, websocket close code)."""
+    client = await WsClient.open(url)
+    frame = await client.recv()
+    assert frame is not None and frame["event"] == "pusher:error", frame
+    return frame["data"]["code"], await client.closed()
+
+
+async def test_handshake_refusals(hub_server) -> None:
+    base = hub_server.ws_url
+    assert await refused_with(f"{base}/app/no-such-key?protocol=7") == (4001, 4001)
+    assert await refused_with(f"{base}/app/{hub_server.key}") == (4008, 4008)
+    assert await refused_with(f"{base}/app/{hub_server.key}?protocol=x") == (4007, 4007)
+    assert await refused_with(f"{base}/app/{hub_server.key}?protocol=2") == (4007, 4007)
+    assert await refused_with(f"{base}/app/?protocol=7") == (4005, 4005)
+    assert await refused_with(f"{base}/app/{hub_server.key}/extra?protocol=7") == (4005, 4005)
+    await hub_server.server.store.update_app(hub_server.app_id, active=False)
+    await hub_server.server.apps.reload()
+    assert await refused_with(hub_server.pusher_url()) == (4003, 4003)
+
+
+async def test_binary_frames_are_refused_without_closing(connect) -> None:
+    client = await connect()
+    await client.conn.write_message(b"\x00\x01", binary=True)
+    frame = await client.expect("pusher:error")
+    assert frame["data"]["code"] is None
+    await client.send("pusher:ping")
+    await client.expect("pusher:pong")
+
+
+async def test_allowed_origins(hub_server) -> None:
+    store, apps = hub_server.server.store, hub_server.server.apps
+    app = await store.create_app("web", origins=("https://good.example",))
+    await apps.reload()
+    url = f"{hub_server.ws_url}/app/{app.keys[0].key}?protocol=7"
+    assert await handshake_status(url, "https://evil.example") == 403
+    assert await handshake_status(url, "https://good.example") == 101
+    assert await handshake_status(url, None) == 101
+    # The test app has no list: any origin.
+    assert await handshake_status(hub_server.pusher_url(), "https://evil.example") == 101
+
+
+async def test_connection_quota_over_sockets(hub_server, connect) -> None:
+    await hub_server.server.store.update_app(
+        hub_server.app_id, settings=AppSettings(max_connections=1)
+    )
+    await hub_server.server.apps.reload()
+    await connect()
+    assert await refused_with(hub_server.pusher_url()) == (4004, 4004)
+
+
+def hub_cli(db: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "hub", "--db", db, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return done.stdout
+
+
+async def eventually(check, timeout: float = WAIT) -> None:
+    """Polls `check()` (async, returning bool) until it holds; fails after `timeout`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_cli_changes_reach_the_running_hub(hub_server, connect) -> None:
+    db = hub_server.server.settings.db_path
+    created = json.loads(await in_thread(hub_cli, db, "apps", "create", "cli-app", "--json"))
+    key = created["keys"][0]["key"]
+    assert created["id"].isdigit()
+    # A key the hub has never seen is looked up before it is refused: works at once.
+    client = await WsClient.open(f"{hub_server.ws_url}/app/{key}?protocol=7")
+    await client.established()
+    url = f"{hub_server.ws_url}/app/{key}?protocol=7"
+    await in_thread(hub_cli, db, "apps", "origins", "add", created["id"], "https://good.example")
+
+    async def evil_refused() -> bool:
+        return await handshake_status(url, "https://evil.example") == 403
+
+    await eventually(evil_refused)
+    assert await handshake_status(url, "https://good.example") == 101
+    await in_thread(hub_cli, db, "apps", "update", created["id"], "--disable")
+    frame = await client.expect("pusher:error")
+    assert frame["data"]["code"] == 4003
+    assert await client.closed() == 4003
+    await in_thread(hub_cli, db, "apps", "delete", created["id"])
+
+    async def gone() -> bool:
+        return hub_server.server.apps.cached(created["id"]) is None
+
+    await eventually(gone)
+    assert await refused_with(url) == (4001, 4001)
+
+
+async def test_apps_and_keys_survive_a_restart(tmp_path) -> None:
+    settings = Settings(port=0, db_path=str(tmp_path / "hub.db"), reload_interval=0)
+    first = await HubServer(settings).start()
+    app = await first.store.create_app("kept", origins=("https://good.example",))
+    pair = await first.store.add_key_pair(app.id)
+    await first.stop()
+    second = await HubServer(settings).start()
+    try:
+        again = await second.store.get_app(app.id)
+        assert (again.id, again.name, again.active) == (app.id, "kept", True)
+        assert [p.key for p in again.keys] == [app.keys[0].key, pair.key]
+        assert again.origins == ("https://good.example",)
+        client = await WsClient.open(f"{second.ws_url}/app/{pair.key}?protocol=7")
+        await client.established()
+        client.close()
+    finally:
+        await second.stop()
+
+
+async def test_rotated_secret_keeps_the_old_pair_until_revoked(hub_server, connect) -> None:
+    store, apps = hub_server.server.store, hub_server.server.apps
+    new = await store.add_key_pair(hub_server.app_id)
+    await apps.reload()
+    old_sdk = pusher_for(hub_server, hub_server.key, hub_server.secret)
+    new_sdk = pusher_for(hub_server, new.key, new.secret)
+    client = await connect(new.key)
+    await client.subscribe("news")
+    await in_thread(old_sdk.trigger, "news", "by-old", "1")
+    await in_thread(new_sdk.trigger, "news", "by-new", "2")
+    assert (await client.expect("by-old"))["data"] == "1"
+    assert (await client.expect("by-new"))["data"] == "2"
+    await store.revoke_key(hub_server.app_id, hub_server.key)
+    await apps.reload()
+    with pytest.raises(PusherBadAuth):
+        await in_thread(old_sdk.trigger, "news", "by-old", "1")
+    assert await refused_with(hub_server.pusher_url()) == (4001, 4001)
+    await in_thread(new_sdk.trigger, "news", "still", "3")
+    assert (await client.expect("still"))["data"] == "3"
+
+
+async def test_apps_are_isolated(hub_server, connect, sdk) -> None:
+    store, apps = hub_server.server.store, hub_server.server.apps
+    other = await store.create_app("other")
+    await apps.reload()
+    other_key, other_secret = other.keys[0].key, other.keys[0].secret
+    mine = await connect()
+    await mine.subscribe("shared-name")
+    theirs = await connect(other_key)
+    await theirs.subscribe("shared-name")
+
+    # The other app's key pair cannot publish to or read this app.
+    intruder = pusher_for(hub_server, other_key, other_secret, app_id=hub_server.app_id)
+    with pytest.raises(PusherBadAuth):
+        await in_thread(intruder.trigger, "shared-name", "x", "1")
+    with pytest.raises(PusherBadAuth):
+        await in_thread(intruder.channels_info)
+    # The other app's signature does not open this app's private channels.
+    other_sdk = pusher_for(hub_server, other_key, other_secret, app_id=other.id)
+    auth = other_sdk.authenticate("private-mine", mine.socket_id)
+    answer = await mine.subscribe("private-mine", **auth)
+    assert answer["event"] == "pusher:subscription_error"
+    # Same channel name, different apps: events stay in their app.
+    await in_thread(other_sdk.trigger, "shared-name", "for-them", "t")
+    assert (await theirs.expect("for-them"))["data"] == "t"
+    await in_thread(sdk.trigger, "shared-name", "for-me", "m")
+    assert (await mine.expect("for-me"))["data"] == "m"
+    await theirs.nothing()
+    info = await in_thread(other_sdk.channel_info, "shared-name", ["subscription_count"])
+    assert info == {"occupied": True, "subscription_count": 1}
+
+
+async def test_stop_tells_clients_to_reconnect(tmp_path) -> None:
+    server = await HubServer(Settings(port=0, db_path=str(tmp_path / "h.db"))).start()
+    app = await server.store.create_app("x")
+    await server.apps.reload()
+    client = await WsClient.open(f"{server.ws_url}/app/{app.keys[0].key}?protocol=7")
+    await client.established()
+    await server.stop()
+    frame = await client.expect("pusher:error")
+    assert frame["data"]["code"] == 4200
+    assert await client.closed() == 4200
