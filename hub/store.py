@@ -137,7 +137,7 @@ class Store:
     async def _load_apps(self, where: str, args: tuple) -> list[App]:
         async with self._db.execute(
             "SELECT id, name, active, settings, created_at FROM apps "
-            f"{where} ORDER BY created_at, id",
+            f"{where} ORDER BY created_at, rowid",
             args,
         ) as cursor:
             rows = await cursor.fetchall()
