@@ -25,7 +25,7 @@ class BuildWithData(build_py):
 setup(
     name="hub",
     version="0.1.0",
-    description="A self-hosted realtime hub: Pusher-compatible websockets and HTTP API on Tornado and SQLite",
+    description="A self-hosted realtime hub: Pusher-compatible websockets and HTTP API",
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",

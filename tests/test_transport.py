@@ -197,3 +197,55 @@ async def test_stop_tells_clients_to_reconnect(tmp_path) -> None:
     frame = await client.expect("pusher:error")
     assert frame["data"]["code"] == 4200
     assert await client.closed() == 4200
+
+
+async def test_messages_over_the_size_limit_close_the_socket(connect) -> None:
+    client = await connect()
+    await client.conn.write_message("x" * (64 * 1024 + 1))
+    assert await client.closed() == 1009  # websocket "message too big"
+
+
+async def raw_stalled_socket(hub_server) -> asyncio.StreamWriter:
+    """A client that completes the handshake and then never reads again."""
+    reader, writer = await asyncio.open_connection(hub_server.host, hub_server.port)
+    writer.write(
+        (
+            f"GET /app/{hub_server.key}?protocol=7 HTTP/1.1\r\n"
+            f"Host: {hub_server.host}:{hub_server.port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    status = await asyncio.wait_for(reader.readline(), WAIT)
+    assert b" 101 " in status
+    return writer
+
+
+@pytest.fixture
+def hub_settings() -> dict:
+    return {"max_outbox_bytes": 256 * 1024}
+
+
+async def test_a_client_that_stops_reading_is_cut(hub_server, connect) -> None:
+    from hub.core.models import Event
+
+    writer = await raw_stalled_socket(hub_server)
+    hub = hub_server.server.hub
+
+    async def registered() -> bool:
+        return len(hub.connections) == 1
+
+    await eventually(registered)
+    [conn] = hub.connections.values()
+    hub.subscribe(conn, hub_server.server.apps.cached(hub_server.app_id).app, "firehose", None)
+    reader = await connect()
+    await reader.subscribe("firehose")
+    data = "x" * 8000
+    for _ in range(2000):  # 16 MB: more than the kernel buffers plus the 256 KB bound
+        hub.publish(hub_server.app_id, Event("firehose", "e", data))
+        if conn.socket_id not in hub.connections:
+            break
+        await reader.expect("e")  # a client that keeps up
+    assert conn.socket_id not in hub.connections  # the stalled one was dropped
+    assert reader.socket_id in hub.connections  # the reading one was not
+    writer.close()
