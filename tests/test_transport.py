@@ -249,3 +249,15 @@ async def test_a_client_that_stops_reading_is_cut(hub_server, connect) -> None:
     assert conn.socket_id not in hub.connections  # the stalled one was dropped
     assert reader.socket_id in hub.connections  # the reading one was not
     writer.close()
+
+
+class TestPathPrefix:
+    @pytest.fixture
+    def hub_settings(self) -> dict:
+        return {"path_prefix": "/ws"}
+
+    async def test_pusher_endpoint_under_a_prefix(self, hub_server) -> None:
+        client = await WsClient.open(f"{hub_server.ws_url}/ws/app/{hub_server.key}?protocol=7")
+        await client.established()
+        client.close()
+        assert await handshake_status(hub_server.pusher_url(), None) == 404
