@@ -42,6 +42,7 @@ setup(
     extras_require={
         "test": [
             "pytest>=8",
+            "hypothesis>=6",
             "pusher>=3.3",
             "ruff>=0.5",
         ],

@@ -200,6 +200,12 @@ class PusherSession:
     def _dispatch(self, app: App, conn: Connection, message: dict) -> None:
         event = message["event"]
         data = message.get("data")
+        if isinstance(data, str) and event.startswith("pusher:"):
+            # pusher-js sends objects; some other client libraries send a JSON string.
+            try:
+                data = json.loads(data)
+            except ValueError:
+                raise PusherError(None, f"{event}: data is not JSON", close=False) from None
         if event == "pusher:ping":
             self._write(frame("pusher:pong", {}))
         elif event == "pusher:pong":

@@ -8,6 +8,8 @@ from typing import Any
 
 import pusher
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hub.broker.local import LocalBroker
 from hub.core.apps import AppRegistry
@@ -177,6 +179,15 @@ def test_public_subscription_is_idempotent(harness: Harness) -> None:
     expected = {"event": "pusher_internal:subscription_succeeded", "channel": "news", "data": "{}"}
     assert first == again == expected
     assert len(harness.hub.channel(harness.app.id, "news").subscribers) == 1
+
+
+def test_data_sent_as_a_json_string_is_accepted(harness: Harness) -> None:
+    client = harness.session().open()
+    client.take()
+    client.session.receive(json.dumps({"event": "pusher:subscribe", "data": '{"channel":"s"}'}))
+    assert client.take()[0]["event"] == "pusher_internal:subscription_succeeded"
+    client.session.receive(json.dumps({"event": "pusher:subscribe", "data": "{nope"}))
+    assert error_of(client.take()[0])[0] is None
 
 
 @pytest.mark.parametrize(
@@ -416,3 +427,73 @@ def test_an_answer_to_the_ping_keeps_the_connection(harness: Harness) -> None:
     client.send("pusher:pong")
     harness.hub.sweep(conn.last_seen + 100)
     assert client.closed_with is None
+
+
+# -- fuzzing: whatever a client sends, the session answers and never raises ---------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+event_names = st.sampled_from(
+    [
+        "pusher:subscribe",
+        "pusher:unsubscribe",
+        "pusher:ping",
+        "pusher:pong",
+        "pusher:signin",
+        "client-x",
+        "pusher:other",
+        "whatever",
+    ]
+)
+channels = st.sampled_from(
+    ["news", "private-a", "presence-a", "private-encrypted-a", "#server-to-user-1", "", "bad name"]
+) | st.text(max_size=30)
+messages = st.fixed_dictionaries(
+    {"event": event_names},
+    optional={
+        "channel": channels | json_values,
+        "data": json_values
+        | st.fixed_dictionaries(
+            {"channel": channels},
+            optional={
+                "auth": st.text(max_size=80) | json_values,
+                "channel_data": json_values | st.text(),
+            },
+        ),
+    },
+)
+
+FUZZ = settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def _feed(harness: Harness, texts: list[str]) -> None:
+    client = harness.session().open()
+    for text in texts:
+        client.session.receive(text)  # must not raise
+    for frame in client.frames:
+        assert isinstance(frame.get("event"), str)
+
+
+@FUZZ
+@given(st.lists(st.text(max_size=200), max_size=5))
+def test_arbitrary_text(harness: Harness, texts: list[str]) -> None:
+    _feed(harness, texts)
+
+
+@FUZZ
+@given(st.lists(json_values, max_size=5))
+def test_arbitrary_json(harness: Harness, values: list[Any]) -> None:
+    _feed(harness, [json.dumps(v) for v in values])
+
+
+@FUZZ
+@given(st.lists(messages, max_size=8))
+def test_arbitrary_events(harness: Harness, values: list[dict]) -> None:
+    _feed(harness, [json.dumps(v) for v in values])
