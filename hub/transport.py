@@ -79,7 +79,9 @@ class PusherSocketHandler(WebSocketHandler):
             return
         wire = out.wire
         if wire is None:
-            wire = out.wire = text_frame(out.text.encode())
+            # Lone surrogates (valid in JSON strings, refused by UTF-8) can only sit inside
+            # JSON strings; backslashreplace writes them as the same \uXXXX escape JSON uses.
+            wire = out.wire = text_frame(out.text.encode("utf-8", "backslashreplace"))
         stream = ws.stream  # type: ignore[attr-defined]
         try:
             stream.write(wire)

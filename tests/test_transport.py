@@ -261,3 +261,16 @@ class TestPathPrefix:
         await client.established()
         client.close()
         assert await handshake_status(hub_server.pusher_url(), None) == 404
+
+
+async def test_client_events_with_lone_surrogates_reach_others(connect, sdk) -> None:
+    ann, bob = await connect(), await connect()
+    for client in (ann, bob):
+        auth = sdk.authenticate("private-chat", client.socket_id)
+        assert (await client.subscribe("private-chat", **auth))["event"].endswith("succeeded")
+    await ann.conn.write_message(
+        '{"event":"client-x","channel":"private-chat","data":{"t":"\\udc00"}}'
+    )
+    assert (await bob.expect("client-x"))["data"] == {"t": "\udc00"}
+    await ann.send("pusher:ping")
+    await ann.expect("pusher:pong")  # the sender's socket is fine too

@@ -9,7 +9,7 @@ from typing import Any
 
 from hub.api.base import AppApiHandler
 from hub.api.channels import channel_info, info_attributes
-from hub.core.models import App, Event, channel_name_problem
+from hub.core.models import App, Event, channel_name_problem, utf8_size
 from hub.errors import bad_request, too_large
 
 _SOCKET_ID = re.compile(r"\d+\.\d+")
@@ -35,7 +35,7 @@ def parse_trigger(app: App, body: dict[str, Any], *, single_channel: bool = Fals
     data = body.get("data")
     if not isinstance(data, str):
         raise bad_request("data is required and must be a string (JSON-encode objects)")
-    if len(data.encode()) > limits.max_event_data_bytes:
+    if utf8_size(data) > limits.max_event_data_bytes:
         raise too_large(f"data larger than {limits.max_event_data_bytes} bytes")
     channels = _channels(body, single_channel)
     if len(channels) > limits.max_channels_per_trigger:

@@ -107,6 +107,12 @@ def is_cache_channel(name: str) -> bool:
     return name.startswith(_CACHE_PREFIXES)
 
 
+def utf8_size(text: str) -> int:
+    """Bytes of `text` in UTF-8. JSON admits lone surrogates ("\\ud800"), which strict UTF-8
+    refuses to encode; they count as the three bytes they take when passed through."""
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def channel_name_problem(name: Any, max_length: int) -> str | None:
     """Why `name` is not a valid channel name, or None when it is."""
     if not isinstance(name, str) or not name:

@@ -22,6 +22,7 @@ from hub.core.models import (
     EventKind,
     channel_kind,
     channel_name_problem,
+    utf8_size,
 )
 from hub.errors import (
     PRESENCE_FULL_STATUS,
@@ -286,7 +287,7 @@ class PusherSession:
             raise refuse("Client events are only allowed on private and presence channels")
         if channel not in conn.channels:
             raise refuse(f"Not subscribed to {channel}")
-        if len(dumps(data).encode()) > app.settings.max_event_data_bytes:
+        if utf8_size(dumps(data)) > app.settings.max_event_data_bytes:
             raise refuse(f"Event data larger than {app.settings.max_event_data_bytes} bytes")
         if not conn.take_rate(app.settings.client_events_per_second):
             raise refuse(
@@ -313,7 +314,7 @@ def _presence_member(app: App, channel_data: str) -> Member:
     if isinstance(user_id, bool) or not isinstance(user_id, (str, int)) or user_id == "":
         raise auth_failed("channel_data.user_id must be a non-empty string or a number")
     info = parsed.get("user_info")
-    if len(dumps(info).encode()) > app.settings.max_presence_user_info_bytes:
+    if utf8_size(dumps(info)) > app.settings.max_presence_user_info_bytes:
         raise limit_reached(
             f"user_info larger than {app.settings.max_presence_user_info_bytes} bytes",
             USER_INFO_TOO_LARGE_STATUS,

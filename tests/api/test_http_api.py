@@ -255,3 +255,12 @@ async def test_channel_queries(hub_server, connect, sdk) -> None:
     assert (await call(hub_server, "GET", base + "/public-1/users"))[0] == 400
     assert (await call(hub_server, "GET", base + "/bad%20name"))[0] == 400
     assert (await call(hub_server, "GET", base, info="whatever"))[0] == 400
+
+
+async def test_lone_surrogates_in_data_are_delivered_not_a_500(hub_server, connect) -> None:
+    client = await connect()
+    await client.subscribe("news")
+    raw = b'{"name":"e","data":"a\\ud800b","channels":["news"]}'
+    status, _ = await call(hub_server, "POST", f"/apps/{hub_server.app_id}/events", raw=raw)
+    assert status == 200
+    assert (await client.expect("e"))["data"] == "a\ud800b"
