@@ -85,7 +85,6 @@ class ChannelKind(Enum):
 
 
 SERVER_TO_USER_PREFIX = "#server-to-user-"
-_CACHE_PREFIXES = ("cache-", "private-cache-", "private-encrypted-cache-", "presence-cache-")
 # Pusher's character class (pusher-http-node and the Python SDK check the same).
 _CHANNEL_NAME = re.compile(r"[A-Za-z0-9_\-=@,.;]+")
 
@@ -101,10 +100,6 @@ def channel_kind(name: str) -> ChannelKind:
     if name.startswith("presence-"):
         return ChannelKind.PRESENCE
     return ChannelKind.PUBLIC
-
-
-def is_cache_channel(name: str) -> bool:
-    return name.startswith(_CACHE_PREFIXES)
 
 
 def utf8_size(text: str) -> int:

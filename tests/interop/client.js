@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+// One real, unmodified pusher-js client, driven by tests/interop/test_pusher_js.py.
+//
+// Commands arrive on stdin, one JSON object per line: {"id": 1, "cmd": "subscribe", ...}.
+// Every command is answered with {"type": "reply", "id": 1, "ok": true, "result": ...} (or
+// "ok": false with "error"). Everything pusher-js surfaces is reported on stdout, one JSON object
+// per line, as it happens:
+//   {"type": "state", "previous": "connecting", "current": "connected"}
+//   {"type": "connected", "socket_id": "123.456"}
+//   {"type": "received", "event": "pusher:pong", "channel": null}      (every frame received)
+//   {"type": "event", "channel": "news", "event": "breaking", "data": {...}}   (bind_global)
+//   {"type": "bound", "channel": ..., "event": ..., "data": ..., "metadata": ...}  (bind)
+// pusher-js's own log goes to stderr, so stdout carries nothing but these reports.
+//
+// Commands: connect {key, options}, subscribe {channel}, unsubscribe {channel},
+// bind {channel, event}, trigger {channel, event, data}, members {channel}, disconnect.
+// Closing stdin ends the process at once, sockets and all, like closing a browser tab.
+
+'use strict';
+
+const readline = require('readline');
+// Resolved next to this file (tests/interop/node_modules), whatever the working directory.
+const Pusher = require('pusher-js');
+
+Pusher.log = (message) => process.stderr.write(`[pusher-js] ${message}\n`);
+
+let pusher = null;
+
+function report(message) {
+  process.stdout.write(JSON.stringify(message) + '\n');
+}
+
+// What a presence channel hands to pusher:subscription_succeeded is its Members object.
+function membersOf(members) {
+  return { count: members.count, me: members.me, members: members.members };
+}
+
+function reportable(channel, event, data) {
+  if (event === 'pusher:subscription_succeeded' && channel.members === data) {
+    return membersOf(data);
+  }
+  return data === undefined ? null : data;
+}
+
+// Connection errors can wrap socket objects (circular); keep what is printable.
+function describe(error) {
+  try {
+    return JSON.parse(JSON.stringify(error));
+  } catch (_) {
+    return String(error);
+  }
+}
+
+function needPusher() {
+  if (pusher === null) throw new Error('not connected: send "connect" first');
+  return pusher;
+}
+
+function needChannel(name) {
+  const channel = needPusher().channel(name);
+  if (!channel) throw new Error(`not subscribed to ${name}`);
+  return channel;
+}
+
+const commands = {
+  connect({ key, options }) {
+    if (pusher !== null) throw new Error('already connected');
+    pusher = new Pusher(key, options);
+    pusher.connection.bind('state_change', ({ previous, current }) =>
+      report({ type: 'state', previous, current }),
+    );
+    pusher.connection.bind('connected', () =>
+      report({ type: 'connected', socket_id: pusher.connection.socket_id }),
+    );
+    // Every frame the connection hands up, pusher:pong included (channels never see those).
+    pusher.connection.bind('message', ({ event, channel }) =>
+      report({ type: 'received', event, channel: channel === undefined ? null : channel }),
+    );
+    pusher.connection.bind('error', (error) =>
+      report({ type: 'connection_error', error: describe(error) }),
+    );
+    return null;
+  },
+  subscribe({ channel: name }) {
+    const channel = needPusher().subscribe(name);
+    channel.bind_global((event, data) =>
+      report({ type: 'event', channel: name, event, data: reportable(channel, event, data) }),
+    );
+    return null;
+  },
+  unsubscribe({ channel }) {
+    needPusher().unsubscribe(channel);
+    return null;
+  },
+  bind({ channel: name, event }) {
+    const channel = needChannel(name);
+    channel.bind(event, (data, metadata) =>
+      report({
+        type: 'bound',
+        channel: name,
+        event,
+        data: reportable(channel, event, data),
+        metadata: metadata === undefined ? null : metadata,
+      }),
+    );
+    return null;
+  },
+  trigger({ channel, event, data }) {
+    return needChannel(channel).trigger(event, data);
+  },
+  members({ channel }) {
+    return membersOf(needChannel(channel).members);
+  },
+  disconnect() {
+    needPusher().disconnect();
+    return null;
+  },
+};
+
+function handle(line) {
+  if (!line.trim()) return;
+  let id = null;
+  try {
+    const message = JSON.parse(line);
+    id = message.id;
+    const command = commands[message.cmd];
+    if (!command) throw new Error(`unknown command ${message.cmd}`);
+    const result = command(message);
+    report({ type: 'reply', id, ok: true, result: result === undefined ? null : result });
+  } catch (error) {
+    report({ type: 'reply', id, ok: false, error: String(error && error.stack ? error.stack : error) });
+  }
+}
+
+readline.createInterface({ input: process.stdin }).on('line', handle);
+// The test closed stdin (or went away): leave at once, like a closed browser tab.
+process.stdin.on('end', () => process.exit(0));
