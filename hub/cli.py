@@ -20,7 +20,7 @@ from hub.auth.signatures import request_signed_text, sign
 from hub.config import Settings
 from hub.core.models import App, AppSettings
 from hub.origins import OriginPatternError, OriginPolicy, normalize_pattern
-from hub.server import HubServer
+from hub.server import DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET, HubServer
 from hub.store import Store, StoreError
 
 
@@ -194,8 +194,6 @@ async def _serve_until_signal(settings: Settings) -> int:
 
 
 def _print_dev_settings(server: HubServer) -> None:
-    from hub.server import DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET
-
     host = server.ws_url.split("//", 1)[1].rsplit(":", 1)[0]
     print(
         f"""

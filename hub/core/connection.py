@@ -61,7 +61,6 @@ class Connection:
         "peer",
         "pinged",
         "socket_id",
-        "user_id",
     )
 
     def __init__(self, app_id: str, peer: Peer) -> None:
@@ -69,7 +68,6 @@ class Connection:
         self.app_id = app_id
         self.peer = peer
         self.channels: set[str] = set()
-        self.user_id: str | None = None  # set by user sign-in (a later part)
         self.last_seen = time.monotonic()
         self.pinged = False
         self._window_start = 0.0
