@@ -26,6 +26,7 @@ class PusherSocketHandler(WebSocketHandler):
     hub: Hub
     config: Settings
     live: LiveApp | None
+    key: str
     session: PusherSession | None = None
 
     def initialize(self, hub: Hub, config: Settings) -> None:
@@ -35,7 +36,7 @@ class PusherSocketHandler(WebSocketHandler):
         self.path_ok = True
 
     async def prepare(self) -> None:
-        key = (self.path_args[0] if self.path_args else None) or ""
+        key = self.key = (self.path_args[0] if self.path_args else None) or ""
         self.path_ok = bool(key) and "/" not in key
         if self.path_ok:
             self.live = await self.hub.apps.by_key(key)
@@ -58,7 +59,10 @@ class PusherSocketHandler(WebSocketHandler):
         )
         app = self.live.app if self.live else None
         self.session.open(
-            app, path_ok=self.path_ok, protocol=self.get_query_argument("protocol", None)
+            app,
+            key=self.key,
+            path_ok=self.path_ok,
+            protocol=self.get_query_argument("protocol", None),
         )
 
     def on_message(self, message: str | bytes) -> None:

@@ -141,6 +141,7 @@ async def test_rotated_secret_keeps_the_old_pair_until_revoked(hub_server, conne
     await apps.reload()
     old_sdk = pusher_for(hub_server, hub_server.key, hub_server.secret)
     new_sdk = pusher_for(hub_server, new.key, new.secret)
+    on_old_key = await connect()
     client = await connect(new.key)
     await client.subscribe("news")
     await in_thread(old_sdk.trigger, "news", "by-old", "1")
@@ -149,6 +150,9 @@ async def test_rotated_secret_keeps_the_old_pair_until_revoked(hub_server, conne
     assert (await client.expect("by-new"))["data"] == "2"
     await store.revoke_key(hub_server.app_id, hub_server.key)
     await apps.reload()
+    # Revocation reaches live sockets too: those on the old key are closed, 4001 (no retry).
+    assert (await on_old_key.expect("pusher:error"))["data"]["code"] == 4001
+    assert await on_old_key.closed() == 4001
     with pytest.raises(PusherBadAuth):
         await in_thread(old_sdk.trigger, "news", "by-old", "1")
     assert await refused_with(hub_server.pusher_url()) == (4001, 4001)

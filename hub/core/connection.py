@@ -17,6 +17,7 @@ class Disconnect(Enum):
     SHUTDOWN = "server shutting down"
     APP_GONE = "app deleted"
     APP_DISABLED = "app disabled"
+    KEY_REVOKED = "app key revoked"
     PONG_TIMEOUT = "no answer to ping"
     SLOW = "client too slow: outgoing buffer full"
 
@@ -57,15 +58,17 @@ class Connection:
         "_window_start",
         "app_id",
         "channels",
+        "key",
         "last_seen",
         "peer",
         "pinged",
         "socket_id",
     )
 
-    def __init__(self, app_id: str, peer: Peer) -> None:
+    def __init__(self, app_id: str, peer: Peer, key: str | None = None) -> None:
         self.socket_id = new_socket_id()
         self.app_id = app_id
+        self.key = key  # the app key it connected with; revoking it closes the connection
         self.peer = peer
         self.channels: set[str] = set()
         self.last_seen = time.monotonic()

@@ -65,11 +65,11 @@ class Hub:
 
     # -- connections ------------------------------------------------------------------------
 
-    def connect(self, app: App, peer: Peer) -> Connection:
+    def connect(self, app: App, peer: Peer, key: str | None = None) -> Connection:
         quota = app.settings.max_connections
         if quota and self._count_by_app[app.id] >= quota:
             raise OverQuota(app.id)
-        conn = Connection(app.id, peer)
+        conn = Connection(app.id, peer, key)
         self.connections[conn.socket_id] = conn
         self._count_by_app[app.id] += 1
         return conn
@@ -152,15 +152,16 @@ class Hub:
     def _app_changed(self, old: LiveApp | None, new: LiveApp | None) -> None:
         if old is None:
             return
-        reason = None
-        if new is None:
-            reason = Disconnect.APP_GONE
-        elif not new.app.active:
-            reason = Disconnect.APP_DISABLED
-        if reason is None:
+        conns = [c for c in self.connections.values() if c.app_id == old.app.id]
+        if new is None or not new.app.active:
+            reason = Disconnect.APP_GONE if new is None else Disconnect.APP_DISABLED
+            for conn in conns:
+                conn.peer.disconnect(reason)
             return
-        for conn in [c for c in self.connections.values() if c.app_id == old.app.id]:
-            conn.peer.disconnect(reason)
+        revoked = {p.key for p in old.app.keys} - {p.key for p in new.app.keys}
+        for conn in conns:
+            if conn.key in revoked:
+                conn.peer.disconnect(Disconnect.KEY_REVOKED)
 
     async def _sweep_forever(self) -> None:
         interval = max(0.05, min(5.0, self.activity_timeout / 4, self.pong_timeout / 4))

@@ -45,6 +45,7 @@ _DISCONNECT_CODES = {
     Disconnect.SHUTDOWN: PusherCode.RECONNECT,
     Disconnect.APP_GONE: PusherCode.APP_KEY_UNKNOWN,
     Disconnect.APP_DISABLED: PusherCode.APP_DISABLED,
+    Disconnect.KEY_REVOKED: PusherCode.APP_KEY_UNKNOWN,
     Disconnect.PONG_TIMEOUT: PusherCode.PONG_TIMEOUT,
     Disconnect.SLOW: PusherCode.OVER_CAPACITY,
 }
@@ -144,13 +145,20 @@ class PusherSession:
 
     # -- from the transport -----------------------------------------------------------------
 
-    def open(self, app: App | None, *, path_ok: bool = True, protocol: str | None = "7") -> None:
+    def open(
+        self,
+        app: App | None,
+        *,
+        key: str | None = None,
+        path_ok: bool = True,
+        protocol: str | None = "7",
+    ) -> None:
         """The websocket is up: establish the connection or refuse it with a code."""
         problem = handshake_problem(path_ok, app, protocol)
         if problem is None:
             assert app is not None
             try:
-                self.conn = self.hub.connect(app, self)
+                self.conn = self.hub.connect(app, self, key)
             except OverQuota:
                 problem = PusherError(PusherCode.OVER_QUOTA, "App is over its connection quota")
         if problem is not None:

@@ -389,6 +389,7 @@ def test_client_event_rate_limit(harness: Harness) -> None:
         (Disconnect.SHUTDOWN, 4200),
         (Disconnect.APP_GONE, 4001),
         (Disconnect.APP_DISABLED, 4003),
+        (Disconnect.KEY_REVOKED, 4001),
         (Disconnect.PONG_TIMEOUT, 4201),
         (Disconnect.SLOW, 4100),
     ],
