@@ -29,7 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hub {__version__}")
     parser.add_argument("--db", help="SQLite database file (default: hub.db, or $HUB_DB_PATH)")
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_serve(commands)
+    _add_apps(commands)
+    _add_trigger(commands)
+    return parser
 
+
+def _add_serve(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the hub")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 6001; 0 picks a free one)")
@@ -39,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
 
+
+def _add_apps(commands: Any) -> None:
     apps = commands.add_parser("apps", help="manage apps").add_subparsers(
         dest="apps_command", required=True
     )
@@ -58,6 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     delete = apps.add_parser("delete", help="delete an app (its clients are disconnected)")
     delete.add_argument("app_id")
     delete.set_defaults(run=_apps_delete)
+    _add_apps_update(apps)
+    _add_apps_keys(apps)
+    origins = apps.add_parser("origins", help="allowed origins").add_subparsers(
+        dest="origins_command", required=True
+    )
+    for verb, run in (("add", _origins_add), ("remove", _origins_remove)):
+        sub = origins.add_parser(verb, help=f"{verb} allowed origin patterns")
+        sub.add_argument("app_id")
+        sub.add_argument("patterns", nargs="+", metavar="PATTERN")
+        sub.set_defaults(run=run)
+
+
+def _add_apps_update(apps: Any) -> None:
     update = apps.add_parser("update", help="rename, enable/disable, change settings")
     update.add_argument("app_id")
     update.add_argument("--name")
@@ -72,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"an app setting, one of: {', '.join(AppSettings.__dataclass_fields__)}",
     )
     update.set_defaults(run=_apps_update)
+
+
+def _add_apps_keys(apps: Any) -> None:
     rotate = apps.add_parser(
         "rotate-secret", help="add a new key pair; the old one stays valid until revoked"
     )
@@ -82,15 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("app_id")
     revoke.add_argument("key")
     revoke.set_defaults(run=_apps_revoke)
-    origins = apps.add_parser("origins", help="allowed origins").add_subparsers(
-        dest="origins_command", required=True
-    )
-    for verb, run in (("add", _origins_add), ("remove", _origins_remove)):
-        sub = origins.add_parser(verb, help=f"{verb} allowed origin patterns")
-        sub.add_argument("app_id")
-        sub.add_argument("patterns", nargs="+", metavar="PATTERN")
-        sub.set_defaults(run=run)
 
+
+def _add_trigger(commands: Any) -> None:
     trigger = commands.add_parser("trigger", help="publish an event through a running hub")
     trigger.add_argument("app_id")
     trigger.add_argument("channel")
@@ -98,7 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
     trigger.add_argument("data", help="the event data (a string; JSON is passed as is)")
     trigger.add_argument("--url", default="http://127.0.0.1:6001", help="the running hub's URL")
     trigger.set_defaults(run=_trigger)
-    return parser
 
 
 class CliError(Exception):
