@@ -104,7 +104,7 @@ class AppApiHandler(JsonHandler):
     def json_body(self) -> dict[str, Any]:
         try:
             body = json.loads(self.request.body or b"null")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than json allows
             raise bad_request("body is not valid JSON") from None
         if not isinstance(body, dict):
             raise bad_request("body must be a JSON object")

@@ -192,7 +192,7 @@ class PusherSession:
         conn.seen()
         try:
             message = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than json allows
             self.fail(PusherError(None, "Invalid JSON", close=False))
             return
         if not isinstance(message, dict) or not isinstance(message.get("event"), str):
@@ -213,7 +213,7 @@ class PusherSession:
             # pusher-js sends objects; some other client libraries send a JSON string.
             try:
                 data = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise PusherError(None, f"{event}: data is not JSON", close=False) from None
         if event == "pusher:ping":
             self._write(frame("pusher:pong", {}))
@@ -313,7 +313,7 @@ def _refusal_data(refusal: SubscriptionError) -> dict:
 def _presence_member(app: App, channel_data: str) -> Member:
     try:
         parsed = json.loads(channel_data)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise auth_failed("channel_data is not JSON") from None
     if not isinstance(parsed, dict):
         raise auth_failed("channel_data must be a JSON object")

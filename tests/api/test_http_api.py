@@ -264,3 +264,9 @@ async def test_lone_surrogates_in_data_are_delivered_not_a_500(hub_server, conne
     status, _ = await call(hub_server, "POST", f"/apps/{hub_server.app_id}/events", raw=raw)
     assert status == 200
     assert (await client.expect("e"))["data"] == "a\ud800b"
+
+
+async def test_deeply_nested_json_is_a_400(hub_server) -> None:
+    raw = b"[" * 100_000
+    status, reply = await call(hub_server, "POST", f"/apps/{hub_server.app_id}/events", raw=raw)
+    assert status == 400 and "JSON" in reply["error"]

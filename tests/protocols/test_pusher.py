@@ -181,6 +181,14 @@ def test_public_subscription_is_idempotent(harness: Harness) -> None:
     assert len(harness.hub.channel(harness.app.id, "news").subscribers) == 1
 
 
+def test_deeply_nested_json_is_refused_without_closing(harness: Harness) -> None:
+    client = harness.session().open()
+    client.take()
+    client.session.receive("[" * 60_000)
+    assert error_of(client.take()[0]) == (None, "Invalid JSON")
+    assert client.closed_with is None
+
+
 def test_data_sent_as_a_json_string_is_accepted(harness: Harness) -> None:
     client = harness.session().open()
     client.take()
