@@ -3,8 +3,6 @@
 Also `info_attributes` and `channel_info`, which the trigger endpoints use for their `info`.
 """
 
-from tornado.escape import url_unescape
-
 from hub.api.base import AppApiHandler
 from hub.core.hub import Hub
 from hub.core.models import ChannelKind, channel_kind, channel_name_problem
@@ -73,8 +71,8 @@ class ChannelUsersHandler(AppApiHandler):
         self.send_json({"users": [{"id": user_id} for user_id in members]})
 
 
-def _channel_from_path(raw: str, max_length: int) -> str:
-    name = url_unescape(raw, plus=False)
+def _channel_from_path(name: str, max_length: int) -> str:
+    """Checks a channel name from the URL (Tornado has percent-decoded it already)."""
     problem = channel_name_problem(name, max_length)
     if problem:
         raise bad_request(problem)

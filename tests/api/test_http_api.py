@@ -270,3 +270,12 @@ async def test_deeply_nested_json_is_a_400(hub_server) -> None:
     raw = b"[" * 100_000
     status, reply = await call(hub_server, "POST", f"/apps/{hub_server.app_id}/events", raw=raw)
     assert status == 400 and "JSON" in reply["error"]
+
+
+async def test_channel_names_in_the_path_are_decoded_once(hub_server, connect) -> None:
+    client = await connect()
+    await client.subscribe("room-1")
+    base = f"/apps/{hub_server.app_id}/channels"
+    assert await call(hub_server, "GET", base + "/room%2D1") == (200, {"occupied": True})
+    # "%2541" is "%41" once decoded: not a valid channel name, never "A".
+    assert (await call(hub_server, "GET", base + "/room%2541"))[0] == 400
