@@ -23,6 +23,13 @@ from hub.origins import OriginPatternError, OriginPolicy, normalize_pattern
 from hub.server import DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET, HubServer
 from hub.store import Store, StoreError
 
+# `--db` is accepted before or after the subcommand: `hub --db x.db apps list` and
+# `hub apps list --db x.db` are the same. SUPPRESS keeps a subcommand from erasing the first.
+_DB_OPTION = argparse.ArgumentParser(add_help=False)
+_DB_OPTION.add_argument(
+    "--db", default=argparse.SUPPRESS, help="SQLite database file (default: hub.db, $HUB_DB_PATH)"
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub", description="A self-hosted realtime hub.")
@@ -36,10 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_serve(commands: Any) -> None:
-    serve = commands.add_parser("serve", help="run the hub")
+    serve = commands.add_parser("serve", parents=[_DB_OPTION], help="run the hub")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 6001; 0 picks a free one)")
-    serve.add_argument("--db", dest="serve_db", help="SQLite database file")
     serve.add_argument(
         "--dev", action="store_true", help="development: a ready app app-id/app-key/app-secret"
     )
@@ -50,20 +56,26 @@ def _add_apps(commands: Any) -> None:
     apps = commands.add_parser("apps", help="manage apps").add_subparsers(
         dest="apps_command", required=True
     )
-    create = apps.add_parser("create", help="create an app with a new key and secret")
+    create = apps.add_parser(
+        "create", parents=[_DB_OPTION], help="create an app with a new key and secret"
+    )
     create.add_argument("name")
     create.add_argument("--origin", action="append", default=[], help="allowed origin pattern")
     create.add_argument("--client-events", action="store_true", help="allow client events")
     create.add_argument("--json", action="store_true")
     create.set_defaults(run=_apps_create)
-    listing = apps.add_parser("list", help="list apps")
+    listing = apps.add_parser("list", parents=[_DB_OPTION], help="list apps")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=_apps_list)
-    show = apps.add_parser("show", help="show an app with its keys and origins")
+    show = apps.add_parser(
+        "show", parents=[_DB_OPTION], help="show an app with its keys and origins"
+    )
     show.add_argument("app_id")
     show.add_argument("--json", action="store_true")
     show.set_defaults(run=_apps_show)
-    delete = apps.add_parser("delete", help="delete an app (its clients are disconnected)")
+    delete = apps.add_parser(
+        "delete", parents=[_DB_OPTION], help="delete an app (its clients are disconnected)"
+    )
     delete.add_argument("app_id")
     delete.set_defaults(run=_apps_delete)
     _add_apps_update(apps)
@@ -72,14 +84,16 @@ def _add_apps(commands: Any) -> None:
         dest="origins_command", required=True
     )
     for verb, run in (("add", _origins_add), ("remove", _origins_remove)):
-        sub = origins.add_parser(verb, help=f"{verb} allowed origin patterns")
+        sub = origins.add_parser(verb, parents=[_DB_OPTION], help=f"{verb} allowed origin patterns")
         sub.add_argument("app_id")
         sub.add_argument("patterns", nargs="+", metavar="PATTERN")
         sub.set_defaults(run=run)
 
 
 def _add_apps_update(apps: Any) -> None:
-    update = apps.add_parser("update", help="rename, enable/disable, change settings")
+    update = apps.add_parser(
+        "update", parents=[_DB_OPTION], help="rename, enable/disable, change settings"
+    )
     update.add_argument("app_id")
     update.add_argument("--name")
     state = update.add_mutually_exclusive_group()
@@ -97,19 +111,25 @@ def _add_apps_update(apps: Any) -> None:
 
 def _add_apps_keys(apps: Any) -> None:
     rotate = apps.add_parser(
-        "rotate-secret", help="add a new key pair; the old one stays valid until revoked"
+        "rotate-secret",
+        parents=[_DB_OPTION],
+        help="add a new key pair; the old one stays valid until revoked",
     )
     rotate.add_argument("app_id")
     rotate.add_argument("--json", action="store_true")
     rotate.set_defaults(run=_apps_rotate)
-    revoke = apps.add_parser("revoke-key", help="revoke (delete) one key pair of an app")
+    revoke = apps.add_parser(
+        "revoke-key", parents=[_DB_OPTION], help="revoke (delete) one key pair of an app"
+    )
     revoke.add_argument("app_id")
     revoke.add_argument("key")
     revoke.set_defaults(run=_apps_revoke)
 
 
 def _add_trigger(commands: Any) -> None:
-    trigger = commands.add_parser("trigger", help="publish an event through a running hub")
+    trigger = commands.add_parser(
+        "trigger", parents=[_DB_OPTION], help="publish an event through a running hub"
+    )
     trigger.add_argument("app_id")
     trigger.add_argument("channel")
     trigger.add_argument("event")
@@ -132,8 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _db_path(args: argparse.Namespace) -> str:
-    explicit = getattr(args, "serve_db", None) or args.db
-    return Settings.from_sources({"db_path": explicit}).db_path
+    return Settings.from_sources({"db_path": args.db}).db_path
 
 
 def _with_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[Any]]) -> Any:

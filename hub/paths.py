@@ -1,4 +1,5 @@
-"""The one place that finds the files shipped beside the code: schema.sql and dashboard/.
+"""The one place that finds the files shipped beside the code (schema.sql; the dashboard's
+templates when they exist).
 
 Works both in a checkout (files at the repository's top level) and when installed (setup.py
 copies them into the package as hub/_data/). Never depends on the current directory.
@@ -18,7 +19,3 @@ def _find(name: str) -> Path:
 
 def schema_sql() -> Path:
     return _find("schema.sql")
-
-
-def dashboard_dir() -> Path:
-    return _find("dashboard")

@@ -150,3 +150,18 @@ def test_trigger_needs_a_running_hub(tmp_path: Path) -> None:
     app = json.loads(run(db, "apps", "create", "x", "--json").stdout)
     done = run(db, "trigger", app["id"], "c", "e", "d", "--url", "http://127.0.0.1:9", check=False)
     assert done.returncode == 2 and "cannot reach the hub" in done.stderr
+
+
+def test_db_option_before_or_after_the_subcommand(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.db", tmp_path / "b.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "hub", "apps", "create", "x", "--json", "--db", str(first)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    app_id = json.loads(done.stdout)["id"]
+    assert app_id in run(first, "apps", "list").stdout  # run() puts --db first
+    listing = run(second, "apps", "list", "--db", str(first)).stdout  # the later one wins
+    assert app_id in listing

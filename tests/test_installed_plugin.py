@@ -3,12 +3,17 @@ outside the repository uses the pytest fixtures that come with it (entry point `
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# Build output, caches and VCS data of a working checkout: never part of what is installed.
+NOT_SOURCE = shutil.ignore_patterns(
+    ".git", "build", "dist", "*.egg-info", "node_modules", "__pycache__", ".*_cache", "*.db"
+)
 
 PROJECT_TEST = """
 import asyncio
@@ -50,7 +55,13 @@ def test_pip_install_then_use_the_fixtures_elsewhere(tmp_path: Path) -> None:
     # site-packages come first on sys.path (an editable checkout's finder comes after them).
     run(sys.executable, "-m", "venv", "--system-site-packages", venv)
     python, bin_dir = venv / "bin" / "python", venv / "bin"
-    run(python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", REPO)
+    # From a clean copy through an sdist, as a release would go: a checkout's stale build/
+    # cannot leak in, and a file missing from MANIFEST.in fails the install.
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=NOT_SOURCE)
+    run(python, "setup.py", "-q", "sdist", "-d", tmp_path / "dist", cwd=source)
+    [sdist] = (tmp_path / "dist").glob("hub-*.tar.gz")
+    run(python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", sdist)
 
     where = json.loads(
         run(
@@ -68,7 +79,7 @@ def test_pip_install_then_use_the_fixtures_elsewhere(tmp_path: Path) -> None:
     version = run(bin_dir / "hub", "--version", cwd=tmp_path)
     assert version.startswith("hub ")
     db = tmp_path / "x.db"
-    app = json.loads(run(bin_dir / "hub", "--db", db, "apps", "create", "demo", "--json"))
+    app = json.loads(run(bin_dir / "hub", "apps", "create", "demo", "--json", "--db", db))
     assert app["id"].isdigit()
     assert db.stat().st_mode & 0o777 == 0o600
 
