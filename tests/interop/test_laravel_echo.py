@@ -70,17 +70,7 @@ def require_laravel_echo(package_json: Path = ECHO_PACKAGE) -> str:
 class EchoClient(JsClient):
     """One Laravel Echo in its own node process (echo_client.js speaks client.js's protocol)."""
 
-    @classmethod
-    async def start(cls, node: str, name: str) -> "EchoClient":
-        process = await asyncio.create_subprocess_exec(
-            node,
-            str(ECHO_CLIENT_JS),
-            cwd=HERE,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        return cls(name, process)
+    script = ECHO_CLIENT_JS
 
     def channel(self, name: str) -> "EchoChannel":
         """`Echo.channel(name)`."""

@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import pusher
 import pytest
@@ -74,11 +74,13 @@ class JsClient:
             asyncio.create_task(self._read_stderr()),
         ]
 
+    script = CLIENT_JS  # the node driver this class talks to
+
     @classmethod
-    async def start(cls, node: str, name: str) -> "JsClient":
+    async def start(cls, node: str, name: str) -> Self:
         process = await asyncio.create_subprocess_exec(
             node,
-            str(CLIENT_JS),
+            str(cls.script),
             cwd=HERE,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
