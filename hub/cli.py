@@ -32,9 +32,10 @@ _DB_OPTION.add_argument(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hub", description="A self-hosted realtime hub.")
+    parser = argparse.ArgumentParser(
+        prog="hub", description="A self-hosted realtime hub.", parents=[_DB_OPTION]
+    )
     parser.add_argument("--version", action="version", version=f"hub {__version__}")
-    parser.add_argument("--db", help="SQLite database file (default: hub.db, or $HUB_DB_PATH)")
     commands = parser.add_subparsers(dest="command", required=True)
     _add_serve(commands)
     _add_apps(commands)
@@ -152,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _db_path(args: argparse.Namespace) -> str:
-    return Settings.from_sources({"db_path": args.db}).db_path
+    return Settings.from_sources({"db_path": getattr(args, "db", None)}).db_path
 
 
 def _with_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[Any]]) -> Any:

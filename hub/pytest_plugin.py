@@ -86,12 +86,17 @@ def _settings(tmp_path: Path, overrides: dict[str, Any]) -> Settings:
     return Settings(**values)
 
 
-async def _start(server: HubServer, app_settings: AppSettings) -> RunningHub:
-    await server.start()
+async def _ready_app(server: HubServer, app_settings: AppSettings) -> RunningHub:
+    """Creates the test app in a started hub and makes the hub see it at once."""
     assert server.store is not None and server.apps is not None
     app = await server.store.create_app("test app", settings=app_settings)
     await server.apps.reload()
     return RunningHub(server, app)
+
+
+async def _start(server: HubServer, app_settings: AppSettings) -> RunningHub:
+    await server.start()
+    return await _ready_app(server, app_settings)
 
 
 @pytest.fixture
@@ -113,15 +118,6 @@ def hub_thread(
     thread = HubThread(_settings(tmp_path, hub_settings))
     thread.start()
     try:
-        server = thread.server
-        assert server.store is not None and server.apps is not None
-        store, apps = server.store, server.apps
-
-        async def create() -> App:
-            app = await store.create_app("test app", settings=hub_app_settings)
-            await apps.reload()
-            return app
-
-        yield RunningHub(server, thread.call(create))
+        yield thread.call(lambda: _ready_app(thread.server, hub_app_settings))
     finally:
         thread.stop()
