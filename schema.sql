@@ -29,3 +29,14 @@ CREATE TABLE IF NOT EXISTS app_origins (
     pattern     TEXT NOT NULL,
     PRIMARY KEY (app_id, pattern)
 );
+
+-- Terminated users and sessions (schema version 2): a socket token of this user or session
+-- minted at or before `revoked_at` (Unix seconds) is refused. A row is useless once every
+-- such token is past the app's token_max_age, and is pruned then.
+CREATE TABLE IF NOT EXISTS token_revocations (
+    app_id      TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    kind        TEXT NOT NULL CHECK (kind IN ('user', 'session')),
+    subject     TEXT NOT NULL,
+    revoked_at  INTEGER NOT NULL,
+    PRIMARY KEY (app_id, kind, subject)
+);

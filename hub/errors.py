@@ -6,7 +6,9 @@ errors carry a status and a JSON message. Call sites name these, never a bare nu
 """
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
+
+from hub.core.connection import Disconnect
 
 # The exceptions below are plain (not frozen) dataclasses: contextlib assigns __traceback__.
 
@@ -25,6 +27,50 @@ class PusherCode(IntEnum):
     RECONNECT = 4200  # reconnect now: server shutting down or restarting
     PONG_TIMEOUT = 4201  # no answer to the server's ping
     CLIENT_EVENT_REJECTED = 4301  # client event refused; the connection stays open
+
+
+# Why the core ended a connection, as a close code. Phoenix sockets close with the same codes
+# (phoenix.js ignores them and reconnects; a refused reconnect fails at the upgrade), so logs
+# and packet captures read one table whatever the protocol.
+CLOSE_CODES = {
+    Disconnect.SHUTDOWN: PusherCode.RECONNECT,
+    Disconnect.APP_GONE: PusherCode.APP_KEY_UNKNOWN,
+    Disconnect.APP_DISABLED: PusherCode.APP_DISABLED,
+    Disconnect.KEY_REVOKED: PusherCode.APP_KEY_UNKNOWN,
+    Disconnect.PONG_TIMEOUT: PusherCode.PONG_TIMEOUT,
+    Disconnect.SLOW: PusherCode.OVER_CAPACITY,
+    # 4009: pusher-js must not reconnect by itself with the same credentials.
+    Disconnect.TERMINATED: PusherCode.UNAUTHORIZED,
+    Disconnect.SIGNIN_TIMEOUT: PusherCode.UNAUTHORIZED,
+}
+
+
+class PhoenixReason(StrEnum):
+    """`reason` of a Phoenix error reply (`{"status": "error", "response": {"reason": ...}}`)."""
+
+    UNAUTHORIZED = "unauthorized"  # the socket's identity does not allow the join or push
+    UNMATCHED_TOPIC = "unmatched topic"  # a push or leave on a topic the socket has not joined
+    INVALID_TOPIC = "invalid topic"  # not a valid channel name
+    PRESENCE_FULL = "presence full"  # the presence channel has its maximum of members
+    RESERVED_EVENT = "reserved event"  # phx_*, presence_*, pusher:*, hub:* are the server's
+    TOO_LARGE = "too large"  # payload, event name or user_info over the app's limit
+    RATE_LIMITED = "rate limited"  # over the app's client_events_per_second
+
+
+class PhoenixClose(IntEnum):
+    """Close codes of the Phoenix endpoint for frames it cannot take (RFC 6455 codes)."""
+
+    UNSUPPORTED_DATA = 1003  # a binary frame: hub speaks the JSON serializer only
+    BAD_FRAME = 1007  # not a JSON [join_ref, ref, topic, event, payload] array
+
+
+@dataclass
+class HandshakeRefused(Exception):
+    """A websocket upgrade refused with an HTTP status and a JSON message (Phoenix endpoint:
+    phoenix.js retries refused upgrades with its reconnect backoff)."""
+
+    status: int
+    message: str
 
 
 @dataclass

@@ -20,7 +20,9 @@ from tornado.netutil import bind_sockets
 from hub import __version__
 from hub.api.base import JsonHandler
 from hub.api.channels import ChannelHandler, ChannelsHandler, ChannelUsersHandler
-from hub.api.events import BatchEventsHandler, EventsHandler
+from hub.api.events import BatchEventsHandler, BroadcastHandler, EventsHandler
+from hub.api.tokens import TokensHandler
+from hub.api.users import TerminateSessionHandler, TerminateUserHandler
 from hub.broker import make_broker
 from hub.config import Settings
 from hub.core.apps import AppRegistry
@@ -28,7 +30,7 @@ from hub.core.connection import Disconnect
 from hub.core.hub import Hub
 from hub.core.models import App, AppSettings
 from hub.store import Store
-from hub.transport import PusherSocketHandler
+from hub.transport import PhoenixSocketHandler, PusherSocketHandler
 
 log = logging.getLogger("hub.server")
 
@@ -37,6 +39,8 @@ DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET = "app-id", "app-key", "app-secret"
 
 _APP = r"(?P<app_id>[^/]+)"
 _CHANNEL = r"(?P<name>[^/]+)"
+_USER = r"(?P<user_id>[^/]+)"
+_SESSION = r"(?P<session_id>[^/]+)"
 
 
 class StatusHandler(JsonHandler):
@@ -48,14 +52,24 @@ def routes(settings: Settings, hub: Hub) -> list[tuple[str, type, dict[str, Any]
     """Every URL the hub serves, in one place."""
     prefix = settings.path_prefix.rstrip("/")
     with_hub = {"hub": hub}
+    sockets = {"hub": hub, "config": settings}
     return [
         (r"/", StatusHandler, {}),
-        (prefix + r"/app(?:/(.*))?", PusherSocketHandler, {"hub": hub, "config": settings}),
+        (prefix + r"/app(?:/(.*))?", PusherSocketHandler, sockets),
+        (prefix + r"/socket/websocket", PhoenixSocketHandler, sockets),
         (rf"/apps/{_APP}/events", EventsHandler, with_hub),
         (rf"/apps/{_APP}/batch_events", BatchEventsHandler, with_hub),
+        (rf"/apps/{_APP}/broadcast", BroadcastHandler, with_hub),
         (rf"/apps/{_APP}/channels", ChannelsHandler, with_hub),
         (rf"/apps/{_APP}/channels/{_CHANNEL}", ChannelHandler, with_hub),
         (rf"/apps/{_APP}/channels/{_CHANNEL}/users", ChannelUsersHandler, with_hub),
+        (rf"/apps/{_APP}/tokens", TokensHandler, with_hub),
+        (rf"/apps/{_APP}/users/{_USER}/terminate_connections", TerminateUserHandler, with_hub),
+        (
+            rf"/apps/{_APP}/sessions/{_SESSION}/terminate_connections",
+            TerminateSessionHandler,
+            with_hub,
+        ),
     ]
 
 
@@ -111,7 +125,7 @@ class HubServer:
             activity_timeout=settings.activity_timeout,
             pong_timeout=settings.pong_timeout,
         )
-        self.hub.start()
+        await self.hub.start()
         self._http = HTTPServer(make_app(settings, self.hub), xheaders=False)
         if sockets is None:
             sockets = bind_sockets(settings.port, settings.host or None)

@@ -16,7 +16,8 @@ import aiosqlite
 from hub import paths
 from hub.core.models import App, AppSettings, KeyPair
 
-SCHEMA_VERSION = 1
+# 1: apps, keys, origins. 2: token_revocations.
+SCHEMA_VERSION = 2
 
 
 class StoreError(Exception):
@@ -55,7 +56,9 @@ class Store:
                 f"{self.path} has schema version {version}; this hub knows up to {SCHEMA_VERSION}"
             )
         if version < SCHEMA_VERSION:
-            # Version 0 is a new file: the whole schema. Later versions add migrations here.
+            # Every change so far only adds tables, and schema.sql creates each one only if it
+            # is missing: running it brings a new file (version 0) or an older one up to date.
+            # A change that alters a table will need a numbered migration here.
             await self._db.executescript(paths.schema_sql().read_text(encoding="utf-8"))
             await self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             await self._db.commit()
@@ -237,6 +240,33 @@ class Store:
         )
         await self._db.commit()
         return cursor.rowcount > 0
+
+
+    # -- terminated users and sessions --------------------------------------------------------
+
+    async def add_revocation(self, app_id: str, kind: str, subject: str, revoked_at: int) -> None:
+        """Records that tokens of this user or session minted up to `revoked_at` are refused."""
+        await self._db.execute(
+            "INSERT INTO token_revocations (app_id, kind, subject, revoked_at) VALUES (?,?,?,?)"
+            " ON CONFLICT (app_id, kind, subject) DO UPDATE SET"
+            " revoked_at = max(revoked_at, excluded.revoked_at)",
+            (app_id, kind, subject, revoked_at),
+        )
+        await self._db.commit()
+
+    async def list_revocations(self) -> list[tuple[str, str, str, int]]:
+        """Every revocation as (app_id, kind, subject, revoked_at)."""
+        async with self._db.execute(
+            "SELECT app_id, kind, subject, revoked_at FROM token_revocations"
+        ) as cursor:
+            return [tuple(row) for row in await cursor.fetchall()]  # type: ignore[misc]
+
+    async def prune_revocations(self, app_id: str, before: int) -> None:
+        """Forgets the app's revocations older than `before`: their tokens have expired."""
+        await self._db.execute(
+            "DELETE FROM token_revocations WHERE app_id = ? AND revoked_at < ?", (app_id, before)
+        )
+        await self._db.commit()
 
 
 def new_key() -> str:

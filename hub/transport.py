@@ -4,74 +4,55 @@
 No protocol or business logic lives here: only sockets, frames and the outgoing-buffer bound.
 """
 
+import json
 import logging
+from typing import Any
 
 from tornado.iostream import StreamBufferFullError, StreamClosedError
 from tornado.websocket import WebSocketHandler
 
+from hub.auth.tokens import SocketToken
 from hub.config import Settings
 from hub.core.apps import LiveApp
 from hub.core.connection import Disconnect
 from hub.core.hub import Hub
+from hub.errors import HandshakeRefused
+from hub.protocols import phoenix
 from hub.protocols.frames import Outgoing
+from hub.protocols.phoenix import PhoenixSession
 from hub.protocols.pusher import PusherError, PusherSession
 from hub.wsframe import text_frame
 
 log = logging.getLogger("hub.transport")
 
 
-class PusherSocketHandler(WebSocketHandler):
-    """`/app/{key}`: the Pusher protocol."""
+class HubSocketHandler(WebSocketHandler):
+    """What every protocol's socket shares: the app, the origin check, the outgoing stream
+    with its bound, and closing. Subclasses make the session and feed it frames."""
 
     hub: Hub
     config: Settings
     live: LiveApp | None
-    key: str
-    session: PusherSession | None = None
+    session: PusherSession | PhoenixSession | None = None
 
     def initialize(self, hub: Hub, config: Settings) -> None:
         self.hub = hub
         self.config = config
         self.live = None
-        self.path_ok = True
-
-    async def prepare(self) -> None:
-        key = self.key = (self.path_args[0] if self.path_args else None) or ""
-        self.path_ok = bool(key) and "/" not in key
-        if self.path_ok:
-            self.live = await self.hub.apps.by_key(key)
 
     def check_origin(self, origin: str) -> bool:
         # Runs only when the handshake has an Origin header: server-side clients pass.
-        # Without a known app there is nothing to check; open() refuses with 4001/4005.
+        # Without a known app there is nothing to check; the protocol refuses it.
         return self.live is None or self.live.origins.allows(origin)
 
     def get_compression_options(self) -> None:
         # No permessage-deflate: shared pre-built frames are only possible uncompressed.
         return None
 
-    def open(self, *args: str, **kwargs: str) -> None:
+    def _start_stream(self) -> None:
         self.set_nodelay(True)
         stream = self.ws_connection.stream  # type: ignore[union-attr]
         stream.max_write_buffer_size = self.config.max_outbox_bytes
-        self.session = PusherSession(
-            self.hub, self._write, self._close, self.config.activity_timeout
-        )
-        app = self.live.app if self.live else None
-        self.session.open(
-            app,
-            key=self.key,
-            path_ok=self.path_ok,
-            protocol=self.get_query_argument("protocol", None),
-        )
-
-    def on_message(self, message: str | bytes) -> None:
-        if self.session is None:
-            return
-        if isinstance(message, bytes):
-            self.session.fail(PusherError(None, "Binary frames are not supported", close=False))
-            return
-        self.session.receive(message)
 
     def on_close(self) -> None:
         if self.session is not None:
@@ -101,3 +82,87 @@ class PusherSocketHandler(WebSocketHandler):
     def _close(self, code: int, reason: str) -> None:
         if self.ws_connection is not None and not self.ws_connection.is_closing():
             self.close(code, reason[:120])
+
+
+class PusherSocketHandler(HubSocketHandler):
+    """`/app/{key}`: the Pusher protocol. Refusals come after the upgrade, as close codes."""
+
+    key: str
+    session: PusherSession | None = None
+
+    async def prepare(self) -> None:
+        key = self.key = (self.path_args[0] if self.path_args else None) or ""
+        self.path_ok = bool(key) and "/" not in key
+        if self.path_ok:
+            self.live = await self.hub.apps.by_key(key)
+
+    def open(self, *args: str, **kwargs: str) -> None:
+        self._start_stream()
+        self.session = PusherSession(
+            self.hub, self._write, self._close, self.config.activity_timeout
+        )
+        app = self.live.app if self.live else None
+        self.session.open(
+            app,
+            key=self.key,
+            path_ok=self.path_ok,
+            protocol=self.get_query_argument("protocol", None),
+        )
+
+    def on_message(self, message: str | bytes) -> None:
+        if self.session is None:
+            return
+        if isinstance(message, bytes):
+            self.session.fail(PusherError(None, "Binary frames are not supported", close=False))
+            return
+        self.session.receive(message)
+
+
+class PhoenixSocketHandler(HubSocketHandler):
+    """`/socket/websocket?vsn=2.0.0&key=...&token=...`: the Phoenix channels protocol.
+    Refusals come before the upgrade, as HTTP statuses (403 for a bad token), as in Phoenix."""
+
+    key: str
+    token: SocketToken | None
+    session: PhoenixSession | None = None
+
+    async def prepare(self) -> None:
+        self.key = self.get_query_argument("key", "")
+        self.live = await self.hub.apps.by_key(self.key) if self.key else None
+        origin = self.request.headers.get("Origin")
+        try:
+            if origin is not None and not self.check_origin(origin):
+                raise HandshakeRefused(403, "origin not allowed for this app")
+            token = self.get_query_argument("token", None) or phoenix.token_from_subprotocols(
+                self._offered_subprotocols()
+            )
+            app = self.live.app if self.live else None
+            self.token = phoenix.admit(self.hub, app, self.get_query_argument("vsn", None), token)
+        except HandshakeRefused as refused:
+            log.info("phoenix handshake refused (%d): %s", refused.status, refused.message)
+            self.set_status(refused.status)
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.finish(json.dumps({"error": refused.message}))
+
+    def _offered_subprotocols(self) -> list[str]:
+        header = self.request.headers.get("Sec-WebSocket-Protocol", "")
+        return [value.strip() for value in header.split(",") if value.strip()]
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        # phoenix.js's authToken offers ["phoenix", token]; a browser drops the connection
+        # unless the answer selects one of them.
+        return phoenix.SUBPROTOCOL if phoenix.SUBPROTOCOL in subprotocols else None
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        self._start_stream()
+        self.session = PhoenixSession(self.hub, self._write, self._close)
+        assert self.live is not None
+        self.session.open(self.live.app, self.key, self.token)
+
+    def on_message(self, message: str | bytes) -> None:
+        if self.session is None:
+            return
+        if isinstance(message, bytes):
+            self.session.receive_binary()
+            return
+        self.session.receive(message)

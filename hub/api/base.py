@@ -54,10 +54,12 @@ class JsonHandler(RequestHandler):
 
 
 class AppApiHandler(JsonHandler):
-    """Handlers under /apps/{app_id}/: `self.app` is the authenticated, active app."""
+    """Handlers under /apps/{app_id}/: `self.app` is the authenticated, active app and
+    `self.auth_key` the key of the pair the request was authenticated with."""
 
     hub: Hub
     app: App
+    auth_key: str
 
     def initialize(self, hub: Hub) -> None:
         self.hub = hub
@@ -83,6 +85,7 @@ class AppApiHandler(JsonHandler):
                 raise unauthorized("malformed Basic authorization") from None
             key, _, secret = decoded.partition(":")
             signatures.verify_basic(app, key, secret)
+            self.auth_key = key
             return
         query = {
             name: values[-1].decode("utf-8", "replace")
@@ -100,6 +103,12 @@ class AppApiHandler(JsonHandler):
             signatures.verify_request(
                 app, self.request.method or "", unquote(path), query, self.request.body, time.time()
             )
+        self.auth_key = query["auth_key"]
+
+    @property
+    def auth_secret(self) -> str:
+        """The secret of the pair that authenticated this request."""
+        return self.app.secrets_for(self.auth_key)[0]
 
     def json_body(self) -> dict[str, Any]:
         try:

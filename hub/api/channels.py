@@ -5,7 +5,7 @@ Also `info_attributes` and `channel_info`, which the trigger endpoints use for t
 
 from hub.api.base import AppApiHandler
 from hub.core.hub import Hub
-from hub.core.models import ChannelKind, channel_kind, channel_name_problem
+from hub.core.models import GENERAL_CHANNEL, ChannelKind, channel_kind, channel_name_problem
 from hub.errors import bad_request
 
 KNOWN_ATTRIBUTES = ("user_count", "subscription_count")
@@ -44,7 +44,7 @@ class ChannelsHandler(AppApiHandler):
         channels = {
             name: channel_info(self.hub, self.app.id, name, attributes)
             for name in sorted(self.hub.channels(self.app.id))
-            if name.startswith(prefix)
+            if name.startswith(prefix) and name != GENERAL_CHANNEL
         }
         self.send_json({"channels": channels})
 

@@ -1,4 +1,4 @@
-"""POST /apps/{id}/events and /batch_events: publishing through the HTTP API.
+"""POST /apps/{id}/events, /batch_events and /broadcast: publishing through the HTTP API.
 
 A request is validated whole before anything is published, so a bad batch publishes nothing.
 """
@@ -9,7 +9,14 @@ from typing import Any
 
 from hub.api.base import AppApiHandler
 from hub.api.channels import channel_info, info_attributes
-from hub.core.models import App, Event, channel_name_problem, utf8_size
+from hub.core.models import (
+    GENERAL_CHANNEL,
+    App,
+    AppSettings,
+    Event,
+    channel_name_problem,
+    utf8_size,
+)
 from hub.errors import bad_request, too_large
 
 _SOCKET_ID = re.compile(r"\d+\.\d+")
@@ -27,6 +34,19 @@ class Trigger:
 def parse_trigger(app: App, body: dict[str, Any], *, single_channel: bool = False) -> Trigger:
     """Validates one trigger (or one batch entry); raises 400 or 413."""
     limits = app.settings
+    name, data, socket_id = parse_event(limits, body)
+    channels = _channels(body, single_channel)
+    if len(channels) > limits.max_channels_per_trigger:
+        raise bad_request(f"more than {limits.max_channels_per_trigger} channels")
+    for channel in channels:
+        problem = channel_name_problem(channel, limits.max_channel_name_length)
+        if problem:
+            raise bad_request(f"{problem}: {str(channel)[:200]!r}")
+    return Trigger(name, data, channels, socket_id, info_attributes(body.get("info")))
+
+
+def parse_event(limits: AppSettings, body: dict[str, Any]) -> tuple[str, str, str | None]:
+    """The `name`, `data` and optional `socket_id` of an event to publish; raises 400 or 413."""
     name = body.get("name")
     if not isinstance(name, str) or not name:
         raise bad_request("name is required (a string)")
@@ -37,19 +57,12 @@ def parse_trigger(app: App, body: dict[str, Any], *, single_channel: bool = Fals
         raise bad_request("data is required and must be a string (JSON-encode objects)")
     if utf8_size(data) > limits.max_event_data_bytes:
         raise too_large(f"data larger than {limits.max_event_data_bytes} bytes")
-    channels = _channels(body, single_channel)
-    if len(channels) > limits.max_channels_per_trigger:
-        raise bad_request(f"more than {limits.max_channels_per_trigger} channels")
-    for channel in channels:
-        problem = channel_name_problem(channel, limits.max_channel_name_length)
-        if problem:
-            raise bad_request(f"{problem}: {str(channel)[:200]!r}")
     socket_id = body.get("socket_id")
     if socket_id is not None and (
         not isinstance(socket_id, str) or not _SOCKET_ID.fullmatch(socket_id)
     ):
         raise bad_request("socket_id must look like 123.456")
-    return Trigger(name, data, channels, socket_id, info_attributes(body.get("info")))
+    return name, data, socket_id
 
 
 def _channels(body: dict[str, Any], single_channel: bool) -> list[str]:
@@ -105,3 +118,14 @@ class BatchEventsHandler(EventsHandler):
             )
         else:
             self.send_json({})
+
+
+class BroadcastHandler(AppApiHandler):
+    """POST /apps/{id}/broadcast `{"name", "data"[, "socket_id"]}`: one event to every socket
+    of the app. pusher-js gets it without a channel (its global `bind`); a Phoenix socket gets it
+    on the reserved topic `#general` once it has joined that topic."""
+
+    def post(self, app_id: str) -> None:
+        name, data, socket_id = parse_event(self.app.settings, self.json_body())
+        self.hub.publish(self.app.id, Event(GENERAL_CHANNEL, name, data, socket_id))
+        self.send_json({})

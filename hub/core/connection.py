@@ -8,7 +8,10 @@ import itertools
 import secrets
 import time
 from enum import Enum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from hub.core.access import Grants
 
 
 class Disconnect(Enum):
@@ -20,6 +23,8 @@ class Disconnect(Enum):
     KEY_REVOKED = "app key revoked"
     PONG_TIMEOUT = "no answer to ping"
     SLOW = "client too slow: outgoing buffer full"
+    TERMINATED = "connection terminated by the app"  # its user or session was terminated
+    SIGNIN_TIMEOUT = "not signed in in time"  # the app requires user authentication
 
 
 class Codec(Protocol):
@@ -53,16 +58,24 @@ def new_socket_id() -> str:
 
 
 class Connection:
+    """One socket of one app. Its identity is empty (anonymous) until a token or a sign-in
+    names a user: `user_id` and `user_info`, the token's `session_id` and `grants`."""
+
     __slots__ = (
         "_window_count",
         "_window_start",
         "app_id",
         "channels",
+        "grants",
         "key",
         "last_seen",
         "peer",
         "pinged",
+        "session_id",
+        "signin_deadline",
         "socket_id",
+        "user_id",
+        "user_info",
     )
 
     def __init__(self, app_id: str, peer: Peer, key: str | None = None) -> None:
@@ -75,6 +88,12 @@ class Connection:
         self.pinged = False
         self._window_start = 0.0
         self._window_count = 0
+        self.user_id: str | None = None
+        self.user_info: Any = None
+        self.session_id: str | None = None
+        self.grants: Grants | None = None
+        # Monotonic time by which the connection must sign in (apps that require it), or None.
+        self.signin_deadline: float | None = None
 
     def seen(self) -> None:
         self.last_seen = time.monotonic()

@@ -9,14 +9,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
+from hub.auth import tokens
 from hub.broker import Broker
+from hub.core.access import Grants
 from hub.core.apps import AppRegistry, LiveApp
 from hub.core.channels import Channel, ChannelRegistry, Member, PresenceFull
 from hub.core.connection import Connection, Disconnect, Peer
 from hub.core.models import App, Event, EventKind
+from hub.core.revocations import SESSION, USER, Revocations
 
 log = logging.getLogger("hub.core")
 
@@ -38,10 +41,11 @@ class Hub:
     ) -> None:
         self.apps = apps
         self.broker = broker
+        self.revocations = Revocations(apps.store)
         self.activity_timeout = activity_timeout
         self.pong_timeout = pong_timeout
         self.connections: dict[str, Connection] = {}
-        self._count_by_app: Counter[str] = Counter()
+        self._by_app: dict[str, dict[str, Connection]] = {}
         self._channels: dict[str, ChannelRegistry] = {}
         self._sweeper: asyncio.Task | None = None
         broker.start(self._deliver)
@@ -49,7 +53,8 @@ class Hub:
 
     # -- life cycle -------------------------------------------------------------------------
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        await self.revocations.load()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="hub-activity-sweeper")
 
     async def close(self) -> None:
@@ -65,27 +70,79 @@ class Hub:
 
     # -- connections ------------------------------------------------------------------------
 
-    def connect(self, app: App, peer: Peer, key: str | None = None) -> Connection:
+    def connect(
+        self,
+        app: App,
+        peer: Peer,
+        key: str | None = None,
+        token: tokens.SocketToken | None = None,
+    ) -> Connection:
+        """A new connection of `app`, anonymous or with the identity of a verified `token`.
+        Raises OverQuota."""
         quota = app.settings.max_connections
-        if quota and self._count_by_app[app.id] >= quota:
+        if quota and self.connection_count(app.id) >= quota:
             raise OverQuota(app.id)
         conn = Connection(app.id, peer, key)
+        if token is not None:
+            conn.user_id, conn.user_info = token.user_id, token.user_info
+            conn.session_id = token.session_id
+            conn.grants = Grants(token.channels, token.publish)
+        elif app.settings.user_authentication_required:
+            conn.signin_deadline = time.monotonic() + app.settings.user_authentication_timeout
         self.connections[conn.socket_id] = conn
-        self._count_by_app[app.id] += 1
+        self._by_app.setdefault(app.id, {})[conn.socket_id] = conn
         return conn
 
     def disconnect(self, conn: Connection) -> None:
         """Forgets a closed connection: leaves its channels, announcing departed members."""
         if self.connections.pop(conn.socket_id, None) is None:
             return
-        self._count_by_app[conn.app_id] -= 1
-        if self._count_by_app[conn.app_id] <= 0:
-            del self._count_by_app[conn.app_id]
+        of_app = self._by_app[conn.app_id]
+        del of_app[conn.socket_id]
+        if not of_app:
+            del self._by_app[conn.app_id]
         for name in list(conn.channels):
             self.unsubscribe(conn, name)
 
     def connection_count(self, app_id: str) -> int:
-        return self._count_by_app.get(app_id, 0)
+        return len(self._by_app.get(app_id, ()))
+
+    def app_connections(self, app_id: str) -> list[Connection]:
+        return list(self._by_app.get(app_id, {}).values())
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def check_token(self, app: App, token: str) -> tokens.SocketToken:
+        """The claims of a socket token presented to `app`; raises TokenError (expired,
+        invalid, or revoked by terminating its user or session)."""
+        secrets = [pair.secret for pair in app.keys]
+        claims = tokens.verify(token, secrets, app.settings.token_max_age)
+        self.revocations.check(app.id, claims)
+        return claims
+
+    def sign_in(self, conn: Connection, user_id: str, user_info: Any) -> None:
+        """The connection is now this user's (Pusher `pusher:signin`)."""
+        conn.user_id, conn.user_info = user_id, user_info
+        conn.signin_deadline = None
+
+    async def terminate_user(self, app: App, user_id: str) -> int:
+        """Closes every socket of the user, on every protocol, and refuses the user's tokens
+        minted until now. Returns how many sockets were closed."""
+        closed = self._close_where(app.id, lambda conn: conn.user_id == user_id)
+        await self.revocations.revoke(app.id, USER, user_id, app.settings.token_max_age)
+        return closed
+
+    async def terminate_session(self, app: App, session_id: str) -> int:
+        """Closes every socket whose token carries the session, and refuses its tokens."""
+        closed = self._close_where(app.id, lambda conn: conn.session_id == session_id)
+        await self.revocations.revoke(app.id, SESSION, session_id, app.settings.token_max_age)
+        return closed
+
+    def _close_where(self, app_id: str, chosen: Callable[[Connection], bool]) -> int:
+        doomed = [conn for conn in self.app_connections(app_id) if chosen(conn)]
+        for conn in doomed:
+            conn.peer.disconnect(Disconnect.TERMINATED)
+        return len(doomed)
 
     # -- channels ---------------------------------------------------------------------------
 
@@ -152,7 +209,7 @@ class Hub:
     def _app_changed(self, old: LiveApp | None, new: LiveApp | None) -> None:
         if old is None:
             return
-        conns = [c for c in self.connections.values() if c.app_id == old.app.id]
+        conns = self.app_connections(old.app.id)
         if new is None or not new.app.active:
             reason = Disconnect.APP_GONE if new is None else Disconnect.APP_DISABLED
             for conn in conns:
@@ -170,8 +227,12 @@ class Hub:
             self.sweep(time.monotonic())
 
     def sweep(self, now: float) -> None:
-        """Pings connections silent for activity_timeout; drops those that stay silent."""
+        """Pings connections silent for activity_timeout; drops those that stay silent, and
+        those that did not sign in by their deadline."""
         for conn in list(self.connections.values()):
+            if conn.signin_deadline is not None and now >= conn.signin_deadline:
+                conn.peer.disconnect(Disconnect.SIGNIN_TIMEOUT)
+                continue
             idle = now - conn.last_seen
             if conn.pinged:
                 if idle >= self.activity_timeout + self.pong_timeout:

@@ -21,6 +21,12 @@ class AppSettings:
     client_events_per_second: int = 10
     max_channel_name_length: int = 164
     max_event_name_length: int = 200
+    # Pusher user sign-in: when required, a Pusher socket that has not signed in within the
+    # timeout is closed (4009), and a Phoenix socket needs a token.
+    user_authentication_required: bool = False
+    user_authentication_timeout: int = 30
+    # Seconds a socket token stays valid after it was minted, whatever ttl it carries.
+    token_max_age: int = 86400
 
     @classmethod
     def from_json(cls, text: str | None) -> "AppSettings":
@@ -82,17 +88,24 @@ class ChannelKind(Enum):
     ENCRYPTED = "private-encrypted"
     PRESENCE = "presence"
     USER = "user"  # #server-to-user-{id}
+    GENERAL = "general"  # #general: app-wide broadcasts, every socket of the app
 
 
 SERVER_TO_USER_PREFIX = "#server-to-user-"
-# Pusher's character class (pusher-http-node and the Python SDK check the same).
-_CHANNEL_NAME = re.compile(r"[A-Za-z0-9_\-=@,.;]+")
+GENERAL_CHANNEL = "#general"
+# Pusher's character class (pusher-http-node and the Python SDK check the same) plus `:`, so
+# that Phoenix-style topics ("room:lobby") work on both protocols. The official Pusher SDKs
+# refuse `:` on their side; pusher-js and the HTTP API take it.
+CHANNEL_CHARACTERS = "A-Z a-z 0-9 _ - = @ , . ; :"
+_CHANNEL_NAME = re.compile(r"[A-Za-z0-9_\-=@,.;:]+")
 
 
 def channel_kind(name: str) -> ChannelKind:
     """The kind a channel name implies; longest prefix first."""
     if name.startswith(SERVER_TO_USER_PREFIX):
         return ChannelKind.USER
+    if name == GENERAL_CHANNEL:
+        return ChannelKind.GENERAL
     if name.startswith(("private-encrypted-",)):
         return ChannelKind.ENCRYPTED
     if name.startswith("private-"):
@@ -109,14 +122,27 @@ def utf8_size(text: str) -> int:
 
 
 def channel_name_problem(name: Any, max_length: int) -> str | None:
-    """Why `name` is not a valid channel name, or None when it is."""
+    """Why `name` is not a valid channel name, or None when it is. `#general` is not one: it
+    is reserved for app-wide broadcasts, which the protocols reach in their own ways."""
     if not isinstance(name, str) or not name:
         return "channel name must be a non-empty string"
     if len(name) > max_length:
         return f"channel name longer than {max_length} characters"
     body = name[len(SERVER_TO_USER_PREFIX) :] if name.startswith(SERVER_TO_USER_PREFIX) else name
     if not _CHANNEL_NAME.fullmatch(body):
-        return "channel name may only contain A-Z a-z 0-9 _ - = @ , . ;"
+        return f"channel name may only contain {CHANNEL_CHARACTERS}"
+    return None
+
+
+def user_id_problem(user_id: Any) -> str | None:
+    """Why `user_id` cannot name a user (of a token or a terminate request), or None. User ids
+    take the channel-name characters, so `#server-to-user-{id}` is always a valid channel."""
+    if not isinstance(user_id, str) or not user_id:
+        return "user id must be a non-empty string"
+    if len(user_id) > 128:
+        return "user id longer than 128 characters"
+    if not _CHANNEL_NAME.fullmatch(user_id):
+        return f"user id may only contain {CHANNEL_CHARACTERS}"
     return None
 
 

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 from hub.auth import signatures
+from hub.core.access import join_refusal
 from hub.core.channels import Member, PresenceFull
 from hub.core.connection import Connection, Disconnect
 from hub.core.hub import Hub, OverQuota
 from hub.core.models import (
+    GENERAL_CHANNEL,
     App,
     ChannelKind,
     Event,
@@ -25,6 +27,7 @@ from hub.core.models import (
     utf8_size,
 )
 from hub.errors import (
+    CLOSE_CODES,
     PRESENCE_FULL_STATUS,
     USER_INFO_TOO_LARGE_STATUS,
     PusherCode,
@@ -34,26 +37,12 @@ from hub.errors import (
     invalid_channel,
     limit_reached,
 )
-from hub.protocols.frames import Outgoing
+from hub.protocols.frames import Outgoing, dumps
 
 log = logging.getLogger("hub.pusher")
 
 ACCEPTED_PROTOCOLS = range(4, 8)
 CLIENT_EVENT_KINDS = (ChannelKind.PRIVATE, ChannelKind.PRESENCE)
-
-_DISCONNECT_CODES = {
-    Disconnect.SHUTDOWN: PusherCode.RECONNECT,
-    Disconnect.APP_GONE: PusherCode.APP_KEY_UNKNOWN,
-    Disconnect.APP_DISABLED: PusherCode.APP_DISABLED,
-    Disconnect.KEY_REVOKED: PusherCode.APP_KEY_UNKNOWN,
-    Disconnect.PONG_TIMEOUT: PusherCode.PONG_TIMEOUT,
-    Disconnect.SLOW: PusherCode.OVER_CAPACITY,
-}
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
 
 def frame(event: str, data: Any = None, channel: str | None = None, **extra: Any) -> Outgoing:
     message: dict[str, Any] = {"event": event}
@@ -76,6 +65,9 @@ class PusherCodec:
 
     @staticmethod
     def encode_event(event: Event) -> Outgoing:
+        if event.channel == GENERAL_CHANNEL:
+            # App-wide broadcasts reach pusher-js's global bindings: an event with no channel.
+            return frame(event.name, event.data)
         if event.kind is EventKind.MEMBER_ADDED:
             data = dumps({"user_id": event.user_id, "user_info": event.data})
             return frame("pusher_internal:member_added", data, event.channel)
@@ -141,7 +133,7 @@ class PusherSession:
         self.send(frame("pusher:ping", {}))
 
     def disconnect(self, reason: Disconnect) -> None:
-        self.fail(PusherError(_DISCONNECT_CODES[reason], reason.value))
+        self.fail(PusherError(CLOSE_CODES[reason], reason.value))
 
     # -- from the transport -----------------------------------------------------------------
 
@@ -164,9 +156,11 @@ class PusherSession:
         if problem is not None:
             self.fail(problem)
             return
-        assert self.conn is not None
+        assert self.conn is not None and app is not None
         established = {"socket_id": self.conn.socket_id, "activity_timeout": self._activity_timeout}
         self._write(frame("pusher:connection_established", dumps(established)))
+        # Every Pusher socket hears the app's broadcasts, without a subscription of its own.
+        self.hub.subscribe(self.conn, app, GENERAL_CHANNEL, None)
 
     def closed_by_peer(self) -> None:
         """The socket is gone, whoever closed it: leave every channel."""
@@ -223,8 +217,10 @@ class PusherSession:
             self._subscribe(app, conn, data)
         elif event == "pusher:unsubscribe":
             channel = data.get("channel") if isinstance(data, dict) else None
-            if isinstance(channel, str):
+            if isinstance(channel, str) and channel != GENERAL_CHANNEL:
                 self.hub.unsubscribe(conn, channel)
+        elif event == "pusher:signin":
+            self._signin(app, conn, data)
         elif event.startswith("client-"):
             self._client_event(app, conn, event, message.get("channel"), data)
         else:
@@ -268,7 +264,10 @@ class PusherSession:
         if kind is ChannelKind.PUBLIC:
             return None
         if kind is ChannelKind.USER:
-            raise auth_failed("#server-to-user- channels need a signed-in user")
+            refusal = join_refusal(conn, name)
+            if refusal is not None:
+                raise refusal
+            return None
         channel_data = data.get("channel_data") if kind is ChannelKind.PRESENCE else None
         if kind is ChannelKind.PRESENCE and not isinstance(channel_data, str):
             raise auth_failed("presence channels need channel_data (a JSON string)")
@@ -278,6 +277,28 @@ class PusherSession:
         if kind is not ChannelKind.PRESENCE:
             return None
         return _presence_member(app, channel_data)
+
+    # -- user sign-in -----------------------------------------------------------------------
+
+    def _signin(self, app: App, conn: Connection, data: Any) -> None:
+        """`pusher:signin`: the app's backend signed `{socket_id}::user::{user_data}`. A bad
+        signature or user_data closes the socket with 4009, as Pusher does."""
+        if not isinstance(data, dict):
+            raise PusherError(PusherCode.UNAUTHORIZED, "pusher:signin needs auth and user_data")
+        user_data = data.get("user_data")
+        signed = isinstance(user_data, str) and signatures.check_auth_string(
+            app, data.get("auth"), signatures.signin_signed_text(conn.socket_id, user_data)
+        )
+        if not signed:
+            raise PusherError(PusherCode.UNAUTHORIZED, "Invalid signin signature")
+        assert isinstance(user_data, str)
+        user_id, user_info = _signed_in_user(user_data)
+        if conn.user_id is not None and conn.user_id != user_id:
+            raise PusherError(
+                PusherCode.UNAUTHORIZED, "Already signed in as another user", close=False
+            )
+        self.hub.sign_in(conn, user_id, user_info)
+        self._write(frame("pusher:signin_success", dumps({"user_data": user_data})))
 
     # -- client events ----------------------------------------------------------------------
 
@@ -308,6 +329,18 @@ class PusherSession:
 
 def _refusal_data(refusal: SubscriptionError) -> dict:
     return {"type": refusal.type, "error": refusal.message, "status": refusal.status}
+
+
+def _signed_in_user(user_data: str) -> tuple[str, Any]:
+    """The id and user_info of signed user_data; pusher-js needs the id as a string."""
+    try:
+        parsed = json.loads(user_data)
+    except (ValueError, RecursionError):
+        parsed = None
+    user_id = parsed.get("id") if isinstance(parsed, dict) else None
+    if not isinstance(user_id, str) or not user_id:
+        raise PusherError(PusherCode.UNAUTHORIZED, "user_data.id must be a non-empty string")
+    return user_id, parsed.get("user_info")
 
 
 def _presence_member(app: App, channel_data: str) -> Member:
