@@ -1,5 +1,5 @@
-"""The `hub` command line: serve, apps, trigger. Argument parsing and printing only; the work is
-done by the store, the server and the HTTP API."""
+"""The `hub` command line: serve, apps, trigger, tokens. Argument parsing and printing only; the
+work is done by the store, the server, the HTTP API and hub.auth.tokens."""
 
 import argparse
 import asyncio
@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from hub import __version__
+from hub.auth import tokens
 from hub.auth.signatures import request_signed_text, sign
 from hub.config import Settings
 from hub.core.models import App, AppSettings
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_apps(commands)
     _add_trigger(commands)
+    _add_tokens(commands)
     return parser
 
 
@@ -137,6 +139,36 @@ def _add_trigger(commands: Any) -> None:
     trigger.add_argument("data", help="the event data (a string; JSON is passed as is)")
     trigger.add_argument("--url", default="http://127.0.0.1:6001", help="the running hub's URL")
     trigger.set_defaults(run=_trigger)
+
+
+def _add_tokens(commands: Any) -> None:
+    mint = (
+        commands.add_parser("tokens", help="socket tokens")
+        .add_subparsers(dest="tokens_command", required=True)
+        .add_parser(
+            "mint", parents=[_DB_OPTION], help="print a socket token signed with the app's secret"
+        )
+    )
+    mint.add_argument("app_id")
+    mint.add_argument("--user", required=True, metavar="ID", help="the user id")
+    mint.add_argument("--info", metavar="JSON", help="user info (JSON), shown to presence")
+    mint.add_argument(
+        "--channel",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="a private/presence channel it may join; * is a wildcard (repeatable)",
+    )
+    mint.add_argument(
+        "--publish",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="a channel it may push events to; * is a wildcard (repeatable)",
+    )
+    mint.add_argument("--session", metavar="ID", help="session id, for terminating the session")
+    mint.add_argument("--ttl", type=int, metavar="SECONDS", help="expire after this many seconds")
+    mint.set_defaults(run=_tokens_mint)
 
 
 class CliError(Exception):
@@ -395,4 +427,27 @@ def _trigger(args: argparse.Namespace) -> int:
         raise CliError(f"{error.code}: {error.read().decode()}") from None
     except urllib.error.URLError as error:
         raise CliError(f"cannot reach the hub at {args.url}: {error.reason}") from None
+    return 0
+
+
+# -- tokens -----------------------------------------------------------------------------------
+
+
+def _tokens_mint(args: argparse.Namespace) -> int:
+    try:
+        info = None if args.info is None else json.loads(args.info)
+    except ValueError:
+        raise CliError(f"--info is not JSON: {args.info!r}") from None
+    app = _with_store(args, lambda s: _require_app(s, args.app_id))
+    print(
+        tokens.mint(
+            app.keys[-1].secret,  # the newest pair, as `trigger` signs with
+            args.user,
+            user_info=info,
+            channels=args.channel,
+            publish=args.publish,
+            session_id=args.session,
+            ttl=args.ttl,
+        )
+    )
     return 0

@@ -8,6 +8,7 @@ program, or `async with running_hub(...)`. hub/embed.py runs one in a background
 import asyncio
 import contextlib
 import logging
+import re
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from typing import Any
 
 import tornado.web
 from tornado.httpserver import HTTPServer
+from tornado.log import access_log
 from tornado.netutil import bind_sockets
 
 from hub import __version__
@@ -65,6 +67,7 @@ def routes(settings: Settings, hub: Hub) -> list[tuple[str, type, dict[str, Any]
         (rf"/apps/{_APP}/channels/{_CHANNEL}/users", ChannelUsersHandler, with_hub),
         (rf"/apps/{_APP}/tokens", TokensHandler, with_hub),
         (rf"/apps/{_APP}/users/{_USER}/terminate_connections", TerminateUserHandler, with_hub),
+        (rf"/users/{_USER}/terminate_connections", TerminateUserHandler, with_hub),
         (
             rf"/apps/{_APP}/sessions/{_SESSION}/terminate_connections",
             TerminateSessionHandler,
@@ -78,7 +81,24 @@ def make_app(settings: Settings, hub: Hub) -> tornado.web.Application:
         routes(settings, hub),  # type: ignore[arg-type]
         websocket_max_message_size=settings.max_message_bytes,
         default_handler_class=_NotFoundHandler,
+        log_function=log_request,
     )
+
+
+# Socket tokens travel in the query string (Phoenix `params`); they are credentials.
+_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&]*")
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """Tornado's access log line, with socket tokens cut out of the URI."""
+    status = handler.get_status()
+    log_method = access_log.info if status < 400 else access_log.warning
+    if status >= 500:
+        log_method = access_log.error
+    request = handler.request
+    uri = _TOKEN_IN_QUERY.sub(r"\1[redacted]", request.uri or "")
+    millis = 1000.0 * request.request_time()
+    log_method("%d %s %s (%s) %.2fms", status, request.method, uri, request.remote_ip, millis)
 
 
 class _NotFoundHandler(JsonHandler):

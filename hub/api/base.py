@@ -16,6 +16,7 @@ from urllib.parse import unquote
 from tornado.web import RequestHandler
 
 from hub.auth import signatures
+from hub.core.apps import LiveApp
 from hub.core.hub import Hub
 from hub.core.models import App
 from hub.errors import ApiError, bad_request, forbidden, not_found, too_large, unauthorized
@@ -54,8 +55,9 @@ class JsonHandler(RequestHandler):
 
 
 class AppApiHandler(JsonHandler):
-    """Handlers under /apps/{app_id}/: `self.app` is the authenticated, active app and
-    `self.auth_key` the key of the pair the request was authenticated with."""
+    """Handlers under /apps/{app_id}/ (or a path that names no app, whose app is found by its
+    key): `self.app` is the authenticated, active app and `self.auth_key` the key of the pair
+    the request was authenticated with."""
 
     hub: Hub
     app: App
@@ -65,10 +67,7 @@ class AppApiHandler(JsonHandler):
         self.hub = hub
 
     async def prepare(self) -> None:
-        app_id = self.path_kwargs.get("app_id", "")
-        live = await self.hub.apps.by_id(app_id)
-        if live is None:
-            raise not_found(f"no app with id {app_id}")
+        live = await self._find_app()
         self._authenticate(live.app)
         if not live.app.active:
             raise forbidden("app is disabled")
@@ -76,21 +75,46 @@ class AppApiHandler(JsonHandler):
             raise too_large(f"request body larger than {MAX_BODY_BYTES} bytes")
         self.app = live.app
 
-    def _authenticate(self, app: App) -> None:
+    async def _find_app(self) -> LiveApp:
+        app_id = self.path_kwargs.get("app_id")
+        if app_id is not None:
+            live = await self.hub.apps.by_id(app_id)
+            if live is None:
+                raise not_found(f"no app with id {app_id}")
+            return live
+        # A path without /apps/{id}: the official Python SDK (3.3) sends terminate_connections
+        # so. The app is the one whose key the request names; the signature is checked as usual.
+        basic = self._basic_credentials()
+        key = basic[0] if basic else self._query().get("auth_key")
+        live = await self.hub.apps.by_key(key) if key else None
+        if live is None:
+            raise unauthorized("auth_key is missing or not a key of any app")
+        return live
+
+    def _basic_credentials(self) -> tuple[str, str] | None:
         header = self.request.headers.get("Authorization", "")
-        if header.lower().startswith("basic "):
-            try:
-                decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError):
-                raise unauthorized("malformed Basic authorization") from None
-            key, _, secret = decoded.partition(":")
-            signatures.verify_basic(app, key, secret)
-            self.auth_key = key
-            return
-        query = {
+        if not header.lower().startswith("basic "):
+            return None
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise unauthorized("malformed Basic authorization") from None
+        key, _, secret = decoded.partition(":")
+        return key, secret
+
+    def _query(self) -> dict[str, str]:
+        return {
             name: values[-1].decode("utf-8", "replace")
             for name, values in self.request.query_arguments.items()
         }
+
+    def _authenticate(self, app: App) -> None:
+        basic = self._basic_credentials()
+        if basic is not None:
+            signatures.verify_basic(app, *basic)
+            self.auth_key = basic[0]
+            return
+        query = self._query()
         # SDKs sign the path as they wrote it; a client library may have percent-encoded it.
         path = self.request.path
         try:

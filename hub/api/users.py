@@ -1,4 +1,4 @@
-"""POST /apps/{id}/users/{user_id}/terminate_connections and
+"""POST /apps/{id}/users/{user_id}/terminate_connections (also /users/{user_id}/...) and
 /apps/{id}/sessions/{session_id}/terminate_connections: log a user or a session out of the hub.
 
 Every socket of that user (signed in on Pusher, or holding a token of that user on Phoenix), or
@@ -20,7 +20,10 @@ def _path_id(value: str, what: str) -> str:
 
 
 class TerminateUserHandler(AppApiHandler):
-    async def post(self, app_id: str, user_id: str) -> None:
+    """Also served at /users/{user_id}/terminate_connections, the path the official Python SDK
+    (3.3) posts to: the app is then the one whose key signed the request."""
+
+    async def post(self, user_id: str, app_id: str | None = None) -> None:
         closed = await self.hub.terminate_user(self.app, _path_id(user_id, "user id"))
         self.send_json({"terminated": closed})
 

@@ -2,59 +2,12 @@
 Pusher SDKs read. Requests are signed here independently of hub's own signing code."""
 
 import base64
-import hashlib
-import hmac
 import json
 import time
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
-from conftest import WAIT, in_thread
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-
-
-def signed_query(method: str, path: str, body: bytes, key: str, secret: str, **extra: str) -> str:
-    params = {"auth_key": key, "auth_timestamp": str(int(time.time())), "auth_version": "1.0"}
-    if body:
-        params["body_md5"] = hashlib.md5(body).hexdigest()
-    params.update(extra)
-    to_sign = "\n".join([method, path, "&".join(f"{k}={params[k]}" for k in sorted(params))])
-    params["auth_signature"] = hmac.new(
-        secret.encode(), to_sign.encode(), hashlib.sha256
-    ).hexdigest()
-    return urlencode(params)
-
-
-async def call(
-    hub: Any,
-    method: str,
-    path: str,
-    body: Any = None,
-    *,
-    key: str | None = None,
-    secret: str | None = None,
-    raw: bytes | None = None,
-    query: str | None = None,
-    headers: dict[str, str] | None = None,
-    **extra: str,
-) -> tuple[int, Any]:
-    """Sends a request signed with the app's (or the given) key pair; (status, JSON body)."""
-    data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
-    if query is None:
-        query = signed_query(method, path, data, key or hub.key, secret or hub.secret, **extra)
-    try:
-        response = await AsyncHTTPClient().fetch(
-            f"{hub.url}{path}?{query}",
-            method=method,
-            body=data if method == "POST" else None,
-            headers={"Content-Type": "application/json", **(headers or {})},
-            request_timeout=WAIT,
-        )
-        return response.code, json.loads(response.body)
-    except HTTPClientError as error:
-        assert error.response is not None
-        return error.code, json.loads(error.response.body)
+from conftest import call, in_thread, signed_query
 
 
 def event(**fields: Any) -> dict[str, Any]:

@@ -10,10 +10,15 @@
 //   {"type": "received", "event": "pusher:pong", "channel": null}      (every frame received)
 //   {"type": "event", "channel": "news", "event": "breaking", "data": {...}}   (bind_global)
 //   {"type": "bound", "channel": ..., "event": ..., "data": ..., "metadata": ...}  (bind)
+//   {"type": "app", "event": ..., "data": ...}      (pusher.bind: events without a channel)
+//   {"type": "user", "event": ..., "data": ...}     (pusher.user.bind: sent to the signed-in user)
+//   {"type": "closed", "code": 4009}                (the websocket closed, with its code)
 // pusher-js's own log goes to stderr, so stdout carries nothing but these reports.
 //
 // Commands: connect {key, options}, subscribe {channel}, unsubscribe {channel},
-// bind {channel, event}, trigger {channel, event, data}, members {channel}, disconnect.
+// bind {channel, event}, trigger {channel, event, data}, members {channel}, disconnect,
+// signin (pusher.signin(), with options.userAuthentication), bind_user {event},
+// bind_app {event}.
 // Closing stdin ends the process at once, sockets and all, like closing a browser tab.
 
 'use strict';
@@ -78,6 +83,27 @@ const commands = {
     );
     pusher.connection.bind('error', (error) =>
       report({ type: 'connection_error', error: describe(error) }),
+    );
+    // Every reconnect brings a new transport: report how each one's websocket closed.
+    pusher.connection.bind('connected', () => {
+      const transport = pusher.connection.connection.transport;
+      transport.bind('closed', (event) => report({ type: 'closed', code: event.code }));
+    });
+    return null;
+  },
+  signin() {
+    needPusher().signin();
+    return null;
+  },
+  bind_user({ event }) {
+    needPusher().user.bind(event, (data) =>
+      report({ type: 'user', event, data: data === undefined ? null : data }),
+    );
+    return null;
+  },
+  bind_app({ event }) {
+    needPusher().bind(event, (data) =>
+      report({ type: 'app', event, data: data === undefined ? null : data }),
     );
     return null;
   },

@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+// One real, unmodified phoenix.js client (the `phoenix` npm package, on the `ws` package as its
+// transport: Node 20 has no global WebSocket), driven by tests/interop/test_phoenix_js.py.
+//
+// It speaks client.js's protocol: commands arrive on stdin, one JSON object per line,
+// {"id": 1, "cmd": "join", ...}, each answered with {"type": "reply", "id": 1, "ok": true,
+// "result": ...}. What phoenix.js surfaces is reported on stdout, one JSON object per line:
+//   {"type": "open"}                                  (socket.onOpen)
+//   {"type": "close", "code": 4009}                   (socket.onClose)
+//   {"type": "socket_error"}                          (socket.onError: e.g. a refused upgrade)
+//   {"type": "join", "topic": ..., "status": "ok" | "error" | "timeout", "response": ...}
+//   {"type": "push", "tag": ..., "status": ..., "response": ...}   (the reply to a push)
+//   {"type": "message", "topic": ..., "event": ..., "payload": ...} (whatever reaches a channel)
+//   {"type": "presence", "topic": ..., "members": {"u1": [meta, ...]}} (Presence.onSync)
+//
+// Commands: connect {url, params, authToken}, join {topic, payload, presence}, push {topic,
+// event, payload, tag}, leave {topic}, disconnect. Closing stdin ends the process at once.
+
+'use strict';
+
+const readline = require('readline');
+// Resolved next to this file (tests/interop/node_modules), whatever the working directory.
+const { Socket, Presence } = require('phoenix');
+const WebSocket = require('ws');
+
+let socket = null;
+const channels = new Map();
+
+function report(message) {
+  process.stdout.write(JSON.stringify(message) + '\n');
+}
+
+function needSocket() {
+  if (socket === null) throw new Error('not connected: send "connect" first');
+  return socket;
+}
+
+function needChannel(topic) {
+  const channel = channels.get(topic);
+  if (!channel) throw new Error(`not joined to ${topic}`);
+  return channel;
+}
+
+const commands = {
+  connect({ url, params, authToken }) {
+    if (socket !== null) throw new Error('already connected');
+    const options = { transport: WebSocket, params: params || {} };
+    if (authToken) options.authToken = authToken;
+    socket = new Socket(url, options);
+    socket.onOpen(() => report({ type: 'open' }));
+    socket.onClose((event) => report({ type: 'close', code: event.code }));
+    socket.onError(() => report({ type: 'socket_error' }));
+    socket.connect();
+    return null;
+  },
+  join({ topic, payload, presence }) {
+    const channel = needSocket().channel(topic, payload || {});
+    channels.set(topic, channel);
+    channel.onMessage = (event, message) => {
+      // Replies are the join's and pushes' business, reported below.
+      if (!event.startsWith('phx_') && !event.startsWith('chan_reply_')) {
+        report({ type: 'message', topic, event, payload: message });
+      }
+      return message;
+    };
+    if (presence) {
+      const tracker = new Presence(channel);
+      tracker.onSync(() => {
+        const members = {};
+        tracker.list((id, { metas }) => {
+          members[id] = metas;
+        });
+        report({ type: 'presence', topic, members });
+      });
+    }
+    const joined = (status) => (response) => report({ type: 'join', topic, status, response });
+    channel
+      .join()
+      .receive('ok', joined('ok'))
+      .receive('error', joined('error'))
+      .receive('timeout', joined('timeout'));
+    return null;
+  },
+  push({ topic, event, payload, tag }) {
+    const answered = (status) => (response) => report({ type: 'push', tag, status, response });
+    needChannel(topic)
+      .push(event, payload || {})
+      .receive('ok', answered('ok'))
+      .receive('error', answered('error'))
+      .receive('timeout', answered('timeout'));
+    return null;
+  },
+  leave({ topic }) {
+    needChannel(topic).leave();
+    channels.delete(topic);
+    return null;
+  },
+  disconnect() {
+    needSocket().disconnect();
+    return null;
+  },
+};
+
+function handle(line) {
+  if (!line.trim()) return;
+  let id = null;
+  try {
+    const message = JSON.parse(line);
+    id = message.id;
+    const command = commands[message.cmd];
+    if (!command) throw new Error(`unknown command ${message.cmd}`);
+    const result = command(message);
+    report({ type: 'reply', id, ok: true, result: result === undefined ? null : result });
+  } catch (error) {
+    report({ type: 'reply', id, ok: false, error: String(error && error.stack ? error.stack : error) });
+  }
+}
+
+readline.createInterface({ input: process.stdin }).on('line', handle);
+// The test closed stdin (or went away): leave at once, like a closed browser tab.
+process.stdin.on('end', () => process.exit(0));
