@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import WAIT, WsClient
 
+from hub.auth.tokens import verify
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -165,3 +167,32 @@ def test_db_option_before_or_after_the_subcommand(tmp_path: Path) -> None:
     assert app_id in run(first, "apps", "list").stdout  # run() puts --db first
     listing = run(second, "apps", "list", "--db", str(first)).stdout  # the later one wins
     assert app_id in listing
+
+
+def test_tokens_mint_prints_a_token_signed_with_the_newest_pair(tmp_path: Path) -> None:
+    db = tmp_path / "hub.db"
+    app = json.loads(run(db, "apps", "create", "shop", "--json").stdout)
+    newest = json.loads(run(db, "apps", "rotate-secret", app["id"], "--json").stdout)
+    minted = run(
+        db,
+        *("tokens", "mint", app["id"], "--user", "u1", "--info", '{"name": "Ann"}'),
+        *("--channel", "private-room:*", "--channel", "presence-lobby", "--publish", "room:*"),
+        *("--session", "s-1", "--ttl", "300"),
+    )
+    token = minted.stdout.strip()
+    assert minted.stdout == token + "\n", "the token alone on stdout"
+    claims = verify(token, [newest["secret"]], 86400)
+    assert (claims.user_id, claims.user_info, claims.session_id) == ("u1", {"name": "Ann"}, "s-1")
+    assert claims.channels == ("private-room:*", "presence-lobby")
+    assert claims.publish == ("room:*",)
+    assert claims.expires_at == claims.issued_at + 300
+
+    for args, message in (
+        (("--user", "u1", "--info", "{not json"), "--info is not JSON"),
+        (("--user", "a b"), "user id may only contain"),
+        (("--user", "u1", "--ttl", "0"), "ttl must be"),
+    ):
+        bad = run(db, "tokens", "mint", app["id"], *args, check=False)
+        assert bad.returncode == 2 and message in bad.stderr and bad.stdout == "", bad
+    missing = run(db, "tokens", "mint", "999", "--user", "u1", check=False)
+    assert missing.returncode == 2 and "no app" in missing.stderr

@@ -85,3 +85,55 @@ def test_settings_round_trip_and_validation() -> None:
     for bad in ({"client_events": 1}, {"max_connections": -1}, {"max_connections": "5"}, {"x": 1}):
         with pytest.raises(ValueError):
             AppSettings().updated(bad)
+
+
+# Schema version 1, as the first hub wrote it: no token_revocations table.
+SCHEMA_V1 = """
+CREATE TABLE apps (id TEXT PRIMARY KEY, name TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1,
+    settings TEXT NOT NULL DEFAULT '{}', created_at INTEGER NOT NULL);
+CREATE TABLE app_keys (key TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    secret TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE INDEX app_keys_by_app ON app_keys(app_id);
+CREATE TABLE app_origins (app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    pattern TEXT NOT NULL, PRIMARY KEY (app_id, pattern));
+INSERT INTO apps VALUES ('7', 'old', 1, '{}', 1);
+INSERT INTO app_keys VALUES ('k', '7', 's', 1);
+PRAGMA user_version = 1;
+"""
+
+
+async def test_a_version_1_database_is_upgraded_and_keeps_its_apps(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA_V1)
+    store = await Store.open(str(path))
+    try:
+        assert (await store.get_app("7")).keys[0].secret == "s"
+        await store.add_revocation("7", "user", "u1", 100)
+        assert await store.list_revocations() == [("7", "user", "u1", 100)]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+
+
+async def test_revocations_keep_the_latest_time_and_are_pruned() -> None:
+    store = await Store.open(":memory:")
+    try:
+        app = await store.create_app("a")
+        other = await store.create_app("b")
+        await store.add_revocation(app.id, "session", "s-1", 200)
+        await store.add_revocation(app.id, "session", "s-1", 100)  # an earlier one changes nothing
+        await store.add_revocation(app.id, "user", "u1", 50)
+        await store.add_revocation(other.id, "user", "u1", 50)
+        await store.prune_revocations(app.id, before=60)
+        assert sorted(await store.list_revocations()) == sorted(
+            [(app.id, "session", "s-1", 200), (other.id, "user", "u1", 50)]
+        )
+        with pytest.raises(sqlite3.IntegrityError):
+            await store.add_revocation(app.id, "nonsense", "x", 1)
+        await store.delete_app(other.id)
+        assert await store.list_revocations() == [(app.id, "session", "s-1", 200)]
+    finally:
+        await store.close()

@@ -2,8 +2,11 @@
 in-memory store. Signatures come from the official Pusher SDK, not from hub's own code."""
 
 import base64
+import hashlib
+import hmac
 import json
 import re
+import time
 from typing import Any
 
 import pusher
@@ -15,7 +18,7 @@ from hub.broker.local import LocalBroker
 from hub.core.apps import AppRegistry
 from hub.core.connection import Disconnect
 from hub.core.hub import Hub
-from hub.core.models import App, AppSettings
+from hub.core.models import App, AppSettings, Event
 from hub.errors import PusherCode
 from hub.protocols.frames import Outgoing
 from hub.protocols.pusher import PusherSession, handshake_problem
@@ -400,6 +403,8 @@ def test_client_event_rate_limit(harness: Harness) -> None:
         (Disconnect.KEY_REVOKED, 4001),
         (Disconnect.PONG_TIMEOUT, 4201),
         (Disconnect.SLOW, 4100),
+        (Disconnect.TERMINATED, 4009),
+        (Disconnect.SIGNIN_TIMEOUT, 4009),
     ],
 )
 def test_disconnect_reasons_map_to_pusher_codes(
@@ -506,3 +511,90 @@ def test_arbitrary_json(harness: Harness, values: list[Any]) -> None:
 @given(st.lists(messages, max_size=8))
 def test_arbitrary_events(harness: Harness, values: list[dict]) -> None:
     _feed(harness, [json.dumps(v) for v in values])
+
+
+# -- user sign-in, #server-to-user- and #general -------------------------------------------------
+
+
+def sign_in(client: Client, user: dict[str, Any]) -> list[dict[str, Any]]:
+    """Sends pusher:signin signed by the SDK, as pusher-js does after its user auth call."""
+    client.take()
+    client.send("pusher:signin", client.harness.sdk.authenticate_user(client.socket_id, user))
+    return client.take()
+
+
+def test_signin_then_the_users_own_channel(harness: Harness) -> None:
+    ann = harness.session().open()
+    [success] = sign_in(ann, {"id": "u1", "user_info": {"name": "Ann"}})
+    assert success["event"] == "pusher:signin_success"
+    signed = harness.sdk.authenticate_user(
+        ann.socket_id, {"id": "u1", "user_info": {"name": "Ann"}}
+    )
+    # data is a JSON string holding user_data exactly as signed (pusher-js parses it again).
+    assert json.loads(success["data"]) == {"user_data": signed["user_data"]}
+    assert ann.subscribe("#server-to-user-u1")["event"] == "pusher_internal:subscription_succeeded"
+    assert refusal(ann.subscribe("#server-to-user-u2"))["type"] == "AuthError"
+
+
+def test_a_users_channel_needs_a_signin(harness: Harness) -> None:
+    eve = harness.session().open()
+    assert refusal(eve.subscribe("#server-to-user-u1"))["status"] == 401
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"auth": "wrong", "user_data": '{"id":"u1"}'},
+        {"user_data": '{"id":"u1"}'},
+        ["not", "an", "object"],
+    ],
+)
+def test_a_bad_signin_closes_with_4009(harness: Harness, data: Any) -> None:
+    eve = harness.session().open()
+    eve.take()
+    eve.send("pusher:signin", data)
+    assert error_of(eve.take()[0])[0] == 4009
+    assert eve.closed_with is not None and eve.closed_with[0] == 4009
+
+
+def test_signed_user_data_without_a_string_id_closes_with_4009(harness: Harness) -> None:
+    eve = harness.session().open()
+    eve.take()
+    user_data = json.dumps({"id": 42})  # pusher-js itself drops a numeric id
+    pair = harness.app.keys[0]
+    signed = f"{eve.socket_id}::user::{user_data}".encode()
+    auth = f"{pair.key}:" + hmac.new(pair.secret.encode(), signed, hashlib.sha256).hexdigest()
+    eve.send("pusher:signin", {"auth": auth, "user_data": user_data})
+    assert error_of(eve.take()[0]) == (4009, "user_data.id must be a non-empty string")
+
+
+def test_signing_in_as_someone_else_is_refused_without_closing(harness: Harness) -> None:
+    ann = harness.session().open()
+    sign_in(ann, {"id": "u1"})
+    [frame] = sign_in(ann, {"id": "u2"})
+    assert error_of(frame) == (4009, "Already signed in as another user")
+    assert ann.closed_with is None
+    assert ann.subscribe("#server-to-user-u1")["event"] == "pusher_internal:subscription_succeeded"
+
+
+async def test_an_app_requiring_signin_closes_sockets_that_do_not(harness: Harness) -> None:
+    await harness.set(user_authentication_required=True, user_authentication_timeout=30)
+    late = harness.session().open()
+    ann = harness.session().open()
+    sign_in(ann, {"id": "u1"})
+    harness.hub.sweep(time.monotonic() + 29)
+    assert late.closed_with is None
+    harness.hub.sweep(time.monotonic() + 31)
+    assert late.closed_with == (4009, "not signed in in time")
+    assert ann.closed_with is None
+
+
+def test_broadcasts_reach_every_socket_without_a_channel(harness: Harness) -> None:
+    ann, bob = harness.session().open(), harness.session().open()
+    bob.send("pusher:unsubscribe", {"channel": "#general"})  # not a way out of broadcasts
+    ann.take(), bob.take()
+    harness.hub.publish(harness.app.id, Event("#general", "maintenance", '{"at":"22:00"}'))
+    expected = {"event": "maintenance", "data": '{"at":"22:00"}'}
+    assert ann.take() == [expected] and bob.take() == [expected]
+    ann.send("client-x", {}, channel="#general")
+    assert error_of(ann.take()[0])[0] == 4301
