@@ -241,7 +241,6 @@ class Store:
         await self._db.commit()
         return cursor.rowcount > 0
 
-
     # -- terminated users and sessions --------------------------------------------------------
 
     async def add_revocation(self, app_id: str, kind: str, subject: str, revoked_at: int) -> None:

@@ -58,11 +58,16 @@ def join_refusal(conn: Connection, name: str) -> SubscriptionError | None:
 
 def publish_refusal(conn: Connection, name: str) -> str | None:
     """Why `conn` may not publish to `name` by a client push, or None. `#` channels (a user's,
-    `#general`) take events from the HTTP API only."""
+    `#general`) and encrypted channels take events from the HTTP API only."""
     if name not in conn.channels:
         return f"not joined to {name}"
-    if name.startswith("#"):
+    kind = channel_kind(name)
+    if kind in (ChannelKind.USER, ChannelKind.GENERAL):
         return f"{name} takes events from the server only"
+    if kind is ChannelKind.ENCRYPTED:
+        # As Pusher refuses client events there: subscribers expect ciphertext made with the
+        # app's master key, which no client holds.
+        return f"{name} is end-to-end encrypted: publish through the HTTP API"
     if conn.grants is None or not conn.grants.may_publish(name):
         return f"the token does not grant publishing to {name}"
     return None

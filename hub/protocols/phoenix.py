@@ -10,7 +10,6 @@ by `admit`; the join and push rules are the core's (hub/core/access.py).
 """
 
 import base64
-import binascii
 import json
 import logging
 from collections.abc import Callable
@@ -105,13 +104,15 @@ CODEC = PhoenixCodec()
 
 def token_from_subprotocols(offered: list[str]) -> str | None:
     """The token phoenix.js's `authToken` option sends as `base64url.bearer.phx.<base64>`
-    (btoa, padding stripped), or None."""
+    (btoa, padding stripped), or None. A value that is not base64 is refused, never taken for
+    an anonymous socket."""
     for value in offered:
         if value.startswith(AUTH_TOKEN_PREFIX):
             encoded = value[len(AUTH_TOKEN_PREFIX) :].replace("-", "+").replace("_", "/")
             try:
-                return base64.b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-            except (binascii.Error, UnicodeDecodeError):
+                token = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+                return token.decode("ascii")
+            except ValueError:  # binascii.Error, non-ASCII text, or non-ASCII bytes decoded
                 raise HandshakeRefused(403, "authToken is not base64") from None
     return None
 

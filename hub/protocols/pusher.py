@@ -44,6 +44,7 @@ log = logging.getLogger("hub.pusher")
 ACCEPTED_PROTOCOLS = range(4, 8)
 CLIENT_EVENT_KINDS = (ChannelKind.PRIVATE, ChannelKind.PRESENCE)
 
+
 def frame(event: str, data: Any = None, channel: str | None = None, **extra: Any) -> Outgoing:
     message: dict[str, Any] = {"event": event}
     if channel is not None:
