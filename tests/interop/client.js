@@ -23,17 +23,13 @@
 
 'use strict';
 
-const readline = require('readline');
+const { describe, report, serve } = require('./driver');
 // Resolved next to this file (tests/interop/node_modules), whatever the working directory.
 const Pusher = require('pusher-js');
 
 Pusher.log = (message) => process.stderr.write(`[pusher-js] ${message}\n`);
 
 let pusher = null;
-
-function report(message) {
-  process.stdout.write(JSON.stringify(message) + '\n');
-}
 
 // What a presence channel hands to pusher:subscription_succeeded is its Members object.
 function membersOf(members) {
@@ -45,15 +41,6 @@ function reportable(channel, event, data) {
     return membersOf(data);
   }
   return data === undefined ? null : data;
-}
-
-// Connection errors can wrap socket objects (circular); keep what is printable.
-function describe(error) {
-  try {
-    return JSON.parse(JSON.stringify(error));
-  } catch (_) {
-    return String(error);
-  }
 }
 
 function needPusher() {
@@ -143,21 +130,4 @@ const commands = {
   },
 };
 
-function handle(line) {
-  if (!line.trim()) return;
-  let id = null;
-  try {
-    const message = JSON.parse(line);
-    id = message.id;
-    const command = commands[message.cmd];
-    if (!command) throw new Error(`unknown command ${message.cmd}`);
-    const result = command(message);
-    report({ type: 'reply', id, ok: true, result: result === undefined ? null : result });
-  } catch (error) {
-    report({ type: 'reply', id, ok: false, error: String(error && error.stack ? error.stack : error) });
-  }
-}
-
-readline.createInterface({ input: process.stdin }).on('line', handle);
-// The test closed stdin (or went away): leave at once, like a closed browser tab.
-process.stdin.on('end', () => process.exit(0));
+serve(commands);

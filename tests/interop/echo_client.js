@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // One real, unmodified Laravel Echo (on real pusher-js), driven by
-// tests/interop/test_laravel_echo.py. Same line protocol as client.js:
+// tests/interop/test_laravel_echo.py. It speaks driver.js's line protocol:
 //
 // Commands arrive on stdin, one JSON object per line: {"id": 1, "cmd": "on", ...}, and each is
 // answered with {"type": "reply", "id": 1, "ok": true, "result": ...} (or "ok": false, "error").
@@ -32,7 +32,7 @@
 
 'use strict';
 
-const readline = require('readline');
+const { describe, report, serve } = require('./driver');
 // Both resolved next to this file (tests/interop/node_modules), whatever the working directory.
 const Pusher = require('pusher-js');
 // laravel-echo 2.5.0's "require" build (dist/echo.common.js) does not load in Node: the package
@@ -68,10 +68,6 @@ globalThis.axios = axios;
 let echo = null;
 const watched = new WeakSet(); // pusher-js channels whose raw stream is reported
 
-function report(message) {
-  process.stdout.write(JSON.stringify(message) + '\n');
-}
-
 function reportable(value) {
   return value === undefined ? null : value;
 }
@@ -82,15 +78,6 @@ function reportableRaw(subscription, event, data) {
     return { count: data.count, me: data.me, members: data.members };
   }
   return reportable(data);
-}
-
-// Connection errors can wrap socket objects (circular); keep what is printable.
-function describe(error) {
-  try {
-    return JSON.parse(JSON.stringify(error));
-  } catch (_) {
-    return String(error);
-  }
 }
 
 function needEcho() {
@@ -167,30 +154,13 @@ const commands = {
   },
 };
 
-async function handle(line) {
-  if (!line.trim()) return;
-  let id = null;
-  try {
-    const message = JSON.parse(line);
-    id = message.id;
-    const command = commands[message.cmd];
-    if (!command) throw new Error(`unknown command ${message.cmd}`);
-    const result = await command(message);
-    report({ type: 'reply', id, ok: true, result: result === undefined ? null : result });
-  } catch (error) {
-    report({ type: 'reply', id, ok: false, error: String(error && error.stack ? error.stack : error) });
-  }
-}
-
 import('laravel-echo').then(
   (module) => {
     Echo = module.default;
-    readline.createInterface({ input: process.stdin }).on('line', handle);
+    serve(commands);
   },
   (error) => {
     process.stderr.write(`cannot load laravel-echo: ${error && error.stack ? error.stack : error}\n`);
     process.exit(1);
   },
 );
-// The test closed stdin (or went away): leave at once, like a closed browser tab.
-process.stdin.on('end', () => process.exit(0));

@@ -2,9 +2,8 @@
 // One real, unmodified phoenix.js client (the `phoenix` npm package, on the `ws` package as its
 // transport: Node 20 has no global WebSocket), driven by tests/interop/test_phoenix_js.py.
 //
-// It speaks client.js's protocol: commands arrive on stdin, one JSON object per line,
-// {"id": 1, "cmd": "join", ...}, each answered with {"type": "reply", "id": 1, "ok": true,
-// "result": ...}. What phoenix.js surfaces is reported on stdout, one JSON object per line:
+// It speaks driver.js's line protocol (commands on stdin, replies and reports on stdout). What
+// phoenix.js surfaces is reported on stdout, one JSON object per line:
 //   {"type": "open"}                                  (socket.onOpen)
 //   {"type": "close", "code": 4009}                   (socket.onClose)
 //   {"type": "socket_error"}                          (socket.onError: e.g. a refused upgrade)
@@ -14,21 +13,17 @@
 //   {"type": "presence", "topic": ..., "members": {"u1": [meta, ...]}} (Presence.onSync)
 //
 // Commands: connect {url, params, authToken}, join {topic, payload, presence}, push {topic,
-// event, payload, tag}, leave {topic}, disconnect. Closing stdin ends the process at once.
+// event, payload, tag}, leave {topic}, disconnect.
 
 'use strict';
 
-const readline = require('readline');
+const { report, serve } = require('./driver');
 // Resolved next to this file (tests/interop/node_modules), whatever the working directory.
 const { Socket, Presence } = require('phoenix');
 const WebSocket = require('ws');
 
 let socket = null;
 const channels = new Map();
-
-function report(message) {
-  process.stdout.write(JSON.stringify(message) + '\n');
-}
 
 function needSocket() {
   if (socket === null) throw new Error('not connected: send "connect" first');
@@ -101,21 +96,4 @@ const commands = {
   },
 };
 
-function handle(line) {
-  if (!line.trim()) return;
-  let id = null;
-  try {
-    const message = JSON.parse(line);
-    id = message.id;
-    const command = commands[message.cmd];
-    if (!command) throw new Error(`unknown command ${message.cmd}`);
-    const result = command(message);
-    report({ type: 'reply', id, ok: true, result: result === undefined ? null : result });
-  } catch (error) {
-    report({ type: 'reply', id, ok: false, error: String(error && error.stack ? error.stack : error) });
-  }
-}
-
-readline.createInterface({ input: process.stdin }).on('line', handle);
-// The test closed stdin (or went away): leave at once, like a closed browser tab.
-process.stdin.on('end', () => process.exit(0));
+serve(commands);
