@@ -8,9 +8,9 @@ import json
 import time
 from typing import Any
 
-import pusher
 import pytest
 from itsdangerous import TimestampSigner
+from test_pusher import Harness as PusherHarness
 
 from hub.auth.tokens import SocketToken
 from hub.broker.local import LocalBroker
@@ -28,12 +28,8 @@ from hub.tokens import mint
 OK = {"status": "ok", "response": {}}
 
 
-class Harness:
-    """A core with one app; Phoenix and Pusher sessions whose frames are collected in lists."""
-
-    def __init__(self, store: Store, hub: Hub, app: App) -> None:
-        self.store, self.hub, self.app = store, hub, app
-        self.sdk = pusher.Pusher(app.id, app.keys[0].key, app.keys[0].secret)
+class Harness(PusherHarness):
+    """test_pusher's core with one app, plus Phoenix sessions and the tokens they open with."""
 
     def mint(self, user_id: str, **claims: Any) -> str:
         return mint(self.app.keys[0].secret, user_id, **claims)
@@ -47,11 +43,6 @@ class Harness:
         token = None if user_id is None else self.token(user_id, **claims)
         client.session.open(self.app, self.app.keys[0].key, token)
         return client
-
-    async def set(self, **settings: Any) -> None:
-        await self.store.update_app(self.app.id, settings=self.app.settings.updated(settings))
-        await self.hub.apps.reload()
-        self.app = self.hub.apps.cached(self.app.id).app
 
 
 class PhoenixClient:
