@@ -126,6 +126,11 @@ def admit(hub: Hub, app: App | None, vsn: str | None, token: str | None) -> Sock
         raise HandshakeRefused(403, "unknown app key: connect with params {key: APP_KEY}")
     if not app.active:
         raise HandshakeRefused(403, "app is disabled")
+    quota = app.settings.max_connections
+    if quota and hub.connection_count(app.id) >= quota:
+        # Refused before the upgrade, like everything else here; a socket that slips past
+        # this between two upgrades is closed with 4004 by `PhoenixSession.open`.
+        raise HandshakeRefused(503, "app is over its connection quota")
     if not token:
         if app.settings.user_authentication_required:
             raise HandshakeRefused(403, "this app requires a token")

@@ -587,3 +587,15 @@ async def test_terminate_session(harness: Harness) -> None:
     with pytest.raises(TokenRevoked):
         harness.hub.check_token(harness.app, old_token)
     assert harness.hub.check_token(harness.app, harness.mint("u1", session_id="s2")).user_id == "u1"
+
+
+async def test_admit_refuses_an_app_at_its_quota_before_the_upgrade(harness: Harness) -> None:
+    await harness.set(max_connections=1)
+    assert admit(harness.hub, harness.app, "2.0.0", None) is None
+    harness.phoenix()
+    with pytest.raises(HandshakeRefused) as refused:
+        admit(harness.hub, harness.app, "2.0.0", None)
+    assert (refused.value.status, refused.value.message) == (
+        503,
+        "app is over its connection quota",
+    )
