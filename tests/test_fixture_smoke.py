@@ -8,7 +8,13 @@ async def test_sdk_trigger_reaches_a_subscriber(connect, sdk):
     assert (await client.subscribe("news"))["event"] == "pusher_internal:subscription_succeeded"
     await in_thread(sdk.trigger, "news", "breaking", {"title": "hi"})
     frame = await client.expect("breaking")
-    assert frame == {"event": "breaking", "channel": "news", "data": '{"title": "hi"}'}
+    assert frame == {
+        "event": "breaking",
+        "channel": "news",
+        "data": '{"title": "hi"}',
+        "seq": 1,
+        "epoch": frame["epoch"],
+    }
 
 
 def test_thread_fixture_serves_sync_tests(hub_thread):

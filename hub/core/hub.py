@@ -18,7 +18,8 @@ from hub.core.access import Grants
 from hub.core.apps import AppRegistry, LiveApp
 from hub.core.channels import Channel, ChannelRegistry, Member, PresenceFull
 from hub.core.connection import Connection, Disconnect, Peer
-from hub.core.models import App, Event, EventKind
+from hub.core.history import History
+from hub.core.models import GENERAL_CHANNEL, App, Event, EventKind
 from hub.core.revocations import SESSION, USER, Revocations
 
 log = logging.getLogger("hub.core")
@@ -42,6 +43,7 @@ class Hub:
         self.apps = apps
         self.broker = broker
         self.revocations = Revocations(apps.store)
+        self.history = History()
         self.activity_timeout = activity_timeout
         self.pong_timeout = pong_timeout
         self.connections: dict[str, Connection] = {}
@@ -185,6 +187,11 @@ class Hub:
     # -- events -----------------------------------------------------------------------------
 
     def publish(self, app_id: str, event: Event) -> None:
+        """Publishes an event; channel messages get their position and are kept first."""
+        if event.kind is EventKind.MESSAGE and event.channel != GENERAL_CHANNEL:
+            live = self.apps.cached(app_id)
+            if live is not None:
+                self.history.stamp(app_id, live.app.settings, event)
         self.broker.publish(app_id, event)
 
     def _deliver(self, app_id: str, event: Event) -> None:
@@ -225,6 +232,11 @@ class Hub:
         while True:
             await asyncio.sleep(interval)
             self.sweep(time.monotonic())
+            self.history.sweep(self._settings_of)
+
+    def _settings_of(self, app_id: str) -> Any:
+        live = self.apps.cached(app_id)
+        return live.app.settings if live is not None else None
 
     def sweep(self, now: float) -> None:
         """Pings connections silent for activity_timeout; drops those that stay silent, and

@@ -27,6 +27,10 @@ class AppSettings:
     user_authentication_timeout: int = 30
     # Seconds a socket token stays valid after it was minted, whatever ttl it carries.
     token_max_age: int = 86400
+    # Events kept per channel for replay, and for how many seconds; 0 in either: none kept
+    # (cache- channels still keep their last event for 30 minutes).
+    history_depth: int = 100
+    history_age: int = 3600
 
     @classmethod
     def from_json(cls, text: str | None) -> "AppSettings":
@@ -165,5 +169,9 @@ class Event:
     exclude: str | None = None
     user_id: str | None = None
     kind: EventKind = EventKind.MESSAGE
+    # The channel position, given by the core's history when the event is published.
+    seq: int | None = None
+    epoch: str | None = None
+    time_ms: int = 0
     # Per-protocol encodings, filled once by fan-out and shared by every subscriber.
     encoded: dict[str, Any] = field(default_factory=dict)

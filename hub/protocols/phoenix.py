@@ -66,6 +66,15 @@ def payload_of(data: Any) -> Any:
     return {} if data is None else data
 
 
+def positioned(event: Event) -> Any:
+    """The Phoenix payload of a channel event: its data, with the channel position (`seq`,
+    `epoch`) added when the payload is an object (a copy: the data is shared)."""
+    payload = payload_of(event.data)
+    if event.seq is not None and isinstance(payload, dict):
+        return {**payload, "seq": event.seq, "epoch": event.epoch}
+    return payload
+
+
 def presence_meta(user_id: str, info: Any = None) -> dict[str, Any]:
     # One meta per member (hub's members are users, however many sockets they have), so the
     # user id is a phx_ref unique within its key.
@@ -96,7 +105,7 @@ class PhoenixCodec:
             assert event.user_id is not None
             leaves = {event.user_id: {"metas": [presence_meta(event.user_id)]}}
             return frame(None, None, topic, "presence_diff", {"joins": {}, "leaves": leaves})
-        return frame(None, None, topic, event.name, payload_of(event.data))
+        return frame(None, None, topic, event.name, positioned(event))
 
 
 CODEC = PhoenixCodec()

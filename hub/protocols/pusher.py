@@ -76,9 +76,13 @@ class PusherCodec:
             return frame(
                 "pusher_internal:member_removed", dumps({"user_id": event.user_id}), event.channel
             )
+        # The channel position rides as extra top-level fields, which pusher-js ignores.
+        extra: dict[str, Any] = {}
         if event.user_id is not None:
-            return frame(event.name, event.data, event.channel, user_id=event.user_id)
-        return frame(event.name, event.data, event.channel)
+            extra["user_id"] = event.user_id
+        if event.seq is not None:
+            extra["seq"], extra["epoch"] = event.seq, event.epoch
+        return frame(event.name, event.data, event.channel, **extra)
 
 
 CODEC = PusherCodec()

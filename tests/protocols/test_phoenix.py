@@ -7,6 +7,7 @@ import base64
 import json
 import time
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from itsdangerous import TimestampSigner
@@ -26,6 +27,7 @@ from hub.store import Store
 from hub.tokens import mint
 
 OK = {"status": "ok", "response": {}}
+AT_1 = {"seq": 1, "epoch": ANY}  # the position of a channel's first event
 
 
 class Harness(PusherHarness):
@@ -351,8 +353,12 @@ def test_granted_push_reaches_others_on_both_protocols(harness: Harness, grant: 
     watcher.subscribe("room-1")
     answer = sender.push(jr, "room-1", "new_msg", {"body": "hi"})
     assert answer == [[jr, sender.last_ref, "room-1", "phx_reply", OK]]  # no copy to the sender
-    assert other.take() == [[None, None, "room-1", "new_msg", {"body": "hi"}]]
-    assert watcher.take() == [{"event": "new_msg", "channel": "room-1", "data": {"body": "hi"}}]
+    # Delivered events carry the channel position: inside the Phoenix payload, and as extra
+    # top-level fields of the Pusher frame.
+    assert other.take() == [[None, None, "room-1", "new_msg", {"body": "hi", **AT_1}]]
+    assert watcher.take() == [
+        {"event": "new_msg", "channel": "room-1", "data": {"body": "hi"}, **AT_1}
+    ]
 
 
 def test_push_on_presence_tells_pusher_the_sender(harness: Harness) -> None:
@@ -363,7 +369,7 @@ def test_push_on_presence_tells_pusher_the_sender(harness: Harness) -> None:
     watcher.take()
     assert sender.push(jr, "presence-chat", "wave", [1])[0][4] == OK
     assert watcher.take() == [
-        {"event": "wave", "channel": "presence-chat", "data": [1], "user_id": "u1"}
+        {"event": "wave", "channel": "presence-chat", "data": [1], "user_id": "u1", **AT_1}
     ]
 
 
@@ -373,8 +379,8 @@ def test_pusher_event_reaches_phoenix_as_a_payload(harness: Harness) -> None:
     harness.hub.publish(harness.app.id, Event("news", "update", '{"v":2}'))
     harness.hub.publish(harness.app.id, Event("news", "text", "plain words"))
     assert phx.take() == [
-        [None, None, "news", "update", {"v": 2}],
-        [None, None, "news", "text", "plain words"],
+        [None, None, "news", "update", {"v": 2, **AT_1}],
+        [None, None, "news", "text", "plain words"],  # no object to carry the position
     ]
 
 
@@ -393,7 +399,7 @@ def test_payload_over_the_limit_is_too_large(harness: Harness) -> None:
     limit = harness.app.settings.max_event_data_bytes
     fits = {"b": "x" * (limit - len('{"b":""}'))}
     assert sender.push(jr, "room-1", "m", fits)[0][4] == OK
-    assert other.take() == [[None, None, "room-1", "m", fits]]
+    assert other.take() == [[None, None, "room-1", "m", {**fits, **AT_1}]]
     assert reason_of(sender.push(jr, "room-1", "m", {"b": "x" * limit})) == "too large"
     assert reason_of(sender.push(jr, "room-1", "e" * 201, {})) == "too large"
     assert other.take() == []
@@ -437,7 +443,7 @@ def test_user_channel_is_for_that_user_only(harness: Harness) -> None:
     anonymous.join(topic)
     assert reason_of(anonymous.take()) == "unauthorized"
     harness.hub.publish(harness.app.id, Event(topic, "ping", "{}"))
-    assert own.take() == [[None, None, topic, "ping", {}]]
+    assert own.take() == [[None, None, topic, "ping", AT_1]]
 
 
 # -- payloads and malformed frames --------------------------------------------------------------

@@ -8,6 +8,7 @@ import json
 import re
 import time
 from typing import Any
+from unittest.mock import ANY
 
 import pusher
 import pytest
@@ -23,6 +24,8 @@ from hub.errors import PusherCode
 from hub.protocols.frames import Outgoing
 from hub.protocols.pusher import PusherSession, handshake_problem
 from hub.store import Store
+
+AT_1 = {"seq": 1, "epoch": ANY}  # the position of a channel's first event
 
 
 class Harness:
@@ -328,7 +331,12 @@ def test_fan_out_encodes_an_event_once(harness: Harness) -> None:
     harness.hub.publish(harness.app.id, Event("news", "e", '{"x":1}', exclude=clients[2].socket_id))
     first, second = clients[0].raw[-1], clients[1].raw[-1]
     assert first is second  # the very same frame object, framed once by the transport
-    assert json.loads(first.text) == {"event": "e", "channel": "news", "data": '{"x":1}'}
+    assert json.loads(first.text) == {
+        "event": "e",
+        "channel": "news",
+        "data": '{"x":1}',
+        **{"seq": 1, "epoch": harness.hub.history.log(harness.app.id, "news").epoch},
+    }
     assert clients[2].take() == []  # excluded by socket id
 
 
@@ -340,7 +348,7 @@ def test_client_events_reach_others_not_the_sender(harness: Harness) -> None:
     ann.send("client-typing", {"who": "ann"}, channel="private-chat")
     assert ann.take() == []
     assert bob.take() == [
-        {"event": "client-typing", "channel": "private-chat", "data": {"who": "ann"}}
+        {"event": "client-typing", "channel": "private-chat", "data": {"who": "ann"}, **AT_1}
     ]
 
 
@@ -351,7 +359,7 @@ def test_client_events_on_presence_carry_user_id(harness: Harness) -> None:
     ann.take(), bob.take()
     ann.send("client-wave", {}, channel="presence-chat")
     assert bob.take() == [
-        {"event": "client-wave", "channel": "presence-chat", "data": {}, "user_id": "ann"}
+        {"event": "client-wave", "channel": "presence-chat", "data": {}, "user_id": "ann", **AT_1}
     ]
 
 

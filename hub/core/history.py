@@ -1,0 +1,158 @@
+"""Channel positions and recent history: every published event gets its channel's next `seq`
+and the channel's `epoch`; the last events of each channel are kept for replay.
+
+A channel's log lives from its first event until its history has aged out; a log that is gone
+comes back with a new epoch, which tells a client that continuity can no longer be proven. The
+log is held in memory (durability in the store is a later step of issue 5), and every read or
+write happens in one synchronous call, so a replay and the live events that follow it can never
+interleave: the subscriber is registered and its history sent before any other event runs.
+"""
+
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from hub.core.models import AppSettings, Event
+
+# Pusher keeps a cache channel's last event for 30 minutes, whatever else the app keeps.
+CACHE_TTL_SECONDS = 1800
+CACHE_PREFIXES = ("cache-", "private-cache-", "private-encrypted-cache-", "presence-cache-")
+
+
+def is_cache_channel(name: str) -> bool:
+    return name.startswith(CACHE_PREFIXES)
+
+
+def new_epoch() -> str:
+    return secrets.token_hex(4)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """One kept event."""
+
+    seq: int
+    name: str
+    data: Any
+    time_ms: int
+    user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Why a replay cannot start where the client asked: `too_old` (events it has not seen are
+    no longer kept) or `epoch_changed` (the channel's history was reset since)."""
+
+    reason: str
+    epoch: str
+    first_seq: int  # the oldest seq still kept (last_seq + 1 when none is)
+
+    def as_data(self) -> dict[str, Any]:
+        return {"reason": self.reason, "epoch": self.epoch, "first_seq": self.first_seq}
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    events: list[Stored]
+    epoch: str
+    gap: Gap | None = None
+
+
+class ChannelLog:
+    __slots__ = ("epoch", "events", "last_seq")
+
+    def __init__(self, epoch: str, last_seq: int = 0) -> None:
+        self.epoch = epoch
+        self.last_seq = last_seq
+        self.events: deque[Stored] = deque()
+
+    @property
+    def first_seq(self) -> int:
+        return self.events[0].seq if self.events else self.last_seq + 1
+
+    def prune(self, depth: int, max_age_ms: int, now_ms: int) -> None:
+        while len(self.events) > depth:
+            self.events.popleft()
+        while self.events and now_ms - self.events[0].time_ms > max_age_ms:
+            self.events.popleft()
+
+
+def _limits(settings: AppSettings, channel: str) -> tuple[int, int]:
+    """(depth, max age in ms) kept for a channel; (0, 0) keeps nothing."""
+    depth, age = settings.history_depth, settings.history_age
+    if not depth or not age:
+        depth, age = 0, 0
+    if is_cache_channel(channel):
+        depth, age = max(depth, 1), max(age, CACHE_TTL_SECONDS)
+    return depth, age * 1000
+
+
+class History:
+    """The logs of every channel of every app."""
+
+    def __init__(self) -> None:
+        self._logs: dict[tuple[str, str], ChannelLog] = {}
+
+    def log(self, app_id: str, channel: str) -> ChannelLog | None:
+        return self._logs.get((app_id, channel))
+
+    def stamp(self, app_id: str, settings: AppSettings, event: Event) -> None:
+        """Gives `event` its channel's next seq and epoch, and keeps it as the app allows."""
+        now_ms = int(time.time() * 1000)
+        key = (app_id, event.channel)
+        log = self._logs.get(key)
+        if log is None:
+            log = self._logs[key] = ChannelLog(new_epoch())
+        log.last_seq += 1
+        event.seq, event.epoch, event.time_ms = log.last_seq, log.epoch, now_ms
+        depth, max_age_ms = _limits(settings, event.channel)
+        if depth:
+            log.events.append(Stored(log.last_seq, event.name, event.data, now_ms, event.user_id))
+        log.prune(depth, max_age_ms, now_ms)
+
+    def replay(
+        self,
+        app_id: str,
+        settings: AppSettings,
+        channel: str,
+        *,
+        last: int | None = None,
+        since: tuple[int, str] | None = None,
+    ) -> Replay:
+        """The kept events a subscriber asked for: the `last` N, or every one after
+        `since` = (seq, epoch), preceded by a Gap when that point is no longer covered."""
+        key = (app_id, channel)
+        log = self._logs.get(key)
+        if log is None:
+            # No position to continue from: a new epoch, which an old client sees as a reset.
+            log = self._logs[key] = ChannelLog(new_epoch())
+        depth, max_age_ms = _limits(settings, channel)
+        log.prune(depth, max_age_ms, int(time.time() * 1000))
+        if since is None:
+            count = max(0, last or 0)
+            return Replay(list(log.events)[-count:] if count else [], log.epoch)
+        seq, epoch = since
+        if epoch != log.epoch:
+            return Replay(
+                list(log.events), log.epoch, Gap("epoch_changed", log.epoch, log.first_seq)
+            )
+        if seq + 1 < log.first_seq:
+            return Replay(list(log.events), log.epoch, Gap("too_old", log.epoch, log.first_seq))
+        return Replay([e for e in log.events if e.seq > seq], log.epoch)
+
+    def sweep(self, settings_of: Any) -> None:
+        """Drops the logs whose events have all aged out and that keep nothing: `settings_of`
+        gives an app's AppSettings (None for a deleted app). Called now and then, not per
+        event, so a quiet channel keeps its position while it has anything kept."""
+        now_ms = int(time.time() * 1000)
+        for key, log in list(self._logs.items()):
+            settings = settings_of(key[0])
+            if settings is None:
+                del self._logs[key]
+                continue
+            depth, max_age_ms = _limits(settings, key[1])
+            log.prune(depth, max_age_ms, now_ms)
+            if not log.events:
+                del self._logs[key]
