@@ -55,6 +55,7 @@ class PhoenixReason(StrEnum):
     RESERVED_EVENT = "reserved event"  # phx_*, presence_*, pusher:*, hub:* are the server's
     TOO_LARGE = "too large"  # payload, event name or user_info over the app's limit
     RATE_LIMITED = "rate limited"  # over the app's client_events_per_second
+    INVALID_HISTORY = "invalid history"  # a malformed `history` or `since` in the join payload
 
 
 class PhoenixClose(IntEnum):
@@ -99,6 +100,10 @@ def auth_failed(message: str) -> SubscriptionError:
 
 def invalid_channel(message: str) -> SubscriptionError:
     return SubscriptionError("InvalidChannel", message, 4009)
+
+
+def invalid_history(message: str) -> SubscriptionError:
+    return SubscriptionError("InvalidHistory", message, 400)
 
 
 def limit_reached(message: str, status: int) -> SubscriptionError:

@@ -156,3 +156,46 @@ class History:
             log.prune(depth, max_age_ms, now_ms)
             if not log.events:
                 del self._logs[key]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRequest:
+    """What a subscriber asks for, the same on every protocol: `"history": N` (the last N
+    events) or `"since": {"seq": S, "epoch": "E"}` (every event after S of epoch E)."""
+
+    last: int | None = None
+    since: tuple[int, str] | None = None
+
+
+def replay_request(fields: Any) -> ReplayRequest | None:
+    """The request in a subscribe's data or a join's payload; None when it asks for none.
+    ValueError says what is malformed."""
+    if not isinstance(fields, dict):
+        return None
+    last, since = fields.get("history"), fields.get("since")
+    if last is None and since is None:
+        return None
+    if since is not None:
+        seq = since.get("seq") if isinstance(since, dict) else None
+        epoch = since.get("epoch") if isinstance(since, dict) else None
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise ValueError('since must be {"seq": a whole number >= 0, "epoch": "..."}')
+        if not isinstance(epoch, str):
+            raise ValueError('since must be {"seq": a whole number >= 0, "epoch": "..."}')
+        return ReplayRequest(since=(seq, epoch))
+    if isinstance(last, bool) or not isinstance(last, int) or last < 0:
+        raise ValueError("history must be a whole number >= 0")
+    return ReplayRequest(last=last)
+
+
+def stored_event(channel: str, epoch: str, stored: Stored) -> Event:
+    """A kept event as the core event it was, to encode for a replay."""
+    return Event(
+        channel,
+        stored.name,
+        stored.data,
+        user_id=stored.user_id,
+        seq=stored.seq,
+        epoch=epoch,
+        time_ms=stored.time_ms,
+    )

@@ -18,7 +18,7 @@ from hub.core.access import Grants
 from hub.core.apps import AppRegistry, LiveApp
 from hub.core.channels import Channel, ChannelRegistry, Member, PresenceFull
 from hub.core.connection import Connection, Disconnect, Peer
-from hub.core.history import History
+from hub.core.history import History, Replay, ReplayRequest, is_cache_channel
 from hub.core.models import GENERAL_CHANNEL, App, Event, EventKind
 from hub.core.revocations import SESSION, USER, Revocations
 
@@ -161,6 +161,18 @@ class Hub:
                 Event(name, "", added.info, conn.socket_id, added.user_id, EventKind.MEMBER_ADDED),
             )
         return channel
+
+    def replay(self, app: App, name: str, request: ReplayRequest | None) -> Replay | None:
+        """What a new subscriber of `name` gets before live events: the kept events it asked
+        for, or the last one of a cache channel (an empty Replay: a cache miss). Called right
+        after `subscribe`, in the same synchronous step, so no live event can come between."""
+        if request is None:
+            if not is_cache_channel(name):
+                return None
+            request = ReplayRequest(last=1)
+        return self.history.replay(
+            app.id, app.settings, name, last=request.last, since=request.since
+        )
 
     def unsubscribe(self, conn: Connection, name: str) -> None:
         registry = self._channels.get(conn.app_id)

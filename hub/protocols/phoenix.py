@@ -19,6 +19,7 @@ from hub.auth.tokens import SocketToken, TokenError, TokenExpired
 from hub.core.access import join_refusal, publish_refusal
 from hub.core.channels import Channel, Member, PresenceFull
 from hub.core.connection import Connection, Disconnect
+from hub.core.history import ReplayRequest, replay_request, stored_event
 from hub.core.hub import Hub, OverQuota
 from hub.core.models import (
     GENERAL_CHANNEL,
@@ -272,6 +273,12 @@ class PhoenixSession:
             # instance, whose join_ref the new channel object ignores, as Phoenix does.
             self._write(frame(previous, previous, topic, "phx_close", {}))
         refusal = self._join_refusal(app, conn, topic)
+        request = None
+        if refusal is None:
+            try:
+                request = replay_request(message.payload)
+            except ValueError as error:
+                refusal = (PhoenixReason.INVALID_HISTORY, str(error))
         channel = None
         if refusal is None:
             member = None
@@ -292,6 +299,21 @@ class PhoenixSession:
         self._reply(message, "ok")
         if channel.is_presence:
             self._write(frame(join_ref, None, topic, "presence_state", presence_state(channel)))
+        self._send_replay(app, topic, join_ref, request)
+
+    def _send_replay(
+        self, app: App, topic: str, join_ref: Any, request: ReplayRequest | None
+    ) -> None:
+        """History the join asked for (after a `hub:history_gap` if it cannot start where
+        asked), or a cache channel's last event: messages of this join only (its join_ref)."""
+        replay = self.hub.replay(app, topic, request)
+        if replay is None:
+            return
+        if replay.gap is not None:
+            self._write(frame(join_ref, None, topic, "hub:history_gap", replay.gap.as_data()))
+        for stored in replay.events:
+            event = stored_event(topic, replay.epoch, stored)
+            self._write(frame(join_ref, None, topic, event.name, positioned(event)))
 
     def _join_refusal(
         self, app: App, conn: Connection, topic: str

@@ -15,6 +15,7 @@ from hub.auth import signatures
 from hub.core.access import join_refusal
 from hub.core.channels import Member, PresenceFull
 from hub.core.connection import Connection, Disconnect
+from hub.core.history import ReplayRequest, replay_request, stored_event
 from hub.core.hub import Hub, OverQuota
 from hub.core.models import (
     GENERAL_CHANNEL,
@@ -35,6 +36,7 @@ from hub.errors import (
     SubscriptionError,
     auth_failed,
     invalid_channel,
+    invalid_history,
     limit_reached,
 )
 from hub.protocols.frames import Outgoing, dumps
@@ -239,6 +241,7 @@ class PusherSession:
             raise PusherError(None, "pusher:subscribe needs data.channel", close=False)
         try:
             member = self._authorize(app, conn, name, data)
+            request = _replay_request(data)
             channel = self.hub.subscribe(conn, app, name, member)
         except SubscriptionError as refusal:
             self._write(frame("pusher:subscription_error", dumps(_refusal_data(refusal)), name))
@@ -259,6 +262,20 @@ class PusherSession:
             )
         else:
             self._write(frame("pusher_internal:subscription_succeeded", "{}", name))
+        self._send_replay(app, name, request)
+
+    def _send_replay(self, app: App, name: str, request: ReplayRequest | None) -> None:
+        """History the subscriber asked for (after a `hub:history_gap` if it cannot start
+        where asked), or a cache channel's last event or `pusher:cache_miss`."""
+        replay = self.hub.replay(app, name, request)
+        if replay is None:
+            return
+        if replay.gap is not None:
+            self._write(frame("hub:history_gap", dumps(replay.gap.as_data()), name))
+        for stored in replay.events:
+            self._write(CODEC.encode_event(stored_event(name, replay.epoch, stored)))
+        if request is None and not replay.events:
+            self._write(frame("pusher:cache_miss", None, name))
 
     def _authorize(self, app: App, conn: Connection, name: str, data: dict) -> Member | None:
         """Checks the name and the signature a channel kind needs; the presence member."""
@@ -330,6 +347,13 @@ class PusherSession:
         live = self.hub.channel(app.id, channel)
         user_id = live.member_of.get(conn.socket_id) if live is not None else None
         self.hub.publish(app.id, Event(channel, event, data, conn.socket_id, user_id))
+
+
+def _replay_request(data: dict) -> ReplayRequest | None:
+    try:
+        return replay_request(data)
+    except ValueError as error:
+        raise invalid_history(str(error)) from None
 
 
 def _refusal_data(refusal: SubscriptionError) -> dict:

@@ -1,0 +1,166 @@
+"""Replay on subscribe over real sockets: the last N events, everything after a position, the
+explicit `hub:history_gap`, cache channels, the Phoenix join's same fields, and a race test
+with a publisher that never pauses while clients subscribe "after seq S"."""
+
+import asyncio
+import json
+import random
+
+from conftest import WsClient, call
+from tornado.websocket import websocket_connect
+
+from hub.pytest_plugin import RunningHub
+
+
+async def publish(hub: RunningHub, channel: str, count: int, name: str = "tick") -> None:
+    for n in range(count):
+        body = {"name": name, "channel": channel, "data": json.dumps({"n": n})}
+        assert await call(hub, "POST", f"/apps/{hub.app_id}/events", body) == (200, {})
+
+
+def epoch_of(hub: RunningHub, channel: str) -> str:
+    return hub.server.hub.history.log(hub.app_id, channel).epoch
+
+
+async def subscribed(client: WsClient, channel: str, **fields) -> dict:
+    """Subscribes with replay `fields`; asserts success and returns the answer."""
+    answer = await client.subscribe(channel, **fields)
+    assert answer["event"] == "pusher_internal:subscription_succeeded", answer
+    return answer
+
+
+async def frames_until(client: WsClient, predicate) -> list[dict]:
+    got = []
+    while True:
+        frame = await client.recv()
+        assert frame is not None, "socket closed"
+        got.append(frame)
+        if predicate(frame):
+            return got
+
+
+async def test_the_last_n_events(hub_server: RunningHub, connect) -> None:
+    await publish(hub_server, "news", 5)
+    client = await connect()
+    await subscribed(client, "news", history=2)
+    epoch = epoch_of(hub_server, "news")
+    assert [await client.recv(), await client.recv()] == [
+        {"event": "tick", "channel": "news", "data": '{"n": 3}', "seq": 4, "epoch": epoch},
+        {"event": "tick", "channel": "news", "data": '{"n": 4}', "seq": 5, "epoch": epoch},
+    ]
+    await client.nothing()
+
+
+async def test_everything_after_a_position_then_live(hub_server: RunningHub, connect) -> None:
+    await publish(hub_server, "news", 4)
+    client = await connect()
+    await subscribed(client, "news", since={"seq": 2, "epoch": epoch_of(hub_server, "news")})
+    await publish(hub_server, "news", 1, name="live")
+    frames = [await client.recv() for _ in range(3)]
+    assert [(f["event"], f["seq"]) for f in frames] == [("tick", 3), ("tick", 4), ("live", 5)]
+
+
+async def test_a_point_no_longer_kept_is_told_not_skipped(hub_server: RunningHub, connect) -> None:
+    await hub_server.server.store.update_app(
+        hub_server.app_id,
+        settings=hub_server.server.apps.cached(hub_server.app_id).app.settings.updated(
+            {"history_depth": 3}
+        ),
+    )
+    await hub_server.server.apps.reload()
+    await publish(hub_server, "news", 6)  # keeps 4, 5, 6
+    epoch = epoch_of(hub_server, "news")
+    client = await connect()
+    await subscribed(client, "news", since={"seq": 1, "epoch": epoch})
+    gap = await client.recv()
+    assert gap == {
+        "event": "hub:history_gap",
+        "channel": "news",
+        "data": json.dumps(
+            {"reason": "too_old", "epoch": epoch, "first_seq": 4}, separators=(",", ":")
+        ),
+    }
+    assert [(await client.recv())["seq"] for _ in range(3)] == [4, 5, 6]
+
+    stale = await connect()
+    await subscribed(stale, "news", since={"seq": 6, "epoch": "an-old-epoch"})
+    gap = json.loads((await stale.recv())["data"])
+    assert gap == {"reason": "epoch_changed", "epoch": epoch, "first_seq": 4}
+    assert [(await stale.recv())["seq"] for _ in range(3)] == [4, 5, 6]
+
+
+async def test_cache_channels(hub_server: RunningHub, connect) -> None:
+    client = await connect()
+    await subscribed(client, "cache-empty")
+    assert await client.recv() == {"event": "pusher:cache_miss", "channel": "cache-empty"}
+    await publish(hub_server, "cache-prices", 3)
+    later = await connect()
+    await subscribed(later, "cache-prices")
+    last = await later.recv()
+    assert (last["event"], last["data"], last["seq"]) == ("tick", '{"n": 2}', 3)
+    await later.nothing()
+
+
+async def test_a_malformed_request_refuses_the_subscription(connect) -> None:
+    client = await connect()
+    answer = await client.subscribe("news", history="ten")
+    assert answer["event"] == "pusher:subscription_error"
+    assert json.loads(answer["data"])["type"] == "InvalidHistory"
+
+
+async def test_a_phoenix_join_asks_the_same_way(hub_server: RunningHub) -> None:
+    await publish(hub_server, "room:lobby", 3)
+    epoch = epoch_of(hub_server, "room:lobby")
+    url = f"{hub_server.ws_url}/socket/websocket?vsn=2.0.0&key={hub_server.key}"
+    conn = await websocket_connect(url)
+    since = {"since": {"seq": 1, "epoch": epoch}}
+    await conn.write_message(json.dumps(["1", "1", "room:lobby", "phx_join", since]))
+    frames = [json.loads(await conn.read_message()) for _ in range(3)]
+    assert frames == [
+        ["1", "1", "room:lobby", "phx_reply", {"status": "ok", "response": {}}],
+        ["1", None, "room:lobby", "tick", {"n": 1, "seq": 2, "epoch": epoch}],
+        ["1", None, "room:lobby", "tick", {"n": 2, "seq": 3, "epoch": epoch}],
+    ]
+    await conn.write_message(json.dumps(["2", "2", "room:lobby", "phx_join", {"history": "x"}]))
+    closed, refused = json.loads(await conn.read_message()), json.loads(await conn.read_message())
+    assert closed[3] == "phx_close"
+    assert refused[4]["response"]["reason"] == "invalid history"
+    conn.close()
+
+
+async def test_replay_races_no_live_event(hub_server: RunningHub) -> None:
+    """A publisher never pauses while, trial after trial, a client subscribes "after seq S":
+    every client gets each seq after S exactly once, in order."""
+    channel, trials, extra = "race", 300, 4
+    stop = asyncio.Event()
+
+    async def publisher() -> None:
+        n = 0
+        while not stop.is_set():
+            body = {"name": "tick", "channel": channel, "data": str(n)}
+            await call(hub_server, "POST", f"/apps/{hub_server.app_id}/events", body)
+            n += 1
+
+    task = asyncio.create_task(publisher())
+    try:
+        while (log := hub_server.server.hub.history.log(hub_server.app_id, channel)) is None or (
+            log.last_seq < 50
+        ):
+            await asyncio.sleep(0.01)
+        rng = random.Random(7)
+        for _ in range(trials):
+            since = log.last_seq - rng.randrange(0, 40)
+            client = await WsClient.open(hub_server.pusher_url())
+            await client.established()
+            await client.send(
+                "pusher:subscribe",
+                {"channel": channel, "auth": "", "since": {"seq": since, "epoch": log.epoch}},
+            )
+            until = since + 40 + extra
+            frames = await frames_until(client, lambda f, until=until: f.get("seq", 0) >= until)
+            got = [f["seq"] for f in frames if f["event"] == "tick"]
+            assert got == list(range(since + 1, got[-1] + 1)), (since, got)
+            client.close()
+    finally:
+        stop.set()
+        await task
