@@ -23,6 +23,7 @@ from hub import __version__
 from hub.api.base import JsonHandler
 from hub.api.channels import ChannelHandler, ChannelsHandler, ChannelUsersHandler
 from hub.api.events import BatchEventsHandler, BroadcastHandler, EventsHandler
+from hub.api.history import ChannelEventsHandler
 from hub.api.tokens import TokensHandler
 from hub.api.users import TerminateSessionHandler, TerminateUserHandler
 from hub.broker import make_broker
@@ -65,6 +66,7 @@ def routes(settings: Settings, hub: Hub) -> list[tuple[str, type, dict[str, Any]
         (rf"/apps/{_APP}/channels", ChannelsHandler, with_hub),
         (rf"/apps/{_APP}/channels/{_CHANNEL}", ChannelHandler, with_hub),
         (rf"/apps/{_APP}/channels/{_CHANNEL}/users", ChannelUsersHandler, with_hub),
+        (rf"/apps/{_APP}/channels/{_CHANNEL}/events", ChannelEventsHandler, with_hub),
         (rf"/apps/{_APP}/tokens", TokensHandler, with_hub),
         (rf"/apps/{_APP}/users/{_USER}/terminate_connections", TerminateUserHandler, with_hub),
         (rf"/users/{_USER}/terminate_connections", TerminateUserHandler, with_hub),

@@ -164,3 +164,26 @@ async def test_replay_races_no_live_event(hub_server: RunningHub) -> None:
     finally:
         stop.set()
         await task
+
+
+async def test_paging_through_history_over_the_api(hub_server: RunningHub) -> None:
+    path = f"/apps/{hub_server.app_id}/channels/news/events"
+    assert await call(hub_server, "GET", path) == (
+        200,
+        {"epoch": None, "first_seq": 1, "last_seq": 0, "events": []},
+    )
+    await publish(hub_server, "news", 5)
+    status, page = await call(hub_server, "GET", path, after="1", limit="2")
+    assert status == 200
+    assert (page["epoch"], page["first_seq"], page["last_seq"]) == (
+        epoch_of(hub_server, "news"),
+        1,
+        5,
+    )
+    assert [(e["seq"], e["event"], e["data"]) for e in page["events"]] == [
+        (2, "tick", '{"n": 1}'),
+        (3, "tick", '{"n": 2}'),
+    ]
+    assert all(e["time_ms"] > 0 for e in page["events"])
+    for bad in ({"after": "-1"}, {"limit": "x"}):
+        assert (await call(hub_server, "GET", path, **bad))[0] == 400

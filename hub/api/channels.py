@@ -51,7 +51,7 @@ class ChannelsHandler(AppApiHandler):
 
 class ChannelHandler(AppApiHandler):
     def get(self, app_id: str, name: str) -> None:
-        name = _channel_from_path(name, self.app.settings.max_channel_name_length)
+        name = channel_from_path(name, self.app.settings.max_channel_name_length)
         attributes = info_attributes(self.get_query_argument("info", None))
         if "user_count" in attributes and channel_kind(name) is not ChannelKind.PRESENCE:
             raise bad_request("user_count is only available for presence channels")
@@ -63,7 +63,7 @@ class ChannelHandler(AppApiHandler):
 
 class ChannelUsersHandler(AppApiHandler):
     def get(self, app_id: str, name: str) -> None:
-        name = _channel_from_path(name, self.app.settings.max_channel_name_length)
+        name = channel_from_path(name, self.app.settings.max_channel_name_length)
         if channel_kind(name) is not ChannelKind.PRESENCE:
             raise bad_request("users are only listed for presence channels")
         channel = self.hub.channel(self.app.id, name)
@@ -71,7 +71,7 @@ class ChannelUsersHandler(AppApiHandler):
         self.send_json({"users": [{"id": user_id} for user_id in members]})
 
 
-def _channel_from_path(name: str, max_length: int) -> str:
+def channel_from_path(name: str, max_length: int) -> str:
     """Checks a channel name from the URL (Tornado has percent-decoded it already)."""
     problem = channel_name_problem(name, max_length)
     if problem:
