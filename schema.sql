@@ -40,3 +40,18 @@ CREATE TABLE IF NOT EXISTS token_revocations (
     revoked_at  INTEGER NOT NULL,
     PRIMARY KEY (app_id, kind, subject)
 );
+
+-- Kept channel history (schema version 3), written behind the in-memory logs in batches:
+-- per channel, the rows of its current epoch from the oldest event still kept. `data` is the
+-- event data as JSON (a string for events published through the HTTP API).
+CREATE TABLE IF NOT EXISTS channel_events (
+    app_id      TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    channel     TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    epoch       TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    data        TEXT NOT NULL,
+    user_id     TEXT,
+    time_ms     INTEGER NOT NULL,
+    PRIMARY KEY (app_id, channel, seq)
+) WITHOUT ROWID;

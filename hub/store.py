@@ -16,8 +16,8 @@ import aiosqlite
 from hub import paths
 from hub.core.models import App, AppSettings, KeyPair
 
-# 1: apps, keys, origins. 2: token_revocations.
-SCHEMA_VERSION = 2
+# 1: apps, keys, origins. 2: token_revocations. 3: channel_events.
+SCHEMA_VERSION = 3
 
 
 class StoreError(Exception):
@@ -266,6 +266,41 @@ class Store:
             "DELETE FROM token_revocations WHERE app_id = ? AND revoked_at < ?", (app_id, before)
         )
         await self._db.commit()
+
+    # -- channel history --------------------------------------------------------------------
+
+    async def write_history(
+        self,
+        rows: list[tuple[str, str, int, str, str, str, str | None, int]],
+        keep: list[tuple[str, str, str, int]],
+        drop: list[tuple[str, str]],
+    ) -> None:
+        """One batch, one transaction: new event rows (app_id, channel, seq, epoch, name, data
+        as JSON, user_id, time_ms); for each (app_id, channel, epoch, first_seq) in `keep`, the
+        rows of other epochs or older seqs go; every row of the channels in `drop` goes."""
+        await self._db.executemany(
+            "INSERT OR REPLACE INTO channel_events"
+            " (app_id, channel, seq, epoch, name, data, user_id, time_ms)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        await self._db.executemany(
+            "DELETE FROM channel_events WHERE app_id = ? AND channel = ?"
+            " AND (epoch != ? OR seq < ?)",
+            keep,
+        )
+        await self._db.executemany(
+            "DELETE FROM channel_events WHERE app_id = ? AND channel = ?", drop
+        )
+        await self._db.commit()
+
+    async def load_history(self) -> list[tuple[str, str, int, str, str, str, str | None, int]]:
+        """Every kept event row, by app, channel and seq."""
+        async with self._db.execute(
+            "SELECT app_id, channel, seq, epoch, name, data, user_id, time_ms"
+            " FROM channel_events ORDER BY app_id, channel, seq"
+        ) as cursor:
+            return [tuple(row) for row in await cursor.fetchall()]  # type: ignore[misc]
 
 
 def new_key() -> str:

@@ -6,10 +6,14 @@ import asyncio
 import json
 import random
 
+import pytest
 from conftest import WsClient, call
 from tornado.websocket import websocket_connect
 
+from hub.config import Settings
+from hub.core.models import AppSettings
 from hub.pytest_plugin import RunningHub
+from hub.server import HubServer
 
 
 async def publish(hub: RunningHub, channel: str, count: int, name: str = "tick") -> None:
@@ -187,3 +191,52 @@ async def test_paging_through_history_over_the_api(hub_server: RunningHub) -> No
     assert all(e["time_ms"] > 0 for e in page["events"])
     for bad in ({"after": "-1"}, {"limit": "x"}):
         assert (await call(hub_server, "GET", path, **bad))[0] == 400
+
+
+async def test_history_survives_a_restart_with_its_epoch_and_seqs(tmp_path) -> None:
+    settings = Settings(port=0, db_path=str(tmp_path / "hub.db"), reload_interval=0)
+    first = await HubServer(settings).start()
+    app = await first.store.create_app("kept", settings=AppSettings(history_depth=3))
+    await first.apps.reload()
+    running = RunningHub(first, app)
+    await publish(running, "news", 5)  # keeps 3, 4, 5
+    epoch = epoch_of(running, "news")
+    await first.stop()
+
+    second = await HubServer(settings).start()
+    try:
+        again = RunningHub(second, app)
+        assert epoch_of(again, "news") == epoch
+        client = await WsClient.open(again.pusher_url())
+        await client.established()
+        await subscribed(client, "news", since={"seq": 3, "epoch": epoch})
+        first_replayed = await client.recv()
+        assert (first_replayed["seq"], first_replayed["data"]) == (4, '{"n": 3}')
+        assert first_replayed["epoch"] == epoch
+        assert (await client.recv())["seq"] == 5
+        await publish(again, "news", 1, name="after")
+        live = await client.recv()
+        assert (live["event"], live["seq"], live["epoch"]) == ("after", 6, epoch)
+        client.close()
+        await second.hub.save_history()
+        rows = await second.store.load_history()
+        assert [row[2] for row in rows if row[1] == "news"] == [4, 5, 6], "depth 3 on disk too"
+    finally:
+        await second.stop()
+
+
+async def test_a_batch_the_store_refuses_is_written_with_the_next(hub_server: RunningHub) -> None:
+    hub, store = hub_server.server.hub, hub_server.server.store
+    await publish(hub_server, "news", 2)
+    real_write = store.write_history
+
+    async def refuse(*batch) -> None:
+        raise RuntimeError("database is locked")
+
+    store.write_history = refuse
+    with pytest.raises(RuntimeError):
+        await hub.save_history()
+    store.write_history = real_write
+    await publish(hub_server, "news", 1)
+    await hub.save_history()
+    assert [row[2] for row in await store.load_history()] == [1, 2, 3]

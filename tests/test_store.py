@@ -115,7 +115,7 @@ async def test_a_version_1_database_is_upgraded_and_keeps_its_apps(tmp_path: Pat
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
 
 
 async def test_revocations_keep_the_latest_time_and_are_pruned() -> None:

@@ -3,11 +3,14 @@ and the channel's `epoch`; the last events of each channel are kept for replay.
 
 A channel's log lives from its first event until its history has aged out; a log that is gone
 comes back with a new epoch, which tells a client that continuity can no longer be proven. The
-log is held in memory (durability in the store is a later step of issue 5), and every read or
-write happens in one synchronous call, so a replay and the live events that follow it can never
-interleave: the subscriber is registered and its history sent before any other event runs.
+logs are held in memory, and every read or write happens in one synchronous call, so a replay
+and the live events that follow it can never interleave: the subscriber is registered and its
+history sent before any other event runs. What changed is handed to the store in batches
+(`take_batch`, called by the core every few hundred milliseconds, never per event), and `load`
+brings the kept events back after a restart with their epochs and seqs.
 """
 
+import json
 import secrets
 import time
 from collections import deque
@@ -72,11 +75,14 @@ class ChannelLog:
     def first_seq(self) -> int:
         return self.events[0].seq if self.events else self.last_seq + 1
 
-    def prune(self, depth: int, max_age_ms: int, now_ms: int) -> None:
+    def prune(self, depth: int, max_age_ms: int, now_ms: int) -> bool:
+        """Drops what is over the depth or the age; True when anything went."""
+        before = len(self.events)
         while len(self.events) > depth:
             self.events.popleft()
         while self.events and now_ms - self.events[0].time_ms > max_age_ms:
             self.events.popleft()
+        return len(self.events) != before
 
 
 def _limits(settings: AppSettings, channel: str) -> tuple[int, int]:
@@ -94,6 +100,10 @@ class History:
 
     def __init__(self) -> None:
         self._logs: dict[tuple[str, str], ChannelLog] = {}
+        # Not yet in the store: new events, and the channels whose stored rows must follow.
+        self._unsaved: list[tuple[tuple[str, str], str, Stored]] = []
+        self._touched: set[tuple[str, str]] = set()
+        self._failed_rows: list[tuple] = []  # of a batch the store could not take
 
     def log(self, app_id: str, channel: str) -> ChannelLog | None:
         return self._logs.get((app_id, channel))
@@ -109,8 +119,12 @@ class History:
         event.seq, event.epoch, event.time_ms = log.last_seq, log.epoch, now_ms
         depth, max_age_ms = _limits(settings, event.channel)
         if depth:
-            log.events.append(Stored(log.last_seq, event.name, event.data, now_ms, event.user_id))
-        log.prune(depth, max_age_ms, now_ms)
+            stored = Stored(log.last_seq, event.name, event.data, now_ms, event.user_id)
+            log.events.append(stored)
+            self._unsaved.append((key, log.epoch, stored))
+            self._touched.add(key)
+        if log.prune(depth, max_age_ms, now_ms):
+            self._touched.add(key)
 
     def replay(
         self,
@@ -129,7 +143,8 @@ class History:
             # No position to continue from: a new epoch, which an old client sees as a reset.
             log = self._logs[key] = ChannelLog(new_epoch())
         depth, max_age_ms = _limits(settings, channel)
-        log.prune(depth, max_age_ms, int(time.time() * 1000))
+        if log.prune(depth, max_age_ms, int(time.time() * 1000)):
+            self._touched.add(key)
         if since is None:
             count = max(0, last or 0)
             return Replay(list(log.events)[-count:] if count else [], log.epoch)
@@ -149,13 +164,50 @@ class History:
         now_ms = int(time.time() * 1000)
         for key, log in list(self._logs.items()):
             settings = settings_of(key[0])
-            if settings is None:
+            if settings is not None:
+                depth, max_age_ms = _limits(settings, key[1])
+                if log.prune(depth, max_age_ms, now_ms):
+                    self._touched.add(key)
+            if settings is None or not log.events:
                 del self._logs[key]
-                continue
-            depth, max_age_ms = _limits(settings, key[1])
-            log.prune(depth, max_age_ms, now_ms)
-            if not log.events:
-                del self._logs[key]
+                self._touched.add(key)
+
+    def take_batch(self) -> tuple[list, list, list] | None:
+        """What the store must do to mirror memory since the last batch, as the arguments of
+        Store.write_history; None when nothing changed."""
+        if not self._unsaved and not self._touched and not self._failed_rows:
+            return None
+        rows = self._failed_rows + [
+            (*key, s.seq, epoch, s.name, json.dumps(s.data), s.user_id, s.time_ms)
+            for key, epoch, s in self._unsaved
+        ]
+        self._failed_rows = []
+        keep, drop = [], []
+        for key in self._touched:
+            log = self._logs.get(key)
+            if log is None:
+                drop.append(key)
+            else:
+                keep.append((*key, log.epoch, log.first_seq))
+        self._unsaved, self._touched = [], set()
+        return rows, keep, drop
+
+    def retry(self, batch: tuple[list, list, list]) -> None:
+        """A batch the store could not write goes into the next one, in front."""
+        rows, keep, drop = batch
+        self._failed_rows = rows + self._failed_rows
+        self._touched |= {(app_id, channel) for app_id, channel, *_ in keep} | set(drop)
+
+    def load(self, rows: list[tuple[str, str, int, str, str, str, str | None, int]]) -> None:
+        """Brings back kept events from the store (ordered by app, channel and seq)."""
+        for app_id, channel, seq, epoch, name, data, user_id, time_ms in rows:
+            key = (app_id, channel)
+            log = self._logs.get(key)
+            if log is None:
+                log = self._logs[key] = ChannelLog(epoch)
+            if log.epoch == epoch and seq > log.last_seq:
+                log.events.append(Stored(seq, name, json.loads(data), time_ms, user_id))
+                log.last_seq = seq
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,9 @@ log = logging.getLogger("hub.core")
 
 __all__ = ["Hub", "OverQuota", "PresenceFull"]
 
+# Seconds between two history batches written to the store.
+HISTORY_WRITE_INTERVAL = 0.2
+
 
 class OverQuota(Exception):
     """The app has as many connections as its quota allows."""
@@ -50,6 +53,7 @@ class Hub:
         self._by_app: dict[str, dict[str, Connection]] = {}
         self._channels: dict[str, ChannelRegistry] = {}
         self._sweeper: asyncio.Task | None = None
+        self._writer: asyncio.Task | None = None
         broker.start(self._deliver)
         apps.on_change(self._app_changed)
 
@@ -57,14 +61,37 @@ class Hub:
 
     async def start(self) -> None:
         await self.revocations.load()
+        self.history.load(await self.apps.store.load_history())
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="hub-activity-sweeper")
+        self._writer = asyncio.create_task(self._save_history_forever(), name="hub-history")
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        for task in (self._sweeper, self._writer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._sweeper = self._writer = None
+        await self.save_history()  # what the last interval had not written yet
+
+    async def save_history(self) -> None:
+        """Writes what the history changed since the last call, in one transaction."""
+        batch = self.history.take_batch()
+        if batch is None:
+            return
+        try:
+            await self.apps.store.write_history(*batch)
+        except BaseException:
+            self.history.retry(batch)
+            raise
+
+    async def _save_history_forever(self) -> None:
+        while True:
+            await asyncio.sleep(HISTORY_WRITE_INTERVAL)
+            try:
+                await self.save_history()
+            except Exception:  # a busy or locked database passes; the next batch retries
+                log.exception("writing history failed")
 
     def disconnect_all(self, reason: Disconnect) -> None:
         for conn in list(self.connections.values()):
