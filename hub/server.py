@@ -33,7 +33,7 @@ from hub.core.connection import Disconnect
 from hub.core.hub import Hub
 from hub.core.models import App, AppSettings
 from hub.store import Store
-from hub.transport import PhoenixSocketHandler, PusherSocketHandler
+from hub.transport import PhoenixSocketHandler, PusherSocketHandler, SseHandler
 
 log = logging.getLogger("hub.server")
 
@@ -67,6 +67,7 @@ def routes(settings: Settings, hub: Hub) -> list[tuple[str, type, dict[str, Any]
         (rf"/apps/{_APP}/channels/{_CHANNEL}", ChannelHandler, with_hub),
         (rf"/apps/{_APP}/channels/{_CHANNEL}/users", ChannelUsersHandler, with_hub),
         (rf"/apps/{_APP}/channels/{_CHANNEL}/events", ChannelEventsHandler, with_hub),
+        (r"/apps/(?P<app_key>[^/]+)/sse", SseHandler, sockets),
         (rf"/apps/{_APP}/tokens", TokensHandler, with_hub),
         (rf"/apps/{_APP}/users/{_USER}/terminate_connections", TerminateUserHandler, with_hub),
         (rf"/users/{_USER}/terminate_connections", TerminateUserHandler, with_hub),

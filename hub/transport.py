@@ -4,26 +4,34 @@
 No protocol or business logic lives here: only sockets, frames and the outgoing-buffer bound.
 """
 
+import asyncio
 import json
 import logging
 from typing import Any
 
+from tornado.ioloop import PeriodicCallback
 from tornado.iostream import StreamBufferFullError, StreamClosedError
+from tornado.web import RequestHandler
 from tornado.websocket import WebSocketHandler
 
-from hub.auth.tokens import SocketToken
+from hub.auth.tokens import SocketToken, TokenError, TokenExpired
 from hub.config import Settings
 from hub.core.apps import LiveApp
 from hub.core.connection import Disconnect
 from hub.core.hub import Hub
+from hub.core.models import App
 from hub.errors import HandshakeRefused
 from hub.protocols import phoenix
 from hub.protocols.frames import Outgoing
 from hub.protocols.phoenix import PhoenixSession
 from hub.protocols.pusher import PusherError, PusherSession
+from hub.protocols.sse import HEARTBEAT, SseSession, resume_point
 from hub.wsframe import text_frame
 
 log = logging.getLogger("hub.transport")
+
+# A comment line this often keeps proxies and load balancers from closing a quiet stream.
+SSE_HEARTBEAT_SECONDS = 15
 
 
 class HubSocketHandler(WebSocketHandler):
@@ -166,3 +174,99 @@ class PhoenixSocketHandler(HubSocketHandler):
             self.session.receive_binary()
             return
         self.session.receive(message)
+
+
+class SseHandler(RequestHandler):
+    """`GET /apps/{app_key}/sse?channel=NAME[&channel=...][&token=...]`: a channel's events as
+    Server-Sent Events (`curl -N`, EventSource), resumed from `Last-Event-ID` or `lastEventId`.
+    Refusals are JSON with a status, before the stream starts; origins apply as on sockets."""
+
+    hub: Hub
+    config: Settings
+    session: SseSession | None = None
+
+    def initialize(self, hub: Hub, config: Settings) -> None:
+        self.hub = hub
+        self.config = config
+        self._ended = asyncio.Event()
+        self._heartbeat: PeriodicCallback | None = None
+
+    async def get(self, app_key: str) -> None:
+        try:
+            app, token = await self._admit(app_key)
+            channels = self.get_query_arguments("channel")
+            if not channels:
+                raise HandshakeRefused(400, "name at least one channel: ?channel=NAME")
+            last_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
+                "lastEventId", None
+            )
+            self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.set_header("Cache-Control", "no-cache")
+            self.set_header("X-Accel-Buffering", "no")  # proxies must not hold events back
+            self.session = SseSession(self.hub, self._write, self._close)
+            self.session.open(app, token, channels, resume_point(last_id))
+        except HandshakeRefused as refused:
+            self.clear_header("X-Accel-Buffering")
+            self.set_status(refused.status)
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.finish(json.dumps({"error": refused.message}))
+            return
+        stream = self.request.connection.stream  # type: ignore[attr-defined]
+        stream.max_write_buffer_size = self.config.max_outbox_bytes
+        self.write(HEARTBEAT)  # headers and a first comment go out now
+        self.flush()
+        self._heartbeat = PeriodicCallback(self._beat, SSE_HEARTBEAT_SECONDS * 1000)
+        self._heartbeat.start()
+        await self._ended.wait()
+
+    async def _admit(self, app_key: str) -> tuple[App, SocketToken | None]:
+        live = await self.hub.apps.by_key(app_key)
+        if live is None:
+            raise HandshakeRefused(404, "unknown app key")
+        if not live.app.active:
+            raise HandshakeRefused(403, "app is disabled")
+        origin = self.request.headers.get("Origin")
+        if origin is not None and not live.origins.allows(origin):
+            raise HandshakeRefused(403, "origin not allowed for this app")
+        token = self.get_query_argument("token", None)
+        try:
+            return live.app, self.hub.check_token(live.app, token) if token else None
+        except TokenExpired:
+            raise HandshakeRefused(403, "token expired") from None
+        except TokenError as error:
+            raise HandshakeRefused(403, str(error)) from None
+
+    def _beat(self) -> None:
+        self._write_bytes(HEARTBEAT)
+
+    def _write(self, out: Outgoing) -> None:
+        if out.wire is None:
+            out.wire = out.text.encode("utf-8", "backslashreplace")
+        self._write_bytes(out.wire)
+
+    def _write_bytes(self, data: bytes) -> None:
+        if self._ended.is_set():
+            return
+        try:
+            self.write(data)
+            self.flush()
+        except StreamBufferFullError:
+            if self.session is not None:
+                self.session.disconnect(Disconnect.SLOW)
+        except StreamClosedError:
+            self.on_connection_close()
+
+    def _close(self, code: int, reason: str) -> None:
+        # The hub ends the stream (shutdown, terminated...): EventSource reconnects, and the
+        # reconnect meets the same checks as the first request.
+        self._end()
+
+    def on_connection_close(self) -> None:
+        if self.session is not None:
+            self.session.closed_by_peer()
+        self._end()
+
+    def _end(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+        self._ended.set()

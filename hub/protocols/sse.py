@@ -1,0 +1,146 @@
+"""Server-Sent Events, sans I/O: the codec for channel events as `text/event-stream` messages,
+and the parsing of a stream's request (channels, token, resume point).
+
+Each message is `id: EPOCH:SEQ`, `event: NAME` and `data: DATA` (a line per line of the data).
+Epochs are per channel, so an id names one channel's position: resuming from it is exact for
+that channel; any other channel of the stream gets `hub:history_gap` (continuity unknown).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hub.auth.tokens import SocketToken
+from hub.core.access import join_refusal
+from hub.core.connection import Connection, Disconnect
+from hub.core.history import ReplayRequest, stored_event
+from hub.core.hub import Hub, OverQuota
+from hub.core.models import App, Event, EventKind, channel_name_problem
+from hub.errors import CLOSE_CODES, HandshakeRefused
+from hub.protocols.frames import Outgoing, dumps
+
+HEARTBEAT = b": heartbeat\n\n"
+
+
+def message(event_name: str, data: Any, event_id: str | None = None) -> str:
+    text = data if isinstance(data, str) else dumps(data)
+    lines = [f"id: {event_id}"] if event_id is not None else []
+    lines.append(f"event: {event_name}")
+    # A line break inside data would end the field: each line gets its own `data:`.
+    lines.extend(f"data: {line}" for line in text.replace("\r\n", "\n").split("\n"))
+    return "\n".join(lines) + "\n\n"
+
+
+class SseCodec:
+    """Encodes channel messages once per event for every SSE subscriber; presence events are
+    not sent (a stream has no members)."""
+
+    name = "sse"
+
+    @staticmethod
+    def encode_event(event: Event) -> Outgoing | None:
+        if event.kind is not EventKind.MESSAGE:
+            return None
+        event_id = f"{event.epoch}:{event.seq}" if event.seq is not None else None
+        return Outgoing(message(event.name, event.data, event_id))
+
+
+CODEC = SseCodec()
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    epoch: str
+    seq: int
+
+
+def resume_point(last_event_id: str | None) -> ResumePoint | None:
+    """`EPOCH:SEQ` from a Last-Event-ID (header or `lastEventId`); None when absent or not
+    of that form (a client that never got an id sends none)."""
+    if not last_event_id:
+        return None
+    epoch, sep, seq = last_event_id.strip().rpartition(":")
+    if not sep or not epoch or not seq.isdigit():
+        return None
+    return ResumePoint(epoch, int(seq))
+
+
+class SseSession:
+    """One event stream's protocol side, and the core's `Peer` for it. `open` refuses with
+    HandshakeRefused before anything is written, so the transport can still answer a status."""
+
+    codec = CODEC
+
+    def __init__(
+        self, hub: Hub, write: Callable[[Outgoing], None], close: Callable[[int, str], None]
+    ) -> None:
+        self.hub = hub
+        self._write = write
+        self._close = close
+        self.conn: Connection | None = None
+        self.closed = False
+
+    def send(self, out: Outgoing | None) -> None:
+        if out is not None and not self.closed:
+            self._write(out)
+
+    def ping(self) -> None:
+        # A stream cannot answer a ping; the transport's heartbeat comments show it is alive.
+        if self.conn is not None:
+            self.conn.seen()
+
+    def disconnect(self, reason: Disconnect) -> None:
+        if not self.closed:
+            self.closed = True
+            self._close(int(CLOSE_CODES[reason]), reason.value)
+            self.closed_by_peer()
+
+    def closed_by_peer(self) -> None:
+        self.closed = True
+        if self.conn is not None:
+            self.hub.disconnect(self.conn)
+            self.conn = None
+
+    def open(
+        self,
+        app: App,
+        token: SocketToken | None,
+        channels: list[str],
+        resume: ResumePoint | None,
+    ) -> None:
+        for name in channels:
+            problem = channel_name_problem(name, app.settings.max_channel_name_length)
+            if problem:
+                raise HandshakeRefused(400, f"{problem}: {name[:200]!r}")
+        try:
+            conn = self.hub.connect(app, self, None, token)
+        except OverQuota:
+            raise HandshakeRefused(503, "app is over its connection quota") from None
+        for name in channels:
+            refusal = join_refusal(conn, name)
+            if refusal is not None:
+                self.hub.disconnect(conn)
+                raise HandshakeRefused(403, refusal.message)
+        self.conn = conn
+        for name in channels:
+            self.hub.subscribe(conn, app, name, None)
+            self._replay(app, name, resume)
+
+    def _replay(self, app: App, name: str, resume: ResumePoint | None) -> None:
+        request = None
+        if resume is not None:
+            log = self.hub.history.log(app.id, name)
+            # The id names one channel's position; for the others continuity is unknown, which
+            # the core reports as a changed epoch (with what is still kept).
+            seq = resume.seq if log is not None and log.epoch == resume.epoch else 0
+            request = ReplayRequest(since=(seq, resume.epoch))
+        replay = self.hub.replay(app, name, request)
+        if replay is None:
+            return
+        if replay.gap is not None:
+            gap = {"channel": name, **replay.gap.as_data()}
+            self._write(Outgoing(message("hub:history_gap", dumps(gap))))
+        for stored in replay.events:
+            out = CODEC.encode_event(stored_event(name, replay.epoch, stored))
+            if out is not None:
+                self._write(out)

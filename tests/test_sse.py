@@ -1,0 +1,155 @@
+"""The Server-Sent Events endpoint over a real socket, read the way `curl -N` reads it: a
+channel followed live, `Last-Event-ID` (header or `lastEventId`) resuming exactly, an explicit
+gap for an id it cannot place, tokens for private channels, origins, and refusals."""
+
+import asyncio
+import json
+from urllib.parse import urlencode
+
+from conftest import WAIT, call
+
+from hub.pytest_plugin import RunningHub
+from hub.tokens import mint
+
+
+class Stream:
+    """One SSE response over HTTP/1.0 (no chunking), parsed into messages as they come."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.status = 0
+        self.body = b""
+
+    @classmethod
+    async def open(
+        cls,
+        hub: RunningHub,
+        headers: dict[str, str] | None = None,
+        key: str | None = None,
+        **query: str | list[str],
+    ) -> "Stream":
+        reader, writer = await asyncio.open_connection(hub.host, hub.port)
+        path = f"/apps/{key or hub.key}/sse?{urlencode(query, doseq=True)}"
+        lines = [f"GET {path} HTTP/1.0", *(f"{k}: {v}" for k, v in (headers or {}).items())]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        stream = cls(reader, writer)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+        stream.status = int(head.split(b" ", 2)[1])
+        return stream
+
+    async def message(self) -> dict[str, str]:
+        """The next message (comments skipped): {"id"?, "event", "data"}."""
+        while True:
+            block = await asyncio.wait_for(self.reader.readuntil(b"\n\n"), WAIT)
+            fields: dict[str, str] = {}
+            for line in block.decode().strip("\n").split("\n"):
+                if line.startswith(":"):
+                    continue
+                name, _, value = line.partition(": ")
+                fields[name] = f"{fields[name]}\n{value}" if name in fields else value
+            if fields:
+                return fields
+
+    async def error(self) -> dict:
+        return json.loads(await asyncio.wait_for(self.reader.read(), WAIT))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def trigger(hub: RunningHub, channel: str, name: str, data: str) -> None:
+    body = {"name": name, "channel": channel, "data": data}
+    assert await call(hub, "POST", f"/apps/{hub.app_id}/events", body) == (200, {})
+
+
+def epoch_of(hub: RunningHub, channel: str) -> str:
+    return hub.server.hub.history.log(hub.app_id, channel).epoch
+
+
+async def test_a_stream_follows_a_channel(hub_server: RunningHub) -> None:
+    stream = await Stream.open(hub_server, channel="news")
+    assert stream.status == 200
+    await trigger(hub_server, "news", "tick", '{"n":1}')
+    await trigger(hub_server, "news", "note", "two\nlines")
+    epoch = epoch_of(hub_server, "news")
+    assert await stream.message() == {"id": f"{epoch}:1", "event": "tick", "data": '{"n":1}'}
+    assert await stream.message() == {"id": f"{epoch}:2", "event": "note", "data": "two\nlines"}
+    stream.close()
+
+
+async def test_last_event_id_resumes_exactly(hub_server: RunningHub) -> None:
+    for n in range(4):
+        await trigger(hub_server, "news", "tick", str(n))
+    epoch = epoch_of(hub_server, "news")
+    by_header = await Stream.open(hub_server, {"Last-Event-ID": f"{epoch}:2"}, channel="news")
+    by_query = await Stream.open(hub_server, channel="news", lastEventId=f"{epoch}:3")
+    assert [(await by_header.message())["id"] for _ in range(2)] == [f"{epoch}:3", f"{epoch}:4"]
+    assert (await by_query.message())["id"] == f"{epoch}:4"
+    await trigger(hub_server, "news", "tick", "live")
+    assert (await by_header.message())["id"] == (await by_query.message())["id"] == f"{epoch}:5"
+    by_header.close(), by_query.close()
+
+
+async def test_an_id_it_cannot_place_is_an_explicit_gap(hub_server: RunningHub) -> None:
+    await trigger(hub_server, "news", "tick", "0")
+    epoch = epoch_of(hub_server, "news")
+    stream = await Stream.open(hub_server, {"Last-Event-ID": "gone:7"}, channel="news")
+    gap = await stream.message()
+    assert gap["event"] == "hub:history_gap" and "id" not in gap
+    assert json.loads(gap["data"]) == {
+        "channel": "news",
+        "reason": "epoch_changed",
+        "epoch": epoch,
+        "first_seq": 1,
+    }
+    assert (await stream.message())["id"] == f"{epoch}:1", "then what is still kept"
+    stream.close()
+
+
+async def test_private_channels_need_a_token_that_grants_them(hub_server: RunningHub) -> None:
+    refused = await Stream.open(hub_server, channel="private-orders")
+    assert (refused.status, await refused.error()) == (
+        403,
+        {"error": "private-orders needs a token that grants it"},
+    )
+    token = mint(hub_server.secret, "u1", channels=["private-*"])
+    stream = await Stream.open(hub_server, channel=["news", "private-orders"], token=token)
+    assert stream.status == 200
+    await trigger(hub_server, "private-orders", "paid", "{}")
+    assert (await stream.message())["event"] == "paid"
+    stream.close()
+
+
+async def test_refusals(hub_server: RunningHub) -> None:
+    cases = [
+        ({}, {}, 400),
+        ({"channel": "bad name"}, {}, 400),
+        ({"channel": "news", "token": "forged"}, {}, 403),
+    ]
+    for query, headers, status in cases:
+        stream = await Stream.open(hub_server, headers, **query)
+        assert stream.status == status, (query, await stream.error())
+        stream.close()
+    unknown = await Stream.open(hub_server, key="no-such-key", channel="news")
+    assert unknown.status == 404
+    unknown.close()
+
+
+async def test_origins_apply_as_on_the_sockets(hub_server: RunningHub) -> None:
+    store, apps = hub_server.server.store, hub_server.server.apps
+    app = await store.create_app("web", origins=("https://good.example",))
+    await apps.reload()
+    key = app.keys[0].key
+    evil = await Stream.open(hub_server, {"Origin": "https://evil.example"}, key=key, channel="a")
+    good = await Stream.open(hub_server, {"Origin": "https://good.example"}, key=key, channel="a")
+    assert (evil.status, good.status) == (403, 200)
+    evil.close(), good.close()
+
+
+async def test_terminating_the_tokens_user_ends_the_stream(hub_server: RunningHub) -> None:
+    stream = await Stream.open(hub_server, channel="news", token=mint(hub_server.secret, "u1"))
+    path = f"/apps/{hub_server.app_id}/users/u1/terminate_connections"
+    assert await call(hub_server, "POST", path, {}) == (200, {"terminated": 1})
+    # read() returns at the end of the response: the opening comment, and nothing after it.
+    assert await asyncio.wait_for(stream.reader.read(), WAIT) == b": heartbeat\n\n"
+    stream.close()
