@@ -30,6 +30,8 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["hub", "hub.*"]),
     cmdclass={"build_py": BuildWithData},
+    # Files the hub serves to browsers (hub/paths.py: static_file).
+    package_data={"hub": ["static/*.js"]},
     install_requires=[
         "tornado>=6.4",
         "aiosqlite>=0.20",

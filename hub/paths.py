@@ -19,3 +19,8 @@ def _find(name: str) -> Path:
 
 def schema_sql() -> Path:
     return _find("schema.sql")
+
+
+def static_file(name: str) -> Path:
+    """A file the hub serves to browsers (hub/static/, shipped inside the package)."""
+    return _PACKAGE / "static" / name

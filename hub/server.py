@@ -19,7 +19,7 @@ from tornado.httpserver import HTTPServer
 from tornado.log import access_log
 from tornado.netutil import bind_sockets
 
-from hub import __version__
+from hub import __version__, paths
 from hub.api.base import JsonHandler
 from hub.api.channels import ChannelHandler, ChannelsHandler, ChannelUsersHandler
 from hub.api.events import BatchEventsHandler, BroadcastHandler, EventsHandler
@@ -46,6 +46,16 @@ _USER = r"(?P<user_id>[^/]+)"
 _SESSION = r"(?P<session_id>[^/]+)"
 
 
+class ResumeHelperHandler(tornado.web.RequestHandler):
+    """/hub-resume.js: the browser helper that makes pusher-js resume after a reconnect."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/javascript; charset=utf-8")
+        self.set_header("Access-Control-Allow-Origin", "*")
+        self.set_header("Cache-Control", "public, max-age=3600")
+        self.finish(paths.static_file("hub-resume.js").read_bytes())
+
+
 class StatusHandler(JsonHandler):
     def get(self) -> None:
         self.send_json({"hub": __version__, "ok": True})
@@ -58,6 +68,7 @@ def routes(settings: Settings, hub: Hub) -> list[tuple[str, type, dict[str, Any]
     sockets = {"hub": hub, "config": settings}
     return [
         (r"/", StatusHandler, {}),
+        (r"/hub-resume.js", ResumeHelperHandler, {}),
         (prefix + r"/app(?:/(.*))?", PusherSocketHandler, sockets),
         (prefix + r"/socket/websocket", PhoenixSocketHandler, sockets),
         (rf"/apps/{_APP}/events", EventsHandler, with_hub),

@@ -68,13 +68,14 @@ def test_pip_install_then_use_the_fixtures_elsewhere(tmp_path: Path) -> None:
             python,
             "-c",
             "import hub, hub.paths, json; print(json.dumps([hub.__file__, "
-            "str(hub.paths.schema_sql())]))",
+            "str(hub.paths.schema_sql()), hub.paths.static_file('hub-resume.js').read_text()]))",
             cwd=tmp_path,
         )
     )
     site = str(venv / "lib")
     assert where[0].startswith(site), f"imported {where[0]}, not the installed copy"
     assert where[1].startswith(site) and where[1].endswith("hub/_data/schema.sql"), where[1]
+    assert "HubResume" in where[2], "the browser helper ships with the package"
 
     version = run(bin_dir / "hub", "--version", cwd=tmp_path)
     assert version.startswith("hub ")

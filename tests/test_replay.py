@@ -8,6 +8,7 @@ import random
 
 import pytest
 from conftest import WsClient, call
+from tornado.httpclient import AsyncHTTPClient
 from tornado.websocket import websocket_connect
 
 from hub.config import Settings
@@ -240,3 +241,9 @@ async def test_a_batch_the_store_refuses_is_written_with_the_next(hub_server: Ru
     await publish(hub_server, "news", 1)
     await hub.save_history()
     assert [row[2] for row in await store.load_history()] == [1, 2, 3]
+
+
+async def test_the_resume_helper_is_served(hub_server: RunningHub) -> None:
+    response = await AsyncHTTPClient().fetch(f"{hub_server.url}/hub-resume.js")
+    assert response.headers["Content-Type"].startswith("text/javascript")
+    assert b"HubResume" in response.body and b"since" in response.body

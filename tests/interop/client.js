@@ -18,7 +18,8 @@
 // Commands: connect {key, options}, subscribe {channel}, unsubscribe {channel},
 // bind {channel, event}, trigger {channel, event, data}, members {channel}, disconnect,
 // signin (pusher.signin(), with options.userAuthentication), bind_user {event},
-// bind_app {event}.
+// bind_app {event}, load_resume {url} (fetches the hub's /hub-resume.js, as a page's <script>
+// would); connect {..., resume: true} then attaches it to the new Pusher.
 // Closing stdin ends the process at once, sockets and all, like closing a browser tab.
 
 'use strict';
@@ -30,6 +31,7 @@ const Pusher = require('pusher-js');
 Pusher.log = (message) => process.stderr.write(`[pusher-js] ${message}\n`);
 
 let pusher = null;
+let HubResume = null; // the hub's served helper, once load_resume fetched it
 
 // What a presence channel hands to pusher:subscription_succeeded is its Members object.
 function membersOf(members) {
@@ -55,9 +57,21 @@ function needChannel(name) {
 }
 
 const commands = {
-  connect({ key, options }) {
+  async load_resume({ url }) {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+    const module = { exports: {} };
+    new Function('module', 'exports', await response.text())(module, module.exports);
+    HubResume = module.exports;
+    return null;
+  },
+  connect({ key, options, resume }) {
     if (pusher !== null) throw new Error('already connected');
     pusher = new Pusher(key, options);
+    if (resume) {
+      if (HubResume === null) throw new Error('send "load_resume" first');
+      HubResume.attach(pusher);
+    }
     pusher.connection.bind('state_change', ({ previous, current }) =>
       report({ type: 'state', previous, current }),
     );

@@ -12,8 +12,10 @@
 //   {"type": "message", "topic": ..., "event": ..., "payload": ...} (whatever reaches a channel)
 //   {"type": "presence", "topic": ..., "members": {"u1": [meta, ...]}} (Presence.onSync)
 //
-// Commands: connect {url, params, authToken}, join {topic, payload, presence}, push {topic,
-// event, payload, tag}, leave {topic}, disconnect.
+// Commands: connect {url, params, authToken}, join {topic, payload, presence, resume}, push
+// {topic, event, payload, tag}, leave {topic}, disconnect. With `resume`, the join's params are a
+// function (phoenix.js evaluates it on every rejoin) that passes the last position seen,
+// `{since: {seq, epoch}}`, as an application resuming from the hub's history does.
 
 'use strict';
 
@@ -48,10 +50,15 @@ const commands = {
     socket.connect();
     return null;
   },
-  join({ topic, payload, presence }) {
-    const channel = needSocket().channel(topic, payload || {});
+  join({ topic, payload, presence, resume }) {
+    let last = null;
+    const params = resume ? () => (last ? { ...payload, since: last } : payload || {}) : payload;
+    const channel = needSocket().channel(topic, params || {});
     channels.set(topic, channel);
     channel.onMessage = (event, message) => {
+      if (message && typeof message.seq === 'number' && typeof message.epoch === 'string') {
+        last = { seq: message.seq, epoch: message.epoch };
+      }
       // Replies are the join's and pushes' business, reported below.
       if (!event.startsWith('phx_') && !event.startsWith('chan_reply_')) {
         report({ type: 'message', topic, event, payload: message });
