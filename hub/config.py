@@ -32,6 +32,9 @@ class Settings:
     max_outbox_bytes: int = 1024 * 1024
     # Seconds a graceful shutdown waits for sockets to close after telling clients to reconnect.
     shutdown_grace: float = 2.0
+    # Channel events kept for replay in memory (and in the database), all apps and channels
+    # together; past it, the least recently published channels lose their oldest events first.
+    history_max_events: int = 100_000
 
     @classmethod
     def from_sources(

@@ -158,6 +158,7 @@ class HubServer:
             make_broker("local"),
             activity_timeout=settings.activity_timeout,
             pong_timeout=settings.pong_timeout,
+            history_max_events=settings.history_max_events,
         )
         await self.hub.start()
         self._http = HTTPServer(make_app(settings, self.hub), xheaders=False)

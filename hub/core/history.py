@@ -13,7 +13,7 @@ brings the kept events back after a restart with their epochs and seqs.
 import json
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,10 +96,16 @@ def _limits(settings: AppSettings, channel: str) -> tuple[int, int]:
 
 
 class History:
-    """The logs of every channel of every app."""
+    """The logs of every channel of every app, holding at most `max_events` events in all:
+    past that, the channels published to least recently lose their oldest events first (a
+    client asking for them is told `too_old`), so memory has a bound whatever the number of
+    channels."""
 
-    def __init__(self) -> None:
-        self._logs: dict[tuple[str, str], ChannelLog] = {}
+    def __init__(self, max_events: int = 100_000) -> None:
+        self.max_events = max_events
+        self.kept = 0  # events held, all channels together
+        # Least recently published first.
+        self._logs: OrderedDict[tuple[str, str], ChannelLog] = OrderedDict()
         # Not yet in the store: new events, and the channels whose stored rows must follow.
         self._unsaved: list[tuple[tuple[str, str], str, Stored]] = []
         self._touched: set[tuple[str, str]] = set()
@@ -115,16 +121,37 @@ class History:
         log = self._logs.get(key)
         if log is None:
             log = self._logs[key] = ChannelLog(new_epoch())
+        else:
+            self._logs.move_to_end(key)
         log.last_seq += 1
         event.seq, event.epoch, event.time_ms = log.last_seq, log.epoch, now_ms
         depth, max_age_ms = _limits(settings, event.channel)
         if depth:
             stored = Stored(log.last_seq, event.name, event.data, now_ms, event.user_id)
             log.events.append(stored)
+            self.kept += 1
             self._unsaved.append((key, log.epoch, stored))
             self._touched.add(key)
+        self._prune(key, log, depth, max_age_ms, now_ms)
+        if self.kept > self.max_events:
+            self._evict()
+
+    def _prune(
+        self, key: tuple[str, str], log: ChannelLog, depth: int, max_age_ms: int, now_ms: int
+    ) -> None:
+        before = len(log.events)
         if log.prune(depth, max_age_ms, now_ms):
+            self.kept -= before - len(log.events)
             self._touched.add(key)
+
+    def _evict(self) -> None:
+        for key, log in self._logs.items():
+            while log.events and self.kept > self.max_events:
+                log.events.popleft()
+                self.kept -= 1
+                self._touched.add(key)
+            if self.kept <= self.max_events:
+                return
 
     def replay(
         self,
@@ -143,8 +170,7 @@ class History:
             # No position to continue from: a new epoch, which an old client sees as a reset.
             log = self._logs[key] = ChannelLog(new_epoch())
         depth, max_age_ms = _limits(settings, channel)
-        if log.prune(depth, max_age_ms, int(time.time() * 1000)):
-            self._touched.add(key)
+        self._prune(key, log, depth, max_age_ms, int(time.time() * 1000))
         if since is None:
             count = max(0, last or 0)
             return Replay(list(log.events)[-count:] if count else [], log.epoch)
@@ -166,9 +192,9 @@ class History:
             settings = settings_of(key[0])
             if settings is not None:
                 depth, max_age_ms = _limits(settings, key[1])
-                if log.prune(depth, max_age_ms, now_ms):
-                    self._touched.add(key)
+                self._prune(key, log, depth, max_age_ms, now_ms)
             if settings is None or not log.events:
+                self.kept -= len(log.events)
                 del self._logs[key]
                 self._touched.add(key)
 
@@ -208,6 +234,9 @@ class History:
             if log.epoch == epoch and seq > log.last_seq:
                 log.events.append(Stored(seq, name, json.loads(data), time_ms, user_id))
                 log.last_seq = seq
+                self.kept += 1
+        if self.kept > self.max_events:
+            self._evict()
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,11 +42,12 @@ class Hub:
         *,
         activity_timeout: float = 120,
         pong_timeout: float = 30,
+        history_max_events: int = 100_000,
     ) -> None:
         self.apps = apps
         self.broker = broker
         self.revocations = Revocations(apps.store)
-        self.history = History()
+        self.history = History(history_max_events)
         self.activity_timeout = activity_timeout
         self.pong_timeout = pong_timeout
         self.connections: dict[str, Connection] = {}

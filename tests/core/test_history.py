@@ -137,3 +137,31 @@ def test_replay_requests(fields, request_) -> None:
 def test_malformed_replay_requests(fields) -> None:
     with pytest.raises(ValueError):
         replay_request(fields)
+
+
+def test_all_channels_together_keep_at_most_max_events() -> None:
+    history = History(max_events=12)
+    for channel in ("a", "b", "c"):
+        publish(history, channel, 5)  # 15 events published, depth 5 each
+    assert history.kept == 12
+    # "a" was published to least recently: it lost its oldest first.
+    assert seqs(history.replay(APP, KEEP_5, "a", last=10)) == [4, 5]
+    assert seqs(history.replay(APP, KEEP_5, "c", last=10)) == [1, 2, 3, 4, 5]
+    epoch = history.log(APP, "a").epoch
+    gap = history.replay(APP, KEEP_5, "a", since=(1, epoch)).gap
+    assert gap == Gap("too_old", epoch, 4), "an evicted event is told, never skipped"
+    publish(history, "a", 1)  # now "b" is the least recent
+    assert history.kept == 12
+    assert seqs(history.replay(APP, KEEP_5, "b", last=10)) == [2, 3, 4, 5]
+
+
+def test_the_count_follows_pruning_and_sweeping(monkeypatch: pytest.MonkeyPatch) -> None:
+    history = History()
+    clock = [1000.0]
+    monkeypatch.setattr(history_module.time, "time", lambda: clock[0])
+    publish(history, "a", 8)  # depth 5
+    publish(history, "b", 2)
+    assert history.kept == 7
+    clock[0] += 61
+    history.sweep(lambda app_id: KEEP_5)
+    assert history.kept == 0
