@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS token_revocations (
 
 -- Kept channel history (schema version 3), written behind the in-memory logs in batches:
 -- per channel, the rows of its current epoch from the oldest event still kept. `data` is the
--- event data as JSON (a string for events published through the HTTP API).
+-- event data: the string itself (events published through the HTTP API), or, when `is_json`
+-- is 1, the JSON of a value (client events and pushes).
 CREATE TABLE IF NOT EXISTS channel_events (
     app_id      TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
     channel     TEXT NOT NULL,
@@ -51,6 +52,7 @@ CREATE TABLE IF NOT EXISTS channel_events (
     epoch       TEXT NOT NULL,
     name        TEXT NOT NULL,
     data        TEXT NOT NULL,
+    is_json     INTEGER NOT NULL,
     user_id     TEXT,
     time_ms     INTEGER NOT NULL,
     PRIMARY KEY (app_id, channel, seq)

@@ -271,17 +271,17 @@ class Store:
 
     async def write_history(
         self,
-        rows: list[tuple[str, str, int, str, str, str, str | None, int]],
+        rows: list[tuple[str, str, int, str, str, str, int, str | None, int]],
         keep: list[tuple[str, str, str, int]],
         drop: list[tuple[str, str]],
     ) -> None:
-        """One batch, one transaction: new event rows (app_id, channel, seq, epoch, name, data
-        as JSON, user_id, time_ms); for each (app_id, channel, epoch, first_seq) in `keep`, the
+        """One batch, one transaction: new event rows (app_id, channel, seq, epoch, name, data,
+        is_json, user_id, time_ms); for each (app_id, channel, epoch, first_seq) in `keep`, the
         rows of other epochs or older seqs go; every row of the channels in `drop` goes."""
         await self._db.executemany(
             "INSERT OR REPLACE INTO channel_events"
-            " (app_id, channel, seq, epoch, name, data, user_id, time_ms)"
-            " VALUES (?,?,?,?,?,?,?,?)",
+            " (app_id, channel, seq, epoch, name, data, is_json, user_id, time_ms)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
             rows,
         )
         await self._db.executemany(
@@ -294,10 +294,12 @@ class Store:
         )
         await self._db.commit()
 
-    async def load_history(self) -> list[tuple[str, str, int, str, str, str, str | None, int]]:
+    async def load_history(
+        self,
+    ) -> list[tuple[str, str, int, str, str, str, int, str | None, int]]:
         """Every kept event row, by app, channel and seq."""
         async with self._db.execute(
-            "SELECT app_id, channel, seq, epoch, name, data, user_id, time_ms"
+            "SELECT app_id, channel, seq, epoch, name, data, is_json, user_id, time_ms"
             " FROM channel_events ORDER BY app_id, channel, seq"
         ) as cursor:
             return [tuple(row) for row in await cursor.fetchall()]  # type: ignore[misc]

@@ -15,7 +15,7 @@ import secrets
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from hub.core.models import AppSettings, Event
 
@@ -32,9 +32,8 @@ def new_epoch() -> str:
     return secrets.token_hex(4)
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """One kept event."""
+class Stored(NamedTuple):
+    """One kept event (a tuple: made once per published event, it must be cheap)."""
 
     seq: int
     name: str
@@ -64,12 +63,24 @@ class Replay:
 
 
 class ChannelLog:
-    __slots__ = ("epoch", "events", "last_seq")
+    __slots__ = ("epoch", "events", "last_seq", "limits", "settings")
 
     def __init__(self, epoch: str, last_seq: int = 0) -> None:
         self.epoch = epoch
         self.last_seq = last_seq
-        self.events: deque[Stored] = deque()
+        # The app settings the limits were worked out from, and (depth, max age in ms).
+        self.settings: AppSettings | None = None
+        self.limits = (0, 0)
+        # Bounded by the channel's depth, so an append past it drops the oldest in C.
+        self.events: deque[Stored] = deque(maxlen=0)
+
+    def fit(self, depth: int) -> int:
+        """Gives the buffer the channel's depth (settings change); returns how many went."""
+        if self.events.maxlen == depth:
+            return 0
+        before = len(self.events)
+        self.events = deque(self.events, maxlen=depth)
+        return before - len(self.events)
 
     @property
     def first_seq(self) -> int:
@@ -125,14 +136,23 @@ class History:
             self._logs.move_to_end(key)
         log.last_seq += 1
         event.seq, event.epoch, event.time_ms = log.last_seq, log.epoch, now_ms
-        depth, max_age_ms = _limits(settings, event.channel)
+        if log.settings is not settings:  # settings are replaced, never changed in place
+            log.settings, log.limits = settings, _limits(settings, event.channel)
+        depth, max_age_ms = log.limits
+        events = log.events
+        if events.maxlen != depth:
+            self.kept -= log.fit(depth)
+            events = log.events
         if depth:
+            if len(events) == depth:
+                self._touched.add(key)  # the append drops the oldest, here and in the store
+            else:
+                self.kept += 1
             stored = Stored(log.last_seq, event.name, event.data, now_ms, event.user_id)
-            log.events.append(stored)
-            self.kept += 1
+            events.append(stored)
             self._unsaved.append((key, log.epoch, stored))
-            self._touched.add(key)
-        self._prune(key, log, depth, max_age_ms, now_ms)
+        if events and now_ms - events[0].time_ms > max_age_ms:
+            self._prune(key, log, depth, max_age_ms, now_ms)
         if self.kept > self.max_events:
             self._evict()
 
@@ -203,9 +223,13 @@ class History:
         Store.write_history; None when nothing changed."""
         if not self._unsaved and not self._touched and not self._failed_rows:
             return None
+        dumps = json.dumps
         rows = self._failed_rows + [
-            (*key, s.seq, epoch, s.name, json.dumps(s.data), s.user_id, s.time_ms)
-            for key, epoch, s in self._unsaved
+            # Strings (the usual data) are stored as they are; other values as JSON.
+            (app_id, channel, seq, epoch, name, data, 0, user_id, time_ms)
+            if type(data) is str
+            else (app_id, channel, seq, epoch, name, dumps(data), 1, user_id, time_ms)
+            for (app_id, channel), epoch, (seq, name, data, time_ms, user_id) in self._unsaved
         ]
         self._failed_rows = []
         keep, drop = [], []
@@ -224,15 +248,18 @@ class History:
         self._failed_rows = rows + self._failed_rows
         self._touched |= {(app_id, channel) for app_id, channel, *_ in keep} | set(drop)
 
-    def load(self, rows: list[tuple[str, str, int, str, str, str, str | None, int]]) -> None:
-        """Brings back kept events from the store (ordered by app, channel and seq)."""
-        for app_id, channel, seq, epoch, name, data, user_id, time_ms in rows:
+    def load(self, rows: list[tuple[str, str, int, str, str, str, int, str | None, int]]) -> None:
+        """Brings back kept events from the store (ordered by app, channel and seq); each
+        buffer takes its channel's depth at its next event."""
+        for app_id, channel, seq, epoch, name, data, is_json, user_id, time_ms in rows:
             key = (app_id, channel)
             log = self._logs.get(key)
             if log is None:
                 log = self._logs[key] = ChannelLog(epoch)
+                log.events = deque()
             if log.epoch == epoch and seq > log.last_seq:
-                log.events.append(Stored(seq, name, json.loads(data), time_ms, user_id))
+                value = json.loads(data) if is_json else data
+                log.events.append(Stored(seq, name, value, time_ms, user_id))
                 log.last_seq = seq
                 self.kept += 1
         if self.kept > self.max_events:
