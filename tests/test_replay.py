@@ -5,6 +5,7 @@ with a publisher that never pauses while clients subscribe "after seq S"."""
 import asyncio
 import json
 import random
+import sqlite3
 
 import pytest
 from conftest import WsClient, call
@@ -12,7 +13,7 @@ from tornado.httpclient import AsyncHTTPClient
 from tornado.websocket import websocket_connect
 
 from hub.config import Settings
-from hub.core.models import AppSettings
+from hub.core.models import AppSettings, Event
 from hub.pytest_plugin import RunningHub
 from hub.server import HubServer
 
@@ -232,10 +233,10 @@ async def test_a_batch_the_store_refuses_is_written_with_the_next(hub_server: Ru
     real_write = store.write_history
 
     async def refuse(*batch) -> None:
-        raise RuntimeError("database is locked")
+        raise sqlite3.OperationalError("database is locked")
 
     store.write_history = refuse
-    with pytest.raises(RuntimeError):
+    with pytest.raises(sqlite3.OperationalError):
         await hub.save_history()
     store.write_history = real_write
     await publish(hub_server, "news", 1)
@@ -247,3 +248,20 @@ async def test_the_resume_helper_is_served(hub_server: RunningHub) -> None:
     response = await AsyncHTTPClient().fetch(f"{hub_server.url}/hub-resume.js")
     assert response.headers["Content-Type"].startswith("text/javascript")
     assert b"HubResume" in response.body and b"since" in response.body
+
+
+async def test_data_of_every_kind_survives_the_store(tmp_path) -> None:
+    settings = Settings(port=0, db_path=str(tmp_path / "hub.db"), reload_interval=0)
+    first = await HubServer(settings).start()
+    app = await first.store.create_app("kept")
+    await first.apps.reload()
+    sent = ["plain", "héllo ✓", "\ud800 lone surrogate", {"client": ["event", 1]}, None, 7]
+    for data in sent:
+        first.hub.publish(app.id, Event("news", "e", data))
+    await first.stop()
+    second = await HubServer(settings).start()
+    try:
+        log = second.hub.history.log(app.id, "news")
+        assert [stored.data for stored in log.events] == sent
+    finally:
+        await second.stop()

@@ -225,9 +225,10 @@ class History:
             return None
         dumps = json.dumps
         rows = self._failed_rows + [
-            # Strings (the usual data) are stored as they are; other values as JSON.
+            # ASCII strings (the usual data) are stored as they are; other values as JSON,
+            # which also escapes lone surrogates (valid in JSON, refused by UTF-8 and SQLite).
             (app_id, channel, seq, epoch, name, data, 0, user_id, time_ms)
-            if type(data) is str
+            if type(data) is str and data.isascii()
             else (app_id, channel, seq, epoch, name, dumps(data), 1, user_id, time_ms)
             for (app_id, channel), epoch, (seq, name, data, time_ms, user_id) in self._unsaved
         ]

@@ -8,6 +8,7 @@ event once per protocol and hands those same bytes to every subscriber.
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -82,9 +83,12 @@ class Hub:
             return
         try:
             await self.apps.store.write_history(*batch)
-        except BaseException:
+        except sqlite3.OperationalError:  # busy or locked: the next batch takes this one along
             self.history.retry(batch)
             raise
+        except Exception:
+            # Anything else would fail again forever: keep the hub (and memory) going.
+            log.exception("dropping a history batch the store cannot take")
 
     async def _save_history_forever(self) -> None:
         while True:
