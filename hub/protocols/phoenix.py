@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from hub.auth.tokens import SocketToken, TokenError, TokenExpired
 from hub.core.access import join_refusal, publish_refusal
 from hub.core.channels import Channel, Member, PresenceFull
-from hub.core.connection import Connection, Disconnect
+from hub.core.connection import Connection
 from hub.core.history import ReplayRequest, replay_request, stored_event
 from hub.core.hub import Hub, OverQuota
 from hub.core.models import (
@@ -32,13 +32,13 @@ from hub.core.models import (
     utf8_size,
 )
 from hub.errors import (
-    CLOSE_CODES,
     HandshakeRefused,
     PhoenixClose,
     PhoenixReason,
     PusherCode,
 )
 from hub.protocols.frames import Outgoing, dumps
+from hub.protocols.session import PeerSession
 
 log = logging.getLogger("hub.phoenix")
 
@@ -176,7 +176,7 @@ def parse_message(text: str) -> Message | None:
     return Message(join_ref, ref, topic, event, payload)
 
 
-class PhoenixSession:
+class PhoenixSession(PeerSession):
     """One Phoenix socket's protocol state. Also the core's `Peer` for it."""
 
     codec = CODEC
@@ -184,24 +184,11 @@ class PhoenixSession:
     def __init__(
         self, hub: Hub, write: Callable[[Outgoing], None], close: Callable[[int, str], None]
     ) -> None:
-        self.hub = hub
-        self._write = write
-        self._close = close
-        self.conn: Connection | None = None
-        self.closed = False
+        super().__init__(hub, write, close)
         self.joins: dict[str, Any] = {}  # topic -> the join_ref of its current join
-
-    # -- Peer, called by the core -----------------------------------------------------------
-
-    def send(self, out: Outgoing) -> None:
-        if not self.closed:
-            self._write(out)
 
     def ping(self) -> None:
         """phoenix.js sends a heartbeat every 30 s by itself; there is nothing to ask for."""
-
-    def disconnect(self, reason: Disconnect) -> None:
-        self.shut(int(CLOSE_CODES[reason]), reason.value)
 
     # -- from the transport -----------------------------------------------------------------
 
@@ -210,20 +197,6 @@ class PhoenixSession:
             self.conn = self.hub.connect(app, self, key, token)
         except OverQuota:
             self.shut(int(PusherCode.OVER_QUOTA), "app is over its connection quota")
-
-    def shut(self, code: int, reason: str) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self._close(code, reason)
-        self.closed_by_peer()
-
-    def closed_by_peer(self) -> None:
-        """The socket is gone, whoever closed it: leave every topic."""
-        self.closed = True
-        if self.conn is not None:
-            self.hub.disconnect(self.conn)
-            self.conn = None
 
     def receive_binary(self) -> None:
         self.shut(PhoenixClose.UNSUPPORTED_DATA, "binary frames are not supported")

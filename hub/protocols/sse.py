@@ -6,18 +6,17 @@ Epochs are per channel, so an id names one channel's position: resuming from it 
 that channel; any other channel of the stream gets `hub:history_gap` (continuity unknown).
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from hub.auth.tokens import SocketToken
 from hub.core.access import join_refusal
-from hub.core.connection import Connection, Disconnect
 from hub.core.history import ReplayRequest, stored_event
-from hub.core.hub import Hub, OverQuota
+from hub.core.hub import OverQuota
 from hub.core.models import App, Event, EventKind, channel_name_problem
-from hub.errors import CLOSE_CODES, HandshakeRefused
+from hub.errors import HandshakeRefused
 from hub.protocols.frames import Outgoing, dumps
+from hub.protocols.session import PeerSession
 
 HEARTBEAT = b": heartbeat\n\n"
 
@@ -65,41 +64,16 @@ def resume_point(last_event_id: str | None) -> ResumePoint | None:
     return ResumePoint(epoch, int(seq))
 
 
-class SseSession:
+class SseSession(PeerSession):
     """One event stream's protocol side, and the core's `Peer` for it. `open` refuses with
     HandshakeRefused before anything is written, so the transport can still answer a status."""
 
     codec = CODEC
 
-    def __init__(
-        self, hub: Hub, write: Callable[[Outgoing], None], close: Callable[[int, str], None]
-    ) -> None:
-        self.hub = hub
-        self._write = write
-        self._close = close
-        self.conn: Connection | None = None
-        self.closed = False
-
-    def send(self, out: Outgoing | None) -> None:
-        if out is not None and not self.closed:
-            self._write(out)
-
     def ping(self) -> None:
         # A stream cannot answer a ping; the transport's heartbeat comments show it is alive.
         if self.conn is not None:
             self.conn.seen()
-
-    def disconnect(self, reason: Disconnect) -> None:
-        if not self.closed:
-            self.closed = True
-            self._close(int(CLOSE_CODES[reason]), reason.value)
-            self.closed_by_peer()
-
-    def closed_by_peer(self) -> None:
-        self.closed = True
-        if self.conn is not None:
-            self.hub.disconnect(self.conn)
-            self.conn = None
 
     def open(
         self,
