@@ -74,6 +74,13 @@ class ChannelLog:
         # Bounded by the channel's depth, so an append past it drops the oldest in C.
         self.events: deque[Stored] = deque(maxlen=0)
 
+    def limits_for(self, settings: AppSettings, channel: str) -> tuple[int, int]:
+        """(depth, max age in ms) of this channel, worked out again only when the app's
+        settings object changes (settings are replaced, never changed in place)."""
+        if self.settings is not settings:
+            self.settings, self.limits = settings, _limits(settings, channel)
+        return self.limits
+
     def fit(self, depth: int) -> int:
         """Gives the buffer the channel's depth (settings change); returns how many went."""
         if self.events.maxlen == depth:
@@ -136,9 +143,7 @@ class History:
             self._logs.move_to_end(key)
         log.last_seq += 1
         event.seq, event.epoch, event.time_ms = log.last_seq, log.epoch, now_ms
-        if log.settings is not settings:  # settings are replaced, never changed in place
-            log.settings, log.limits = settings, _limits(settings, event.channel)
-        depth, max_age_ms = log.limits
+        depth, max_age_ms = log.limits_for(settings, event.channel)
         events = log.events
         if events.maxlen != depth:
             self.kept -= log.fit(depth)
@@ -189,7 +194,7 @@ class History:
         if log is None:
             # No position to continue from: a new epoch, which an old client sees as a reset.
             log = self._logs[key] = ChannelLog(new_epoch())
-        depth, max_age_ms = _limits(settings, channel)
+        depth, max_age_ms = log.limits_for(settings, channel)
         self._prune(key, log, depth, max_age_ms, int(time.time() * 1000))
         if since is None:
             count = max(0, last or 0)
@@ -211,7 +216,7 @@ class History:
         for key, log in list(self._logs.items()):
             settings = settings_of(key[0])
             if settings is not None:
-                depth, max_age_ms = _limits(settings, key[1])
+                depth, max_age_ms = log.limits_for(settings, key[1])
                 self._prune(key, log, depth, max_age_ms, now_ms)
             if settings is None or not log.events:
                 self.kept -= len(log.events)
@@ -287,9 +292,8 @@ def replay_request(fields: Any) -> ReplayRequest | None:
     if since is not None:
         seq = since.get("seq") if isinstance(since, dict) else None
         epoch = since.get("epoch") if isinstance(since, dict) else None
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-            raise ValueError('since must be {"seq": a whole number >= 0, "epoch": "..."}')
-        if not isinstance(epoch, str):
+        bad_seq = isinstance(seq, bool) or not isinstance(seq, int) or seq < 0
+        if bad_seq or not isinstance(epoch, str):
             raise ValueError('since must be {"seq": a whole number >= 0, "epoch": "..."}')
         return ReplayRequest(since=(seq, epoch))
     if isinstance(last, bool) or not isinstance(last, int) or last < 0:

@@ -20,7 +20,7 @@ from hub.core.apps import AppRegistry, LiveApp
 from hub.core.channels import Channel, ChannelRegistry, Member, PresenceFull
 from hub.core.connection import Connection, Disconnect, Peer
 from hub.core.history import History, Replay, ReplayRequest, is_cache_channel
-from hub.core.models import GENERAL_CHANNEL, App, Event, EventKind
+from hub.core.models import GENERAL_CHANNEL, App, AppSettings, Event, EventKind
 from hub.core.revocations import SESSION, USER, Revocations
 
 log = logging.getLogger("hub.core")
@@ -233,9 +233,9 @@ class Hub:
     def publish(self, app_id: str, event: Event) -> None:
         """Publishes an event; channel messages get their position and are kept first."""
         if event.kind is EventKind.MESSAGE and event.channel != GENERAL_CHANNEL:
-            live = self.apps.cached(app_id)
-            if live is not None:
-                self.history.stamp(app_id, live.app.settings, event)
+            settings = self._settings_of(app_id)
+            if settings is not None:
+                self.history.stamp(app_id, settings, event)
         self.broker.publish(app_id, event)
 
     def _deliver(self, app_id: str, event: Event) -> None:
@@ -278,7 +278,7 @@ class Hub:
             self.sweep(time.monotonic())
             self.history.sweep(self._settings_of)
 
-    def _settings_of(self, app_id: str) -> Any:
+    def _settings_of(self, app_id: str) -> AppSettings | None:
         live = self.apps.cached(app_id)
         return live.app.settings if live is not None else None
 
