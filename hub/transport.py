@@ -14,7 +14,7 @@ from tornado.iostream import StreamBufferFullError, StreamClosedError
 from tornado.web import RequestHandler
 from tornado.websocket import WebSocketHandler
 
-from hub.auth.tokens import SocketToken, TokenError, TokenExpired
+from hub.auth.tokens import SocketToken
 from hub.config import Settings
 from hub.core.apps import LiveApp
 from hub.core.connection import Disconnect
@@ -25,6 +25,7 @@ from hub.protocols import phoenix
 from hub.protocols.frames import Outgoing
 from hub.protocols.phoenix import PhoenixSession
 from hub.protocols.pusher import PusherError, PusherSession
+from hub.protocols.session import identify
 from hub.protocols.sse import HEARTBEAT, SseSession, resume_point
 from hub.wsframe import text_frame
 
@@ -32,6 +33,23 @@ log = logging.getLogger("hub.transport")
 
 # A comment line this often keeps proxies and load balancers from closing a quiet stream.
 SSE_HEARTBEAT_SECONDS = 15
+
+
+def refuse(handler: RequestHandler, refused: HandshakeRefused) -> None:
+    """Answers a request refused before its socket or stream started: the status and
+    `{"error": message}`."""
+    log.info("%s refused (%d): %s", handler.request.path, refused.status, refused.message)
+    handler.set_status(refused.status)
+    handler.set_header("Content-Type", "application/json; charset=utf-8")
+    handler.finish(json.dumps({"error": refused.message}))
+
+
+def refuse_foreign_origin(handler: RequestHandler, live: LiveApp | None) -> None:
+    """HandshakeRefused (403) when the request's Origin is not on the app's list. No Origin
+    header (a server-side client) and no known app pass: the caller refuses unknown apps."""
+    origin = handler.request.headers.get("Origin")
+    if origin is not None and live is not None and not live.origins.allows(origin):
+        raise HandshakeRefused(403, "origin not allowed for this app")
 
 
 class HubSocketHandler(WebSocketHandler):
@@ -137,20 +155,15 @@ class PhoenixSocketHandler(HubSocketHandler):
     async def prepare(self) -> None:
         self.key = self.get_query_argument("key", "")
         self.live = await self.hub.apps.by_key(self.key) if self.key else None
-        origin = self.request.headers.get("Origin")
         try:
-            if origin is not None and not self.check_origin(origin):
-                raise HandshakeRefused(403, "origin not allowed for this app")
+            refuse_foreign_origin(self, self.live)
             token = self.get_query_argument("token", None) or phoenix.token_from_subprotocols(
                 self._offered_subprotocols()
             )
             app = self.live.app if self.live else None
             self.token = phoenix.admit(self.hub, app, self.get_query_argument("vsn", None), token)
         except HandshakeRefused as refused:
-            log.info("phoenix handshake refused (%d): %s", refused.status, refused.message)
-            self.set_status(refused.status)
-            self.set_header("Content-Type", "application/json; charset=utf-8")
-            self.finish(json.dumps({"error": refused.message}))
+            refuse(self, refused)
 
     def _offered_subprotocols(self) -> list[str]:
         header = self.request.headers.get("Sec-WebSocket-Protocol", "")
@@ -200,17 +213,15 @@ class SseHandler(RequestHandler):
             last_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
                 "lastEventId", None
             )
-            self.set_header("Content-Type", "text/event-stream; charset=utf-8")
-            self.set_header("Cache-Control", "no-cache")
-            self.set_header("X-Accel-Buffering", "no")  # proxies must not hold events back
             self.session = SseSession(self.hub, self._write, self._close)
+            # Refuses before it writes anything; what it writes waits for the flush below.
             self.session.open(app, token, channels, resume_point(last_id))
         except HandshakeRefused as refused:
-            self.clear_header("X-Accel-Buffering")
-            self.set_status(refused.status)
-            self.set_header("Content-Type", "application/json; charset=utf-8")
-            self.finish(json.dumps({"error": refused.message}))
+            refuse(self, refused)
             return
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")  # proxies must not hold events back
         stream = self.request.connection.stream  # type: ignore[attr-defined]
         stream.max_write_buffer_size = self.config.max_outbox_bytes
         self.write(HEARTBEAT)  # headers and a first comment go out now
@@ -225,16 +236,8 @@ class SseHandler(RequestHandler):
             raise HandshakeRefused(404, "unknown app key")
         if not live.app.active:
             raise HandshakeRefused(403, "app is disabled")
-        origin = self.request.headers.get("Origin")
-        if origin is not None and not live.origins.allows(origin):
-            raise HandshakeRefused(403, "origin not allowed for this app")
-        token = self.get_query_argument("token", None)
-        try:
-            return live.app, self.hub.check_token(live.app, token) if token else None
-        except TokenExpired:
-            raise HandshakeRefused(403, "token expired") from None
-        except TokenError as error:
-            raise HandshakeRefused(403, str(error)) from None
+        refuse_foreign_origin(self, live)
+        return live.app, identify(self.hub, live.app, self.get_query_argument("token", None))
 
     def _beat(self) -> None:
         self._write_bytes(HEARTBEAT)

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from hub.auth.tokens import SocketToken, TokenError, TokenExpired
+from hub.auth.tokens import SocketToken
 from hub.core.access import join_refusal, publish_refusal
 from hub.core.channels import Channel, Member, PresenceFull
 from hub.core.connection import Connection
@@ -38,7 +38,7 @@ from hub.errors import (
     PusherCode,
 )
 from hub.protocols.frames import Outgoing, dumps
-from hub.protocols.session import PeerSession
+from hub.protocols.session import PeerSession, identify
 
 log = logging.getLogger("hub.phoenix")
 
@@ -141,16 +141,9 @@ def admit(hub: Hub, app: App | None, vsn: str | None, token: str | None) -> Sock
         # Refused before the upgrade, like everything else here; a socket that slips past
         # this between two upgrades is closed with 4004 by `PhoenixSession.open`.
         raise HandshakeRefused(503, "app is over its connection quota")
-    if not token:
-        if app.settings.user_authentication_required:
-            raise HandshakeRefused(403, "this app requires a token")
-        return None
-    try:
-        return hub.check_token(app, token)
-    except TokenExpired:
-        raise HandshakeRefused(403, "token expired") from None
-    except TokenError as error:
-        raise HandshakeRefused(403, str(error)) from None
+    if not token and app.settings.user_authentication_required:
+        raise HandshakeRefused(403, "this app requires a token")
+    return identify(hub, app, token)
 
 
 class Message(NamedTuple):
