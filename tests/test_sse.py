@@ -6,8 +6,10 @@ import asyncio
 import json
 from urllib.parse import urlencode
 
+import pytest
 from conftest import WAIT, call
 
+from hub.core.models import AppSettings
 from hub.pytest_plugin import RunningHub
 from hub.tokens import mint
 
@@ -153,3 +155,19 @@ async def test_terminating_the_tokens_user_ends_the_stream(hub_server: RunningHu
     # read() returns at the end of the response: the opening comment, and nothing after it.
     assert await asyncio.wait_for(stream.reader.read(), WAIT) == b": heartbeat\n\n"
     stream.close()
+
+
+class TestAnAppThatRequiresUsers:
+    @pytest.fixture
+    def hub_app_settings(self) -> AppSettings:
+        return AppSettings(user_authentication_required=True)
+
+    async def test_anonymous_streams_are_refused(self, hub_server: RunningHub) -> None:
+        anonymous = await Stream.open(hub_server, channel="news")
+        assert (anonymous.status, await anonymous.error()) == (
+            403,
+            {"error": "this app requires a token"},
+        )
+        signed = await Stream.open(hub_server, channel="news", token=mint(hub_server.secret, "u1"))
+        assert signed.status == 200
+        anonymous.close(), signed.close()

@@ -141,8 +141,6 @@ def admit(hub: Hub, app: App | None, vsn: str | None, token: str | None) -> Sock
         # Refused before the upgrade, like everything else here; a socket that slips past
         # this between two upgrades is closed with 4004 by `PhoenixSession.open`.
         raise HandshakeRefused(503, "app is over its connection quota")
-    if not token and app.settings.user_authentication_required:
-        raise HandshakeRefused(403, "this app requires a token")
     return identify(hub, app, token)
 
 

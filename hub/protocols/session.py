@@ -15,8 +15,11 @@ from hub.protocols.frames import Outgoing
 
 def identify(hub: Hub, app: App, token: str | None) -> SocketToken | None:
     """The claims of the token a connection presents (None: anonymous), or HandshakeRefused
-    (403) when the token is expired, invalid or revoked."""
+    (403) when the token is expired, invalid or revoked, or missing where the app requires
+    users (`user_authentication_required`)."""
     if not token:
+        if app.settings.user_authentication_required:
+            raise HandshakeRefused(403, "this app requires a token")
         return None
     try:
         return hub.check_token(app, token)
