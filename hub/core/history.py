@@ -63,7 +63,7 @@ class Replay:
 
 
 class ChannelLog:
-    __slots__ = ("epoch", "events", "last_seq", "limits", "settings")
+    __slots__ = ("epoch", "events", "last_seq", "limits", "saved_seq", "settings", "stored_from")
 
     def __init__(self, epoch: str, last_seq: int = 0) -> None:
         self.epoch = epoch
@@ -73,6 +73,10 @@ class ChannelLog:
         self.limits = (0, 0)
         # Bounded by the channel's depth, so an append past it drops the oldest in C.
         self.events: deque[Stored] = deque(maxlen=0)
+        # What the store holds of this log: every kept event up to `saved_seq`, none below
+        # `stored_from`; -1 until its first batch, which clears what older logs left there.
+        self.saved_seq = 0
+        self.stored_from = -1
 
     def limits_for(self, settings: AppSettings, channel: str) -> tuple[int, int]:
         """(depth, max age in ms) of this channel, worked out again only when the app's
@@ -124,10 +128,8 @@ class History:
         self.kept = 0  # events held, all channels together
         # Least recently published first.
         self._logs: OrderedDict[tuple[str, str], ChannelLog] = OrderedDict()
-        # Not yet in the store: new events, and the channels whose stored rows must follow.
-        self._unsaved: list[tuple[tuple[str, str], str, Stored]] = []
-        self._touched: set[tuple[str, str]] = set()
-        self._failed_rows: list[tuple] = []  # of a batch the store could not take
+        # The channels whose store rows are behind memory (new events, events gone, log gone).
+        self._dirty: set[tuple[str, str]] = set()
 
     def log(self, app_id: str, channel: str) -> ChannelLog | None:
         return self._logs.get((app_id, channel))
@@ -149,13 +151,10 @@ class History:
             self.kept -= log.fit(depth)
             events = log.events
         if depth:
-            if len(events) == depth:
-                self._touched.add(key)  # the append drops the oldest, here and in the store
-            else:
+            if len(events) != depth:  # else the append drops the oldest
                 self.kept += 1
-            stored = Stored(log.last_seq, event.name, event.data, now_ms, event.user_id)
-            events.append(stored)
-            self._unsaved.append((key, log.epoch, stored))
+            events.append(Stored(log.last_seq, event.name, event.data, now_ms, event.user_id))
+            self._dirty.add(key)
         if events and now_ms - events[0].time_ms > max_age_ms:
             self._prune(key, log, depth, max_age_ms, now_ms)
         if self.kept > self.max_events:
@@ -167,14 +166,14 @@ class History:
         before = len(log.events)
         if log.prune(depth, max_age_ms, now_ms):
             self.kept -= before - len(log.events)
-            self._touched.add(key)
+            self._dirty.add(key)
 
     def _evict(self) -> None:
         for key, log in self._logs.items():
             while log.events and self.kept > self.max_events:
                 log.events.popleft()
                 self.kept -= 1
-                self._touched.add(key)
+                self._dirty.add(key)
             if self.kept <= self.max_events:
                 return
 
@@ -221,38 +220,53 @@ class History:
             if settings is None or not log.events:
                 self.kept -= len(log.events)
                 del self._logs[key]
-                self._touched.add(key)
+                self._dirty.add(key)
 
-    def take_batch(self) -> tuple[list, list, list] | None:
-        """What the store must do to mirror memory since the last batch, as the arguments of
-        Store.write_history; None when nothing changed."""
-        if not self._unsaved and not self._touched and not self._failed_rows:
+    def take_batch(self) -> "Batch | None":
+        """What the store must do to mirror memory since the last batch (the arguments of
+        Store.write_history are its rows, keep and drop); None when nothing changed. Only
+        events still kept are written: one dropped before its batch never reaches the store."""
+        if not self._dirty:
             return None
         dumps = json.dumps
-        rows = self._failed_rows + [
-            # ASCII strings (the usual data) are stored as they are; other values as JSON,
-            # which also escapes lone surrogates (valid in JSON, refused by UTF-8 and SQLite).
-            (app_id, channel, seq, epoch, name, data, 0, user_id, time_ms)
-            if type(data) is str and data.isascii()
-            else (app_id, channel, seq, epoch, name, dumps(data), 1, user_id, time_ms)
-            for (app_id, channel), epoch, (seq, name, data, time_ms, user_id) in self._unsaved
-        ]
-        self._failed_rows = []
-        keep, drop = [], []
-        for key in self._touched:
+        batch = Batch([], [], [], [])
+        for key in self._dirty:
             log = self._logs.get(key)
             if log is None:
-                drop.append(key)
-            else:
-                keep.append((*key, log.epoch, log.first_seq))
-        self._unsaved, self._touched = [], set()
-        return rows, keep, drop
+                batch.drop.append(key)
+                continue
+            batch.marks.append((key, log, log.saved_seq, log.stored_from))
+            app_id, channel = key
+            epoch, saved_seq = log.epoch, log.saved_seq
+            fresh = []
+            for seq, name, data, time_ms, user_id in reversed(log.events):
+                if seq <= saved_seq:
+                    break
+                # ASCII strings (the usual data) are stored as they are; other values as JSON,
+                # which also escapes lone surrogates (valid in JSON, refused by UTF-8 and SQLite).
+                if type(data) is str and data.isascii():
+                    fresh.append((app_id, channel, seq, epoch, name, data, 0, user_id, time_ms))
+                else:
+                    row = (app_id, channel, seq, epoch, name, dumps(data), 1, user_id, time_ms)
+                    fresh.append(row)
+            fresh.reverse()
+            batch.rows += fresh
+            log.saved_seq = log.last_seq
+            first_seq = log.first_seq
+            if first_seq > log.stored_from:
+                batch.keep.append((app_id, channel, epoch, first_seq))
+                log.stored_from = first_seq
+        self._dirty = set()
+        return batch
 
-    def retry(self, batch: tuple[list, list, list]) -> None:
-        """A batch the store could not write goes into the next one, in front."""
-        rows, keep, drop = batch
-        self._failed_rows = rows + self._failed_rows
-        self._touched |= {(app_id, channel) for app_id, channel, *_ in keep} | set(drop)
+    def retry(self, batch: "Batch") -> None:
+        """A batch the store could not write: its channels go into the next one, from what
+        memory still keeps of them."""
+        for key, log, saved_seq, stored_from in batch.marks:
+            if self._logs.get(key) is log:
+                log.saved_seq, log.stored_from = saved_seq, stored_from
+            self._dirty.add(key)
+        self._dirty.update(batch.drop)
 
     def load(self, rows: list[tuple[str, str, int, str, str, str, int, str | None, int]]) -> None:
         """Brings back kept events from the store (ordered by app, channel and seq); each
@@ -263,13 +277,26 @@ class History:
             if log is None:
                 log = self._logs[key] = ChannelLog(epoch)
                 log.events = deque()
+                log.stored_from = seq
             if log.epoch == epoch and seq > log.last_seq:
                 value = json.loads(data) if is_json else data
                 log.events.append(Stored(seq, name, value, time_ms, user_id))
-                log.last_seq = seq
+                log.last_seq = log.saved_seq = seq
                 self.kept += 1
         if self.kept > self.max_events:
             self._evict()
+
+
+@dataclass(slots=True)
+class Batch:
+    """One write of the history to the store: new `rows`, the channels whose older rows go
+    (`keep`: app_id, channel, epoch, first seq kept) and those that go entirely (`drop`), with
+    `marks` to undo what the batch advanced should the store refuse it."""
+
+    rows: list[tuple[str, str, int, str, str, str, int, str | None, int]]
+    keep: list[tuple[str, str, str, int]]
+    drop: list[tuple[str, str]]
+    marks: list[tuple[tuple[str, str], ChannelLog, int, int]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,7 +82,7 @@ class Hub:
         if batch is None:
             return
         try:
-            await self.apps.store.write_history(*batch)
+            await self.apps.store.write_history(batch.rows, batch.keep, batch.drop)
         except sqlite3.OperationalError:  # busy or locked: the next batch takes this one along
             self.history.retry(batch)
             raise
