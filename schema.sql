@@ -41,19 +41,15 @@ CREATE TABLE IF NOT EXISTS token_revocations (
     PRIMARY KEY (app_id, kind, subject)
 );
 
--- Kept channel history (schema version 3), written behind the in-memory logs in batches:
--- per channel, the rows of its current epoch from the oldest event still kept. `data` is the
--- event data: the string itself (events published through the HTTP API), or, when `is_json`
--- is 1, the JSON of a value (client events and pushes).
-CREATE TABLE IF NOT EXISTS channel_events (
+-- Kept channel history (schema version 4), written behind the in-memory logs in batches
+-- (hub/core/history.py): a row ("chunk") holds the events one batch kept for one channel, as a
+-- JSON array of [seq, name, data, time_ms, user_id]. Chunks are appended in id order and
+-- deleted once none of their events is kept, so a batch writes a few pages at the table's end
+-- instead of one page per channel; there is no other index, the hub reads it only at start.
+CREATE TABLE IF NOT EXISTS history_chunks (
+    id          INTEGER PRIMARY KEY,
     app_id      TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
     channel     TEXT NOT NULL,
-    seq         INTEGER NOT NULL,
     epoch       TEXT NOT NULL,
-    name        TEXT NOT NULL,
-    data        TEXT NOT NULL,
-    is_json     INTEGER NOT NULL,
-    user_id     TEXT,
-    time_ms     INTEGER NOT NULL,
-    PRIMARY KEY (app_id, channel, seq)
-) WITHOUT ROWID;
+    events      TEXT NOT NULL
+);

@@ -5,6 +5,7 @@ thread, so this connection is the single writer of the process. The schema comes
 schema.sql; PRAGMA user_version records which version a database file is at.
 """
 
+import json
 import os
 import secrets
 import sqlite3
@@ -16,8 +17,9 @@ import aiosqlite
 from hub import paths
 from hub.core.models import App, AppSettings, KeyPair
 
-# 1: apps, keys, origins. 2: token_revocations. 3: channel_events.
-SCHEMA_VERSION = 3
+# 1: apps, keys, origins. 2: token_revocations. 3: channel_events (one row per event).
+# 4: history_chunks (one row per channel per history batch) in place of channel_events.
+SCHEMA_VERSION = 4
 
 
 class StoreError(Exception):
@@ -56,12 +58,34 @@ class Store:
                 f"{self.path} has schema version {version}; this hub knows up to {SCHEMA_VERSION}"
             )
         if version < SCHEMA_VERSION:
-            # Every change so far only adds tables, and schema.sql creates each one only if it
-            # is missing: running it brings a new file (version 0) or an older one up to date.
-            # A change that alters a table will need a numbered migration here.
+            # schema.sql creates each table only if it is missing: running it brings a new file
+            # (version 0) or an older one up to date; what a version replaced is moved over
+            # below, in the same transaction as the version change.
             await self._db.executescript(paths.schema_sql().read_text(encoding="utf-8"))
+            if version == 3:
+                await self._history_rows_to_chunks()
             await self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             await self._db.commit()
+
+    async def _history_rows_to_chunks(self) -> None:
+        """Version 3 kept one row per event in channel_events; each channel's rows become one
+        chunk of version 4."""
+        async with self._db.execute(
+            "SELECT app_id, channel, epoch, seq, name, data, is_json, time_ms, user_id"
+            " FROM channel_events ORDER BY app_id, channel, epoch, seq"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        chunks: dict[tuple[str, str, str], list] = {}
+        for app_id, channel, epoch, seq, name, data, is_json, time_ms, user_id in rows:
+            value = json.loads(data) if is_json else data
+            chunks.setdefault((app_id, channel, epoch), []).append(
+                [seq, name, value, time_ms, user_id]
+            )
+        await self._db.executemany(
+            "INSERT INTO history_chunks (app_id, channel, epoch, events) VALUES (?,?,?,?)",
+            [(*key, json.dumps(events)) for key, events in chunks.items()],
+        )
+        await self._db.execute("DROP TABLE channel_events")
 
     async def close(self) -> None:
         await self._db.close()
@@ -270,37 +294,24 @@ class Store:
     # -- channel history --------------------------------------------------------------------
 
     async def write_history(
-        self,
-        rows: list[tuple[str, str, int, str, str, str, int, str | None, int]],
-        keep: list[tuple[str, str, str, int]],
-        drop: list[tuple[str, str]],
+        self, chunks: list[tuple[int, str, str, str, str]], doomed: list[int]
     ) -> None:
-        """One batch, one transaction: new event rows (app_id, channel, seq, epoch, name, data,
-        is_json, user_id, time_ms); for each (app_id, channel, epoch, first_seq) in `keep`, the
-        rows of other epochs or older seqs go; every row of the channels in `drop` goes."""
+        """One history batch, one transaction: new chunks (id, app_id, channel, epoch, events
+        as a JSON array of [seq, name, data, time_ms, user_id]) and the ids of chunks to
+        delete."""
         await self._db.executemany(
-            "INSERT OR REPLACE INTO channel_events"
-            " (app_id, channel, seq, epoch, name, data, is_json, user_id, time_ms)"
-            " VALUES (?,?,?,?,?,?,?,?,?)",
-            rows,
+            "INSERT INTO history_chunks (id, app_id, channel, epoch, events) VALUES (?,?,?,?,?)",
+            chunks,
         )
         await self._db.executemany(
-            "DELETE FROM channel_events WHERE app_id = ? AND channel = ?"
-            " AND (epoch != ? OR seq < ?)",
-            keep,
-        )
-        await self._db.executemany(
-            "DELETE FROM channel_events WHERE app_id = ? AND channel = ?", drop
+            "DELETE FROM history_chunks WHERE id = ?", [(chunk_id,) for chunk_id in doomed]
         )
         await self._db.commit()
 
-    async def load_history(
-        self,
-    ) -> list[tuple[str, str, int, str, str, str, int, str | None, int]]:
-        """Every kept event row, by app, channel and seq."""
+    async def load_history(self) -> list[tuple[int, str, str, str, str]]:
+        """Every history chunk, oldest first."""
         async with self._db.execute(
-            "SELECT app_id, channel, seq, epoch, name, data, is_json, user_id, time_ms"
-            " FROM channel_events ORDER BY app_id, channel, seq"
+            "SELECT id, app_id, channel, epoch, events FROM history_chunks ORDER BY id"
         ) as cursor:
             return [tuple(row) for row in await cursor.fetchall()]  # type: ignore[misc]
 

@@ -1,5 +1,6 @@
 """The SQLite store: schema version, file mode, apps with key pairs and origins."""
 
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -115,7 +116,42 @@ async def test_a_version_1_database_is_upgraded_and_keeps_its_apps(tmp_path: Pat
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+
+
+# What version 3 added: one row per kept event (data raw for ASCII strings, else JSON).
+SCHEMA_V3_HISTORY = """
+CREATE TABLE token_revocations (app_id TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
+    revoked_at INTEGER NOT NULL, PRIMARY KEY (app_id, kind, subject));
+CREATE TABLE channel_events (app_id TEXT NOT NULL, channel TEXT NOT NULL, seq INTEGER NOT NULL,
+    epoch TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL, is_json INTEGER NOT NULL,
+    user_id TEXT, time_ms INTEGER NOT NULL, PRIMARY KEY (app_id, channel, seq)) WITHOUT ROWID;
+INSERT INTO channel_events VALUES ('7', 'news', 8, 'e1', 'tick', 'plain', 0, NULL, 1000);
+INSERT INTO channel_events VALUES ('7', 'news', 9, 'e1', 'push', '{"a": [1]}', 1, 'u1', 1001);
+INSERT INTO channel_events VALUES ('7', 'chat', 2, 'e2', 'msg', '"h\\u00e9"', 1, NULL, 1002);
+PRAGMA user_version = 3;
+"""
+
+
+async def test_a_version_3_database_keeps_its_history_as_chunks(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA_V1 + SCHEMA_V3_HISTORY)
+    store = await Store.open(str(path))
+    try:
+        chunks = {
+            channel: json.loads(events) for _, _, channel, _, events in await store.load_history()
+        }
+    finally:
+        await store.close()
+    assert chunks == {
+        "chat": [[2, "msg", "h\u00e9", 1002, None]],
+        "news": [[8, "tick", "plain", 1000, None], [9, "push", {"a": [1]}, 1001, "u1"]],
+    }
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        assert "channel_events" not in tables and "history_chunks" in tables
 
 
 async def test_revocations_keep_the_latest_time_and_are_pruned() -> None:

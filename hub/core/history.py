@@ -6,13 +6,17 @@ comes back with a new epoch, which tells a client that continuity can no longer 
 logs are held in memory, and every read or write happens in one synchronous call, so a replay
 and the live events that follow it can never interleave: the subscriber is registered and its
 history sent before any other event runs. What changed is handed to the store in batches
-(`take_batch`, called by the core every few hundred milliseconds, never per event), and `load`
-brings the kept events back after a restart with their epochs and seqs.
+(`take_batch`, called by the core every few hundred milliseconds, never per event): per channel,
+one chunk row with the events it kept since its last chunk, and the ids of the chunks whose
+events are all gone. Chunks are appended and deleted in about the order they were written, so a
+batch touches a few pages of the table rather than one per channel. `load` brings the kept
+events back after a restart with their epochs and seqs.
 """
 
 import json
 import secrets
 import time
+from array import array
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -63,7 +67,7 @@ class Replay:
 
 
 class ChannelLog:
-    __slots__ = ("epoch", "events", "last_seq", "limits", "saved_seq", "settings", "stored_from")
+    __slots__ = ("chunks", "epoch", "events", "last_seq", "limits", "saved_seq", "settings")
 
     def __init__(self, epoch: str, last_seq: int = 0) -> None:
         self.epoch = epoch
@@ -73,10 +77,11 @@ class ChannelLog:
         self.limits = (0, 0)
         # Bounded by the channel's depth, so an append past it drops the oldest in C.
         self.events: deque[Stored] = deque(maxlen=0)
-        # What the store holds of this log: every kept event up to `saved_seq`, none below
-        # `stored_from`; -1 until its first batch, which clears what older logs left there.
+        # What the store holds of this log: its chunks, oldest first, as flat pairs of chunk
+        # id and last seq in it (an array: 16 bytes a chunk, where tuples of ints take 100),
+        # with every kept event up to `saved_seq`.
+        self.chunks = array("q")
         self.saved_seq = 0
-        self.stored_from = -1
 
     def limits_for(self, settings: AppSettings, channel: str) -> tuple[int, int]:
         """(depth, max age in ms) of this channel, worked out again only when the app's
@@ -128,8 +133,11 @@ class History:
         self.kept = 0  # events held, all channels together
         # Least recently published first.
         self._logs: OrderedDict[tuple[str, str], ChannelLog] = OrderedDict()
-        # The channels whose store rows are behind memory (new events, events gone, log gone).
+        # The channels whose chunks are behind memory (new events or events gone), and the
+        # chunks of logs that went.
         self._dirty: set[tuple[str, str]] = set()
+        self._doomed: list[int] = []
+        self._next_chunk = 1
 
     def log(self, app_id: str, channel: str) -> ChannelLog | None:
         return self._logs.get((app_id, channel))
@@ -148,7 +156,9 @@ class History:
         depth, max_age_ms = log.limits_for(settings, event.channel)
         events = log.events
         if events.maxlen != depth:
-            self.kept -= log.fit(depth)
+            if dropped := log.fit(depth):
+                self.kept -= dropped
+                self._dirty.add(key)
             events = log.events
         if depth:
             if len(events) != depth:  # else the append drops the oldest
@@ -218,85 +228,97 @@ class History:
                 depth, max_age_ms = log.limits_for(settings, key[1])
                 self._prune(key, log, depth, max_age_ms, now_ms)
             if settings is None or not log.events:
-                self.kept -= len(log.events)
-                del self._logs[key]
-                self._dirty.add(key)
+                self._forget(key, log)
+
+    def _forget(self, key: tuple[str, str], log: ChannelLog) -> None:
+        self.kept -= len(log.events)
+        del self._logs[key]
+        self._dirty.discard(key)
+        self._doomed += log.chunks[::2]
 
     def take_batch(self) -> "Batch | None":
-        """What the store must do to mirror memory since the last batch (the arguments of
-        Store.write_history are its rows, keep and drop); None when nothing changed. Only
-        events still kept are written: one dropped before its batch never reaches the store."""
-        if not self._dirty:
+        """What the store must do to mirror memory since the last batch: the chunks to add
+        and the chunk ids to delete; None when nothing changed. Only events still kept are
+        written: one dropped before its batch never reaches the store."""
+        if not self._dirty and not self._doomed:
             return None
         dumps = json.dumps
-        batch = Batch([], [], [], [])
+        batch = Batch([], self._doomed, [])
         for key in self._dirty:
-            log = self._logs.get(key)
-            if log is None:
-                batch.drop.append(key)
-                continue
-            batch.marks.append((key, log, log.saved_seq, log.stored_from))
-            app_id, channel = key
-            epoch, saved_seq = log.epoch, log.saved_seq
+            log = self._logs[key]
+            saved_seq, chunk = log.saved_seq, None
             fresh = []
-            for seq, name, data, time_ms, user_id in reversed(log.events):
-                if seq <= saved_seq:
+            for stored in reversed(log.events):
+                if stored.seq <= saved_seq:
                     break
-                # ASCII strings (the usual data) are stored as they are; other values as JSON,
-                # which also escapes lone surrogates (valid in JSON, refused by UTF-8 and SQLite).
-                if type(data) is str and data.isascii():
-                    fresh.append((app_id, channel, seq, epoch, name, data, 0, user_id, time_ms))
-                else:
-                    row = (app_id, channel, seq, epoch, name, dumps(data), 1, user_id, time_ms)
-                    fresh.append(row)
-            fresh.reverse()
-            batch.rows += fresh
-            log.saved_seq = log.last_seq
+                fresh.append(stored)
+            if fresh:
+                fresh.reverse()
+                chunk = (self._next_chunk, fresh[-1].seq)
+                self._next_chunk += 1
+                # Each event as [seq, name, data, time_ms, user_id]; JSON's escapes also carry
+                # lone surrogates, which UTF-8 and SQLite refuse.
+                batch.chunks.append((chunk[0], *key, log.epoch, dumps(fresh)))
+                log.chunks.extend(chunk)
+                log.saved_seq = log.last_seq
             first_seq = log.first_seq
-            if first_seq > log.stored_from:
-                batch.keep.append((app_id, channel, epoch, first_seq))
-                log.stored_from = first_seq
-        self._dirty = set()
+            chunks, gone = log.chunks, 0
+            while gone < len(chunks) and chunks[gone + 1] < first_seq:
+                batch.doomed.append(chunks[gone])
+                gone += 2
+            if gone:
+                del chunks[:gone]
+            batch.marks.append((key, log, saved_seq, chunk))
+        self._dirty, self._doomed = set(), []
         return batch
 
     def retry(self, batch: "Batch") -> None:
         """A batch the store could not write: its channels go into the next one, from what
-        memory still keeps of them."""
-        for key, log, saved_seq, stored_from in batch.marks:
+        memory still keeps of them, and its deletions with it."""
+        for key, log, saved_seq, chunk in batch.marks:
+            if chunk is not None and chunk[0] in log.chunks[::2]:
+                at = log.chunks[::2].index(chunk[0]) * 2
+                del log.chunks[at : at + 2]
+                log.saved_seq = min(log.saved_seq, saved_seq)
             if self._logs.get(key) is log:
-                log.saved_seq, log.stored_from = saved_seq, stored_from
-            self._dirty.add(key)
-        self._dirty.update(batch.drop)
+                self._dirty.add(key)
+        self._doomed = batch.doomed + self._doomed
 
-    def load(self, rows: list[tuple[str, str, int, str, str, str, int, str | None, int]]) -> None:
-        """Brings back kept events from the store (ordered by app, channel and seq); each
-        buffer takes its channel's depth at its next event."""
-        for app_id, channel, seq, epoch, name, data, is_json, user_id, time_ms in rows:
+    def load(self, chunks: list[tuple[int, str, str, str, str]], settings_of: Any) -> None:
+        """Brings back kept events from the store's chunks (id, app_id, channel, epoch,
+        events), in id order, and prunes them as their apps' settings (`settings_of`) say.
+        A chunk of a newer epoch than the ones before it (the channel's log was reborn while
+        the old chunks' deletion had not been written) replaces them."""
+        for chunk_id, app_id, channel, epoch, events in chunks:
+            self._next_chunk = max(self._next_chunk, chunk_id + 1)
             key = (app_id, channel)
             log = self._logs.get(key)
+            if log is not None and log.epoch != epoch:
+                self._forget(key, log)
+                log = None
             if log is None:
                 log = self._logs[key] = ChannelLog(epoch)
                 log.events = deque()
-                log.stored_from = seq
-            if log.epoch == epoch and seq > log.last_seq:
-                value = json.loads(data) if is_json else data
-                log.events.append(Stored(seq, name, value, time_ms, user_id))
-                log.last_seq = log.saved_seq = seq
-                self.kept += 1
+            for seq, name, data, time_ms, user_id in json.loads(events):
+                if seq > log.last_seq:
+                    log.events.append(Stored(seq, name, data, time_ms, user_id))
+                    log.last_seq = log.saved_seq = seq
+                    self.kept += 1
+            log.chunks.extend((chunk_id, log.last_seq))
+        self.sweep(settings_of)
         if self.kept > self.max_events:
             self._evict()
 
 
 @dataclass(slots=True)
 class Batch:
-    """One write of the history to the store: new `rows`, the channels whose older rows go
-    (`keep`: app_id, channel, epoch, first seq kept) and those that go entirely (`drop`), with
-    `marks` to undo what the batch advanced should the store refuse it."""
+    """One write of the history to the store: the `chunks` to add (id, app_id, channel,
+    epoch, events as JSON) and the chunk ids to delete (`doomed`), with `marks` to undo what
+    the batch advanced should the store refuse it."""
 
-    rows: list[tuple[str, str, int, str, str, str, int, str | None, int]]
-    keep: list[tuple[str, str, str, int]]
-    drop: list[tuple[str, str]]
-    marks: list[tuple[tuple[str, str], ChannelLog, int, int]]
+    chunks: list[tuple[int, str, str, str, str]]
+    doomed: list[int]
+    marks: list[tuple[tuple[str, str], ChannelLog, int, tuple[int, int] | None]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,7 @@ class Hub:
 
     async def start(self) -> None:
         await self.revocations.load()
-        self.history.load(await self.apps.store.load_history())
+        self.history.load(await self.apps.store.load_history(), self._settings_of)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="hub-activity-sweeper")
         self._writer = asyncio.create_task(self._save_history_forever(), name="hub-history")
 
@@ -82,7 +82,7 @@ class Hub:
         if batch is None:
             return
         try:
-            await self.apps.store.write_history(batch.rows, batch.keep, batch.drop)
+            await self.apps.store.write_history(batch.chunks, batch.doomed)
         except sqlite3.OperationalError:  # busy or locked: the next batch takes this one along
             self.history.retry(batch)
             raise
