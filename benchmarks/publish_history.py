@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -76,7 +77,8 @@ async def rate(history_depth: int, events: int, folder: str) -> float:
 
 def pin(core: int) -> list[str]:
     """The taskset prefix that pins a command to `core`, when there are cores to spare."""
-    return ["taskset", "-c", str(core)] if (os.cpu_count() or 1) > 1 else []
+    spare = (os.cpu_count() or 1) > 1 and shutil.which("taskset")
+    return ["taskset", "-c", str(core)] if spare else []
 
 
 async def start_hub(folder: str) -> tuple[subprocess.Popen, int, dict[str, tuple[str, str, str]]]:
