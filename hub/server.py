@@ -20,6 +20,7 @@ from tornado.log import access_log
 from tornado.netutil import bind_sockets
 
 from hub import __version__, paths
+from hub.api.admin import admin_routes
 from hub.api.base import JsonHandler
 from hub.api.channels import ChannelHandler, ChannelsHandler, ChannelUsersHandler
 from hub.api.events import BatchEventsHandler, BroadcastHandler, EventsHandler
@@ -87,6 +88,7 @@ def routes(settings: Settings, hub: Hub) -> list[tuple[str, type, dict[str, Any]
             TerminateSessionHandler,
             with_hub,
         ),
+        *admin_routes(hub),
     ]
 
 

@@ -16,17 +16,19 @@ import aiosqlite
 
 from hub import paths
 from hub.core.models import App, AppSettings, KeyPair
+from hub.store_accounts import AccountsStore
 
 # 1: apps, keys, origins. 2: token_revocations. 3: channel_events (one row per event).
 # 4: history_chunks (one row per channel per history batch) in place of channel_events.
-SCHEMA_VERSION = 4
+# 5: dashboard users, sessions, API tokens, hub_settings; apps.owner_id.
+SCHEMA_VERSION = 5
 
 
 class StoreError(Exception):
     """The database cannot be used (newer schema, unreadable file...)."""
 
 
-class Store:
+class Store(AccountsStore):
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
         self.path = path
@@ -61,6 +63,13 @@ class Store:
             # schema.sql creates each table only if it is missing: running it brings a new file
             # (version 0) or an older one up to date; what a version replaced is moved over
             # below, in the same transaction as the version change.
+            columns = {row[1] async for row in await self._db.execute("PRAGMA table_info(apps)")}
+            if columns and "owner_id" not in columns:
+                # schema.sql cannot add a column to a table that exists already.
+                await self._db.execute(
+                    "ALTER TABLE apps ADD COLUMN owner_id TEXT REFERENCES users(id)"
+                    " ON DELETE SET NULL"
+                )
             await self._db.executescript(paths.schema_sql().read_text(encoding="utf-8"))
             if version == 3:
                 await self._history_rows_to_chunks()
@@ -110,6 +119,7 @@ class Store:
         app_id: str | None = None,
         key: str | None = None,
         secret: str | None = None,
+        owner_id: str | None = None,
     ) -> App:
         """Creates an app with one key pair. Ids, keys and secrets are generated unless given."""
         now = int(time.time())
@@ -118,8 +128,9 @@ class Store:
             new_id = app_id or str(1_000_000 + secrets.randbelow(9_000_000))
             try:
                 await self._db.execute(
-                    "INSERT INTO apps (id, name, active, settings, created_at) VALUES (?,?,1,?,?)",
-                    (new_id, name, settings.to_json(), now),
+                    "INSERT INTO apps (id, name, active, settings, created_at, owner_id)"
+                    " VALUES (?,?,1,?,?,?)",
+                    (new_id, name, settings.to_json(), now, owner_id),
                 )
                 break
             except sqlite3.IntegrityError:
@@ -148,8 +159,11 @@ class Store:
             await self._db.rollback()
             raise StoreError(f"the key {key} belongs to an app already") from None
 
-    async def list_apps(self) -> list[App]:
-        return await self._load_apps("", ())
+    async def list_apps(self, owner_id: str | None = None) -> list[App]:
+        """Every app, or only those of `owner_id`."""
+        if owner_id is None:
+            return await self._load_apps("", ())
+        return await self._load_apps("WHERE owner_id = ?", (owner_id,))
 
     async def get_app(self, app_id: str) -> App | None:
         found = await self._load_apps("WHERE id = ?", (app_id,))
@@ -163,7 +177,7 @@ class Store:
 
     async def _load_apps(self, where: str, args: tuple) -> list[App]:
         async with self._db.execute(
-            "SELECT id, name, active, settings, created_at FROM apps "
+            "SELECT id, name, active, settings, created_at, owner_id FROM apps "
             f"{where} ORDER BY created_at, rowid",
             args,
         ) as cursor:
@@ -196,6 +210,7 @@ class Store:
                 keys=tuple(keys[row["id"]]),
                 origins=tuple(origins[row["id"]]),
                 created_at=row["created_at"],
+                owner_id=row["owner_id"],
             )
             for row in rows
         ]

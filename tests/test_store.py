@@ -116,7 +116,7 @@ async def test_a_version_1_database_is_upgraded_and_keeps_its_apps(tmp_path: Pat
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
 
 
 # What version 3 added: one row per kept event (data raw for ASCII strings, else JSON).

@@ -81,6 +81,7 @@ class App:
     keys: tuple[KeyPair, ...]
     origins: tuple[str, ...]
     created_at: int = 0
+    owner_id: str | None = None  # the dashboard user whose app it is
 
     def secrets_for(self, key: str) -> tuple[str, ...]:
         return tuple(pair.secret for pair in self.keys if pair.key == key)
