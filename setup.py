@@ -1,6 +1,6 @@
-"""Packaging for hub. schema.sql lives at the top of the repository and is copied into the
-package as hub/_data/ when it is built, so an installed hub finds it (MANIFEST.in puts it in
-the sdist). The dashboard's templates will ship the same way when they exist (issue 6)."""
+"""Packaging for hub. schema.sql and the dashboard's templates and static files (dashboard/)
+live at the top of the repository and are copied into the package as hub/_data/ when it is
+built, so an installed hub finds them (MANIFEST.in puts them in the sdist)."""
 
 import shutil
 from pathlib import Path
@@ -12,13 +12,14 @@ HERE = Path(__file__).resolve().parent
 
 
 class BuildWithData(build_py):
-    """Copies schema.sql into the built package (hub/paths.py looks there)."""
+    """Copies schema.sql and dashboard/ into the built package (hub/paths.py looks there)."""
 
     def run(self) -> None:
         super().run()
         target = Path(self.build_lib) / "hub" / "_data"
         target.mkdir(parents=True, exist_ok=True)
         shutil.copy2(HERE / "schema.sql", target / "schema.sql")
+        shutil.copytree(HERE / "dashboard", target / "dashboard", dirs_exist_ok=True)
 
 
 setup(

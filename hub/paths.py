@@ -1,5 +1,5 @@
-"""The one place that finds the files shipped beside the code (schema.sql; the dashboard's
-templates when they exist).
+"""The one place that finds the files shipped beside the code (schema.sql, and the dashboard's
+templates and static files).
 
 Works both in a checkout (files at the repository's top level) and when installed (setup.py
 copies them into the package as hub/_data/). Never depends on the current directory.
@@ -19,6 +19,11 @@ def _find(name: str) -> Path:
 
 def schema_sql() -> Path:
     return _find("schema.sql")
+
+
+def dashboard_dir() -> Path:
+    """The dashboard's templates/ and static/ (top-level dashboard/ in a checkout)."""
+    return _find("dashboard")
 
 
 def static_file(name: str) -> Path:

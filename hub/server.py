@@ -33,6 +33,7 @@ from hub.core.apps import AppRegistry
 from hub.core.connection import Disconnect
 from hub.core.hub import Hub
 from hub.core.models import App, AppSettings
+from hub.dashboard import Dashboard, dashboard_routes, make_dashboard
 from hub.store import Store
 from hub.transport import PhoenixSocketHandler, PusherSocketHandler, SseHandler
 
@@ -62,7 +63,9 @@ class StatusHandler(JsonHandler):
         self.send_json({"hub": __version__, "ok": True})
 
 
-def routes(settings: Settings, hub: Hub) -> list[tuple[str, type, dict[str, Any]]]:
+def routes(
+    settings: Settings, hub: Hub, dashboard: Dashboard
+) -> list[tuple[str, type, dict[str, Any]]]:
     """Every URL the hub serves, in one place."""
     prefix = settings.path_prefix.rstrip("/")
     with_hub = {"hub": hub}
@@ -89,12 +92,13 @@ def routes(settings: Settings, hub: Hub) -> list[tuple[str, type, dict[str, Any]
             with_hub,
         ),
         *admin_routes(hub),
+        *dashboard_routes(dashboard),
     ]
 
 
-def make_app(settings: Settings, hub: Hub) -> tornado.web.Application:
+def make_app(settings: Settings, hub: Hub, dashboard: Dashboard) -> tornado.web.Application:
     return tornado.web.Application(
-        routes(settings, hub),  # type: ignore[arg-type]
+        routes(settings, hub, dashboard),  # type: ignore[arg-type]
         websocket_max_message_size=settings.max_message_bytes,
         default_handler_class=_NotFoundHandler,
         log_function=log_request,
@@ -130,12 +134,20 @@ class HubServer:
         self.store: Store | None = None
         self.apps: AppRegistry | None = None
         self.hub: Hub | None = None
+        self.dashboard: Dashboard | None = None
         self._http: HTTPServer | None = None
         self.port: int | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self._url_host}:{self.port}"
+
+    @property
+    def setup_url(self) -> str | None:
+        """The one-time link that creates the first admin, while the hub has no user."""
+        if self.dashboard is None:
+            return None
+        return f"{self.url}/dashboard/setup?token={self.dashboard.setup_token}"
 
     @property
     def ws_url(self) -> str:
@@ -163,7 +175,8 @@ class HubServer:
             history_max_events=settings.history_max_events,
         )
         await self.hub.start()
-        self._http = HTTPServer(make_app(settings, self.hub), xheaders=False)
+        self.dashboard = await make_dashboard(self.hub)
+        self._http = HTTPServer(make_app(settings, self.hub, self.dashboard), xheaders=False)
         if sockets is None:
             sockets = bind_sockets(settings.port, settings.host or None)
         self._http.add_sockets(sockets)

@@ -20,6 +20,7 @@ import asyncio
 import json
 
 import pusher
+from tornado.httpclient import AsyncHTTPClient
 from tornado.websocket import websocket_connect
 
 
@@ -36,6 +37,14 @@ async def test_async_fixture(hub_server):
     frame = json.loads(await asyncio.wait_for(ws.read_message(), 5))
     assert frame["event"] == "pusher:connection_established"
     ws.close()
+
+
+async def test_the_installed_dashboard_renders(hub_server):
+    client = AsyncHTTPClient()
+    page = await client.fetch(hub_server.url + "/dashboard/login", request_timeout=5)
+    assert b"Sign in" in page.body
+    css = await client.fetch(hub_server.url + "/dashboard/static/app.css", request_timeout=5)
+    assert b".topbar" in css.body
 """
 
 
@@ -68,7 +77,8 @@ def test_pip_install_then_use_the_fixtures_elsewhere(tmp_path: Path) -> None:
             python,
             "-c",
             "import hub, hub.paths, json; print(json.dumps([hub.__file__, "
-            "str(hub.paths.schema_sql()), hub.paths.static_file('hub-resume.js').read_text()]))",
+            "str(hub.paths.schema_sql()), hub.paths.static_file('hub-resume.js').read_text(), "
+            "str(hub.paths.dashboard_dir())]))",
             cwd=tmp_path,
         )
     )
@@ -76,6 +86,7 @@ def test_pip_install_then_use_the_fixtures_elsewhere(tmp_path: Path) -> None:
     assert where[0].startswith(site), f"imported {where[0]}, not the installed copy"
     assert where[1].startswith(site) and where[1].endswith("hub/_data/schema.sql"), where[1]
     assert "HubResume" in where[2], "the browser helper ships with the package"
+    assert where[3].startswith(site) and where[3].endswith("hub/_data/dashboard"), where[3]
 
     version = run(bin_dir / "hub", "--version", cwd=tmp_path)
     assert version.startswith("hub ")
@@ -88,4 +99,4 @@ def test_pip_install_then_use_the_fixtures_elsewhere(tmp_path: Path) -> None:
     project.mkdir()
     (project / "test_realtime.py").write_text(textwrap.dedent(PROJECT_TEST))
     out = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=project)
-    assert "2 passed" in out, out
+    assert "3 passed" in out, out

@@ -22,6 +22,7 @@ from hub.core.connection import Connection, Disconnect, Peer
 from hub.core.history import History, Replay, ReplayRequest, is_cache_channel
 from hub.core.models import GENERAL_CHANNEL, App, AppSettings, Event, EventKind
 from hub.core.revocations import SESSION, USER, Revocations
+from hub.core.traffic import Traffic
 
 log = logging.getLogger("hub.core")
 
@@ -49,6 +50,7 @@ class Hub:
         self.broker = broker
         self.revocations = Revocations(apps.store)
         self.history = History(history_max_events)
+        self.traffic = Traffic()
         self.activity_timeout = activity_timeout
         self.pong_timeout = pong_timeout
         self.connections: dict[str, Connection] = {}
@@ -236,6 +238,7 @@ class Hub:
             settings = self._settings_of(app_id)
             if settings is not None:
                 self.history.stamp(app_id, settings, event)
+            self.traffic.published(app_id)
         self.broker.publish(app_id, event)
 
     def _deliver(self, app_id: str, event: Event) -> None:

@@ -1,0 +1,185 @@
+"""The apps a user manages: the list, creating one, and an app's tabs (keys, origins, settings,
+connect snippets, delete). Every change goes to the store, then the app registry reloads so the
+running hub applies it at once (an origin removed refuses the next handshake from it).
+
+A developer reaches only their own apps; any other id answers 404 (DashboardHandler.managed_app).
+"""
+
+from dataclasses import asdict, fields
+from typing import Any
+
+import tornado.web
+
+from hub.core.models import App, AppSettings
+from hub.dashboard.base import PREFIX, DashboardHandler
+from hub.dashboard.snippets import snippets_for
+from hub.origins import OriginPatternError, normalize_pattern
+from hub.store import StoreError
+
+TABS = ("keys", "origins", "settings", "connect", "delete")
+
+# Settings shown on the settings tab, in order, with what each one means.
+SETTING_HELP = {
+    "client_events": "Clients may send client- events on private and presence channels.",
+    "user_authentication_required": "Pusher sockets must sign in; Phoenix sockets need a token.",
+    "user_authentication_timeout": "Seconds a Pusher socket has to sign in.",
+    "max_connections": "Connections at once (0: no limit).",
+    "max_event_data_bytes": "Largest event data accepted.",
+    "client_events_per_second": "Client events each socket may send per second.",
+    "max_presence_members": "Members per presence channel.",
+    "history_depth": "Events kept per channel for replay (0: none).",
+    "history_age": "Seconds an event is kept for replay (0: none).",
+    "token_max_age": "Seconds a socket token stays valid after it was minted.",
+}
+
+
+class AppsHandler(DashboardHandler):
+    """/dashboard/: the apps of the signed-in user (every app for an admin)."""
+
+    async def get(self) -> None:
+        user = self.require_user()
+        apps = await self.store.list_apps(None if user.is_admin else user.id)
+        hub = self.dashboard.hub
+        rows = [(app, hub.connection_count(app.id), hub.traffic.today(app.id)) for app in apps]
+        self.render("apps.html", rows=rows, nav="apps")
+
+
+class NewAppHandler(DashboardHandler):
+    async def get(self) -> None:
+        self.require_user()
+        self.render("app_new.html", name="", nav="apps")
+
+    async def post(self) -> None:
+        user = self.require_user()
+        name = self.get_body_argument("name", "").strip()
+        if not name or len(name) > 100:
+            self.set_status(400)
+            self.render(
+                "app_new.html",
+                name=name,
+                error="Give the app a name (up to 100 characters).",
+                nav="apps",
+            )
+            return
+        app = await self.store.create_app(name, owner_id=user.id)
+        await self.dashboard.hub.apps.reload()
+        self.redirect(f"{PREFIX}/apps/{app.id}/connect?done=created")
+
+
+class AppTabHandler(DashboardHandler):
+    """/dashboard/apps/{id}/{tab}: one tab of an app's page."""
+
+    async def get(self, app_id: str, tab: str = "keys") -> None:
+        app = await self.managed_app(app_id)
+        if tab not in TABS:
+            raise tornado.web.HTTPError(404, "no such tab")
+        await self.render_tab(app, tab)
+
+    async def render_tab(self, app: App, tab: str, **extra: Any) -> None:
+        hub = self.dashboard.hub
+        values = asdict(app.settings)
+        self.render(
+            "app.html",
+            app=app,
+            tab=tab,
+            tabs=TABS,
+            connections=hub.connection_count(app.id),
+            today=hub.traffic.today(app.id),
+            settings=[(name, values[name], SETTING_HELP[name]) for name in SETTING_HELP],
+            snippets=snippets_for(app, self.request),
+            revealed=extra.pop("revealed", None),
+            nav="apps",
+            **extra,
+        )
+
+
+class AppActionHandler(AppTabHandler):
+    """POST /dashboard/apps/{id}/{action}: the changes an app's tabs make."""
+
+    async def post(self, app_id: str, action: str) -> None:
+        app = await self.managed_app(app_id)
+        handler = getattr(self, "_" + action.replace("-", "_"), None)
+        if action not in ACTIONS or handler is None:
+            raise tornado.web.HTTPError(404, "no such action")
+        await handler(app)
+
+    async def _changed(self, app: App, tab: str, done: str) -> None:
+        await self.dashboard.hub.apps.reload()
+        self.redirect(f"{PREFIX}/apps/{app.id}/{tab}?done={done}")
+
+    async def _reveal_secret(self, app: App) -> None:
+        # The one place a secret reaches a browser: its owner asked, with a POST (and CSRF).
+        key = self.get_body_argument("key", "")
+        pair = next((pair for pair in app.keys if pair.key == key), None)
+        if pair is None:
+            raise tornado.web.HTTPError(404, "no such key")
+        await self.render_tab(app, "keys", revealed=pair)
+
+    async def _rotate(self, app: App) -> None:
+        await self.store.add_key_pair(app.id)
+        await self._changed(app, "keys", "rotated")
+
+    async def _revoke_key(self, app: App) -> None:
+        try:
+            await self.store.revoke_key(app.id, self.get_body_argument("key", ""))
+        except StoreError as exc:
+            self.set_status(409)
+            await self.render_tab(app, "keys", error=str(exc))
+            return
+        await self._changed(app, "keys", "revoked")
+
+    async def _add_origin(self, app: App) -> None:
+        try:
+            pattern = normalize_pattern(self.get_body_argument("pattern", ""))
+        except OriginPatternError as exc:
+            self.set_status(400)
+            await self.render_tab(app, "origins", error=str(exc))
+            return
+        await self.store.add_origin(app.id, pattern)
+        await self._changed(app, "origins", "origin-added")
+
+    async def _remove_origin(self, app: App) -> None:
+        await self.store.remove_origin(app.id, self.get_body_argument("pattern", ""))
+        await self._changed(app, "origins", "origin-removed")
+
+    async def _settings(self, app: App) -> None:
+        changes: dict[str, Any] = {"active": self.get_body_argument("active", "") == "on"}
+        types = {f.name: f.type for f in fields(AppSettings)}
+        try:
+            for name in SETTING_HELP:
+                raw = self.get_body_argument(name, None)
+                if types[name] in (bool, "bool"):
+                    changes[name] = raw == "on"
+                elif raw is not None:
+                    if not raw.strip().isdigit():
+                        raise ValueError(f"{name} must be a whole number >= 0")
+                    changes[name] = int(raw)
+            active = changes.pop("active")
+            settings = app.settings.updated(changes)
+        except ValueError as exc:
+            self.set_status(400)
+            await self.render_tab(app, "settings", error=str(exc))
+            return
+        await self.store.update_app(app.id, active=active, settings=settings)
+        await self._changed(app, "settings", "saved")
+
+    async def _delete(self, app: App) -> None:
+        if self.get_body_argument("confirm", "") != app.name:
+            self.set_status(400)
+            await self.render_tab(app, "delete", error="Type the app's name to confirm.")
+            return
+        await self.store.delete_app(app.id)
+        self.dashboard.hub.traffic.forget(app.id)
+        await self.dashboard.hub.apps.reload()
+        self.redirect(f"{PREFIX}/?done=deleted")
+
+
+ACTIONS = (
+    "reveal-secret",
+    "rotate",
+    "revoke-key",
+    "add-origin",
+    "remove-origin",
+    "settings",
+    "delete",
+)
