@@ -1,5 +1,5 @@
-"""The `hub` command line: serve, apps, trigger, tokens. Argument parsing and printing only; the
-work is done by the store, the server, the HTTP API and hub.auth.tokens."""
+"""The `hub` command line: serve, apps, users, trigger, tokens. Argument parsing and printing
+only; the work is done by the store, the server, the HTTP API and hub.auth.tokens."""
 
 import argparse
 import asyncio
@@ -18,11 +18,13 @@ from typing import Any
 from hub import __version__
 from hub.auth import tokens
 from hub.auth.signatures import request_signed_text, sign
+from hub.cli_users import add_users
 from hub.config import Settings
 from hub.core.models import App, AppSettings
 from hub.origins import OriginPatternError, OriginPolicy, normalize_pattern
 from hub.server import DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET, HubServer
 from hub.store import Store, StoreError
+from hub.store_accounts import AccountError
 
 # `--db` is accepted before or after the subcommand: `hub --db x.db apps list` and
 # `hub apps list --db x.db` are the same. SUPPRESS keeps a subcommand from erasing the first.
@@ -40,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_serve(commands)
     _add_apps(commands)
+    add_users(commands, _DB_OPTION, _with_store)
     _add_trigger(commands)
     _add_tokens(commands)
     return parser
@@ -179,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args) or 0
-    except (CliError, StoreError, OriginPatternError, ValueError) as error:
+    except (CliError, StoreError, AccountError, OriginPatternError, ValueError) as error:
         print(f"hub: {error}", file=sys.stderr)
         return 2
 
@@ -256,6 +259,15 @@ async def _serve_until_signal(settings: Settings) -> int:
     print(f"hub {__version__} listening on {server.url} (database {settings.db_path})", flush=True)
     if settings.dev:
         _print_dev_settings(server)
+    if server.dev_admin_password is not None:
+        print(
+            f"Dashboard: {server.url}/dashboard/  admin@localhost / {server.dev_admin_password}"
+            " (a new account; this password is printed only now)",
+            flush=True,
+        )
+    elif server.setup_url is not None and await server.store.count_users() == 0:
+        # No account yet: the dashboard is closed until this link creates the first admin.
+        print(f"Set up the dashboard (one-time link): {server.setup_url}", flush=True)
     await stopping.wait()
     print("hub: stopping; clients are told to reconnect", flush=True)
     await server.stop()

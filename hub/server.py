@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import secrets
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ from hub.api.events import BatchEventsHandler, BroadcastHandler, EventsHandler
 from hub.api.history import ChannelEventsHandler
 from hub.api.tokens import TokensHandler
 from hub.api.users import TerminateSessionHandler, TerminateUserHandler
+from hub.auth.passwords import hash_password
 from hub.broker import make_broker
 from hub.config import Settings
 from hub.core.apps import AppRegistry
@@ -41,6 +43,7 @@ log = logging.getLogger("hub.server")
 
 # The --dev app: soketi's defaults, so existing .env files work unchanged.
 DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET = "app-id", "app-key", "app-secret"
+DEV_ADMIN_EMAIL = "admin@localhost"
 
 _APP = r"(?P<app_id>[^/]+)"
 _CHANNEL = r"(?P<name>[^/]+)"
@@ -135,6 +138,7 @@ class HubServer:
         self.apps: AppRegistry | None = None
         self.hub: Hub | None = None
         self.dashboard: Dashboard | None = None
+        self.dev_admin_password: str | None = None  # set when --dev made admin@localhost
         self._http: HTTPServer | None = None
         self.port: int | None = None
 
@@ -165,6 +169,7 @@ class HubServer:
         self.store = await Store.open(settings.db_path)
         if settings.dev:
             await ensure_dev_app(self.store)
+            self.dev_admin_password = await ensure_dev_admin(self.store)
         self.apps = AppRegistry(self.store, settings.reload_interval)
         await self.apps.start()
         self.hub = Hub(
@@ -219,6 +224,16 @@ async def running_hub(settings: Settings | None = None) -> AsyncIterator[HubServ
         yield server
     finally:
         await server.stop()
+
+
+async def ensure_dev_admin(store: Store) -> str | None:
+    """The --dev dashboard account admin@localhost: its new random password when this call
+    created it, None when it exists already."""
+    if await store.user_by_email(DEV_ADMIN_EMAIL) is not None:
+        return None
+    password = secrets.token_urlsafe(12)
+    await store.create_user(DEV_ADMIN_EMAIL, "admin", hash_password(password))
+    return password
 
 
 async def ensure_dev_app(store: Store) -> App:
