@@ -11,7 +11,7 @@ import tornado.web
 from hub import paths
 from hub.core.hub import Hub
 from hub.dashboard.account_pages import LoginHandler, LogoutHandler, SetupHandler
-from hub.dashboard.app_pages import AppActionHandler, AppsHandler, AppTabHandler, NewAppHandler
+from hub.dashboard.app_pages import AppPageHandler, AppsHandler, NewAppHandler
 from hub.dashboard.base import PREFIX, Dashboard
 from hub.dashboard.guards import CookieSigner
 
@@ -34,13 +34,8 @@ def dashboard_routes(dashboard: Dashboard) -> list[tuple[str, type, dict[str, An
         (PREFIX + r"/logout", LogoutHandler, shared),
         (PREFIX + r"/setup", SetupHandler, shared),
         (PREFIX + r"/apps/new", NewAppHandler, shared),
-        (PREFIX + rf"/apps/{app}/?", AppTabHandler, shared),
-        (
-            PREFIX + rf"/apps/{app}/(?P<tab>keys|origins|settings|connect|delete)",
-            AppTabHandler,
-            shared,
-        ),
-        (PREFIX + rf"/apps/{app}/(?P<action>[a-z-]+)", AppActionHandler, shared),
+        (PREFIX + rf"/apps/{app}/?", AppPageHandler, shared),
+        (PREFIX + rf"/apps/{app}/(?P<name>[a-z-]+)", AppPageHandler, shared),
         (
             PREFIX + r"/static/(.*)",
             tornado.web.StaticFileHandler,

@@ -66,14 +66,14 @@ class NewAppHandler(DashboardHandler):
         self.redirect(f"{PREFIX}/apps/{app.id}/connect?done=created")
 
 
-class AppTabHandler(DashboardHandler):
-    """/dashboard/apps/{id}/{tab}: one tab of an app's page."""
+class AppPageHandler(DashboardHandler):
+    """/dashboard/apps/{id}/{name}: GET shows the tab `name`; POST does the action `name`."""
 
-    async def get(self, app_id: str, tab: str = "keys") -> None:
+    async def get(self, app_id: str, name: str = "keys") -> None:
         app = await self.managed_app(app_id)
-        if tab not in TABS:
+        if name not in TABS:
             raise tornado.web.HTTPError(404, "no such tab")
-        await self.render_tab(app, tab)
+        await self.render_tab(app, name)
 
     async def render_tab(self, app: App, tab: str, **extra: Any) -> None:
         hub = self.dashboard.hub
@@ -93,15 +93,12 @@ class AppTabHandler(DashboardHandler):
         )
 
 
-class AppActionHandler(AppTabHandler):
-    """POST /dashboard/apps/{id}/{action}: the changes an app's tabs make."""
-
-    async def post(self, app_id: str, action: str) -> None:
+    async def post(self, app_id: str, name: str = "") -> None:
         app = await self.managed_app(app_id)
-        handler = getattr(self, "_" + action.replace("-", "_"), None)
-        if action not in ACTIONS or handler is None:
+        action = getattr(self, "_" + name.replace("-", "_"), None)
+        if name not in ACTIONS or action is None:
             raise tornado.web.HTTPError(404, "no such action")
-        await handler(app)
+        await action(app)
 
     async def _changed(self, app: App, tab: str, done: str) -> None:
         await self.dashboard.hub.apps.reload()
