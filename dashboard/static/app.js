@@ -20,3 +20,86 @@ document.addEventListener("submit", (event) => {
   const question = event.target.dataset.confirm;
   if (question && !window.confirm(question)) event.preventDefault();
 });
+
+// Live numbers, charts and the debug console, from the hub's own Server-Sent Events stream
+// (/dashboard/apps/{id}/live). EventSource reconnects by itself when the stream drops.
+function drawBars(canvas, values) {
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth, height = canvas.clientHeight;
+  canvas.width = width * ratio; canvas.height = height * ratio;
+  const ctx = canvas.getContext("2d");
+  ctx.scale(ratio, ratio);
+  ctx.clearRect(0, 0, width, height);
+  const top = Math.max(1, ...values);
+  const pad = 22, gap = 2, bar = (width - pad - 8) / values.length;
+  ctx.fillStyle = "#5f6b7a"; ctx.font = "11px system-ui, sans-serif";
+  ctx.fillText(String(top), 4, 12); ctx.fillText("0", 4, height - 4);
+  ctx.strokeStyle = "#e3e7ed"; ctx.beginPath(); ctx.moveTo(pad, height - 1.5); ctx.lineTo(width, height - 1.5); ctx.stroke();
+  ctx.fillStyle = "#4f46e5";
+  values.forEach((value, i) => {
+    const h = (value / top) * (height - 20);
+    ctx.fillRect(pad + i * bar, height - 2 - h, Math.max(1, bar - gap), h);
+  });
+}
+
+function startLive(root) {
+  const source = new EventSource(root.dataset.live);
+  const status = root.querySelector("[data-status]");
+  const log = root.querySelector("[data-log]");
+  const filter = root.querySelector("[data-filter]");
+  let paused = false;
+  const setStatus = (text) => { if (status) status.textContent = text; };
+  source.addEventListener("open", () => setStatus("Live"));
+  source.addEventListener("error", () => setStatus("Reconnecting…"));
+  source.addEventListener("stats", (message) => {
+    const stats = JSON.parse(message.data);
+    root.querySelectorAll("[data-connections]").forEach((el) => { el.textContent = stats.connections; });
+    const set = (name, value) => root.querySelectorAll(`[data-stat="${name}"]`).forEach((el) => { el.textContent = value; });
+    set("connections", stats.connections);
+    set("channels", stats.channels);
+    set("today", stats.today);
+    set("rate", stats.per_second[stats.per_second.length - 2] ?? 0);  // the last full second
+    root.querySelectorAll("canvas[data-chart]").forEach((canvas) => drawBars(canvas, stats[canvas.dataset.chart]));
+  });
+  source.addEventListener("activity", (message) => {
+    if (!log || paused) return;
+    const record = JSON.parse(message.data);
+    const row = document.createElement("tr");
+    row.className = `kind-${record.kind} fresh`;
+    row.dataset.channel = record.channel || "";
+    const details = record.kind === "event" ? `${record.event}  ${record.data}`
+      : record.kind === "error" ? `${record.code ?? ""} ${record.message}`
+      : record.kind === "connected" ? `${record.protocol}${record.user_id ? " user " + record.user_id : ""}` : "";
+    for (const text of [new Date(record.time_ms).toLocaleTimeString(), record.kind, record.channel || "", details, record.socket_id || ""]) {
+      const cell = document.createElement("td");
+      cell.textContent = text;  // text, never HTML: event data comes from anyone
+      row.appendChild(cell);
+    }
+    applyFilter(row);
+    log.prepend(row);
+    while (log.children.length > 500) log.lastChild.remove();
+  });
+  function applyFilter(row) {
+    const wanted = filter ? filter.value.trim() : "";
+    row.hidden = wanted !== "" && !row.dataset.channel.includes(wanted);
+  }
+  if (filter) filter.addEventListener("input", () => log.querySelectorAll("tr").forEach(applyFilter));
+  const pause = root.querySelector("[data-pause]");
+  if (pause) pause.addEventListener("click", () => { paused = !paused; pause.textContent = paused ? "Resume" : "Pause"; });
+  const clear = root.querySelector("[data-clear]");
+  if (clear) clear.addEventListener("click", () => { log.textContent = ""; });
+  const trigger = root.querySelector("form[data-trigger]");
+  if (trigger) trigger.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = new URLSearchParams(new FormData(trigger));
+    const answer = await fetch(trigger.action, {
+      method: "POST", body, credentials: "same-origin",
+      headers: { "X-CSRF-Token": body.get("_csrf") },
+    });
+    setStatus(answer.ok ? "Test event sent" : `Refused: ${answer.status}`);
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-live]").forEach(startLive);
+});

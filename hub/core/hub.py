@@ -21,6 +21,7 @@ from hub.core.channels import Channel, ChannelRegistry, Member, PresenceFull
 from hub.core.connection import Connection, Disconnect, Peer
 from hub.core.history import History, Replay, ReplayRequest, is_cache_channel
 from hub.core.models import GENERAL_CHANNEL, App, AppSettings, Event, EventKind
+from hub.core.monitor import Monitor, preview
 from hub.core.revocations import SESSION, USER, Revocations
 from hub.core.traffic import Traffic
 
@@ -51,6 +52,7 @@ class Hub:
         self.revocations = Revocations(apps.store)
         self.history = History(history_max_events)
         self.traffic = Traffic()
+        self.monitor = Monitor()
         self.activity_timeout = activity_timeout
         self.pong_timeout = pong_timeout
         self.connections: dict[str, Connection] = {}
@@ -127,6 +129,13 @@ class Hub:
             conn.signin_deadline = time.monotonic() + app.settings.user_authentication_timeout
         self.connections[conn.socket_id] = conn
         self._by_app.setdefault(app.id, {})[conn.socket_id] = conn
+        self.monitor.report(
+            app.id,
+            "connected",
+            socket_id=conn.socket_id,
+            protocol=peer.codec.name,
+            user_id=conn.user_id,
+        )
         return conn
 
     def disconnect(self, conn: Connection) -> None:
@@ -139,6 +148,7 @@ class Hub:
             del self._by_app[conn.app_id]
         for name in list(conn.channels):
             self.unsubscribe(conn, name)
+        self.monitor.report(conn.app_id, "disconnected", socket_id=conn.socket_id)
 
     def connection_count(self, app_id: str) -> int:
         return len(self._by_app.get(app_id, ()))
@@ -189,6 +199,8 @@ class Hub:
         if registry is None:
             registry = self._channels[conn.app_id] = ChannelRegistry()
         channel, added = registry.add(conn, name, member, app.settings.max_presence_members)
+        if name != GENERAL_CHANNEL:
+            self.monitor.report(conn.app_id, "subscribed", socket_id=conn.socket_id, channel=name)
         if added is not None:
             self.publish(
                 conn.app_id,
@@ -214,6 +226,8 @@ class Hub:
             conn.channels.discard(name)
             return
         _, removed = registry.remove(conn, name)
+        if name != GENERAL_CHANNEL:
+            self.monitor.report(conn.app_id, "unsubscribed", socket_id=conn.socket_id, channel=name)
         if not registry.channels:
             del self._channels[conn.app_id]
         if removed is not None:
@@ -239,6 +253,16 @@ class Hub:
             if settings is not None:
                 self.history.stamp(app_id, settings, event)
             self.traffic.published(app_id)
+            if self.monitor.watched(app_id):
+                self.monitor.report(
+                    app_id,
+                    "event",
+                    channel=event.channel,
+                    event=event.name,
+                    data=preview(event.data),
+                    socket_id=event.exclude,
+                    seq=event.seq,
+                )
         self.broker.publish(app_id, event)
 
     def _deliver(self, app_id: str, event: Event) -> None:

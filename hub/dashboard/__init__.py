@@ -14,6 +14,7 @@ from hub.dashboard.account_pages import LoginHandler, LogoutHandler, SetupHandle
 from hub.dashboard.app_pages import AppPageHandler, AppsHandler, NewAppHandler
 from hub.dashboard.base import PREFIX, Dashboard
 from hub.dashboard.guards import CookieSigner
+from hub.dashboard.live import LiveHandler
 
 COOKIE_KEY_SETTING = "dashboard_cookie_key"
 
@@ -35,6 +36,7 @@ def dashboard_routes(dashboard: Dashboard) -> list[tuple[str, type, dict[str, An
         (PREFIX + r"/setup", SetupHandler, shared),
         (PREFIX + r"/apps/new", NewAppHandler, shared),
         (PREFIX + rf"/apps/{app}/?", AppPageHandler, shared),
+        (PREFIX + rf"/apps/{app}/live", LiveHandler, shared),
         (PREFIX + rf"/apps/{app}/(?P<name>[a-z-]+)", AppPageHandler, shared),
         (
             PREFIX + r"/static/(.*)",

@@ -10,13 +10,15 @@ from typing import Any
 
 import tornado.web
 
-from hub.core.models import App, AppSettings
+from hub.api.events import parse_trigger
+from hub.core.models import App, AppSettings, Event
 from hub.dashboard.base import PREFIX, DashboardHandler
 from hub.dashboard.snippets import snippets_for
+from hub.errors import ApiError
 from hub.origins import OriginPatternError, normalize_pattern
 from hub.store import StoreError
 
-TABS = ("keys", "origins", "settings", "connect", "delete")
+TABS = ("stats", "console", "keys", "origins", "settings", "connect", "delete")
 
 # Settings shown on the settings tab, in order, with what each one means.
 SETTING_HELP = {
@@ -69,7 +71,7 @@ class NewAppHandler(DashboardHandler):
 class AppPageHandler(DashboardHandler):
     """/dashboard/apps/{id}/{name}: GET shows the tab `name`; POST does the action `name`."""
 
-    async def get(self, app_id: str, name: str = "keys") -> None:
+    async def get(self, app_id: str, name: str = "stats") -> None:
         app = await self.managed_app(app_id)
         if name not in TABS:
             raise tornado.web.HTTPError(404, "no such tab")
@@ -88,10 +90,10 @@ class AppPageHandler(DashboardHandler):
             settings=[(name, values[name], SETTING_HELP[name]) for name in SETTING_HELP],
             snippets=snippets_for(app, self.request),
             revealed=extra.pop("revealed", None),
+            form=extra.pop("form", {"channel": "my-channel", "name": "my-event", "data": "{}"}),
             nav="apps",
             **extra,
         )
-
 
     async def post(self, app_id: str, name: str = "") -> None:
         app = await self.managed_app(app_id)
@@ -160,6 +162,25 @@ class AppPageHandler(DashboardHandler):
         await self.store.update_app(app.id, active=active, settings=settings)
         await self._changed(app, "settings", "saved")
 
+    async def _trigger(self, app: App) -> None:
+        """The debug console's test event, checked as the HTTP API checks one."""
+        body = {
+            "channel": self.get_body_argument("channel", "").strip(),
+            "name": self.get_body_argument("event", "").strip(),
+            "data": self.get_body_argument("data", ""),
+        }
+        try:
+            trigger = parse_trigger(app, body, single_channel=True)
+        except ApiError as exc:
+            self.set_status(exc.status)
+            await self.render_tab(app, "console", error=exc.message, form=body)
+            return
+        self.dashboard.hub.publish(app.id, Event(trigger.channels[0], trigger.name, trigger.data))
+        if self.request.headers.get("X-CSRF-Token"):  # the console's script: stay on the page
+            self.finish({"published": True})
+            return
+        self.redirect(f"{PREFIX}/apps/{app.id}/console?done=triggered")
+
     async def _delete(self, app: App) -> None:
         if self.get_body_argument("confirm", "") != app.name:
             self.set_status(400)
@@ -172,6 +193,7 @@ class AppPageHandler(DashboardHandler):
 
 
 ACTIONS = (
+    "trigger",
     "reveal-secret",
     "rotate",
     "revoke-key",

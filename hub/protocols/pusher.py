@@ -180,6 +180,14 @@ class PusherSession:
         """Sends `pusher:error`; for a fatal error, closes with the same code."""
         if self.closed:
             return
+        if self.conn is not None:
+            self.hub.monitor.report(
+                self.conn.app_id,
+                "error",
+                socket_id=self.conn.socket_id,
+                code=None if error.code is None else int(error.code),
+                message=error.message,
+            )
         self._write(error_frame(error.code, error.message))
         if error.close and error.code is not None:
             self.closed = True
@@ -244,6 +252,14 @@ class PusherSession:
             request = _replay_request(data)
             channel = self.hub.subscribe(conn, app, name, member)
         except SubscriptionError as refusal:
+            self.hub.monitor.report(
+                conn.app_id,
+                "error",
+                socket_id=conn.socket_id,
+                channel=name,
+                code=refusal.status,
+                message=refusal.message,
+            )
             self._write(frame("pusher:subscription_error", dumps(_refusal_data(refusal)), name))
             return
         except PresenceFull:
