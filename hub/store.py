@@ -273,6 +273,21 @@ class Store(AccountsStore):
         )
         await self._db.commit()
 
+    async def replace_origins(self, app_id: str, patterns: list[str]) -> None:
+        """Makes `patterns` the app's whole origin list. The new ones go in before the others
+        go: the connection is shared, so another task's commit may land in between, and it
+        must never find the list emptied early (an empty list allows every origin)."""
+        await self._db.executemany(
+            "INSERT OR IGNORE INTO app_origins (app_id, pattern) VALUES (?,?)",
+            [(app_id, pattern) for pattern in patterns],
+        )
+        marks = ",".join("?" * len(patterns))
+        await self._db.execute(
+            f"DELETE FROM app_origins WHERE app_id = ? AND pattern NOT IN ({marks})",
+            (app_id, *patterns),
+        )
+        await self._db.commit()
+
     async def remove_origin(self, app_id: str, pattern: str) -> bool:
         cursor = await self._db.execute(
             "DELETE FROM app_origins WHERE app_id = ? AND pattern = ?", (app_id, pattern)

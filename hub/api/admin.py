@@ -1,10 +1,153 @@
-"""The admin JSON API under /api/admin/ (being written: see issue 6)."""
+"""The admin JSON API under /api/admin/: manage apps, their key pairs and allowed origins from
+scripts, authenticated with an admin API token (`Authorization: Bearer TOKEN`, made by
+`hub users token` or the store). Admins act on every app; a developer only on their own, and
+any other app id answers 404 whatever the method (hub/api/admin_base.py has the checks).
+
+    GET    /api/admin/apps                      200 {"apps": [app, ...]}
+    POST   /api/admin/apps                      201 app + "credentials" (name, settings?, origins?)
+    GET    /api/admin/apps/{id}                 200 app
+    PATCH  /api/admin/apps/{id}                 200 app (name?, active?, settings? partial)
+    DELETE /api/admin/apps/{id}                 204, no body
+    POST   /api/admin/apps/{id}/rotate-secret   201 app + "credentials" (a new key pair)
+    DELETE /api/admin/apps/{id}/keys/{key}      204; 409 for the app's last pair
+    GET    /api/admin/apps/{id}/origins         200 {"origins": [...]}
+    PUT    /api/admin/apps/{id}/origins         200 {"origins": [...]} (the whole list; [] = any)
+
+An app is `{"id", "name", "active", "owner_id", "created_at", "settings", "keys": [{"key",
+"created_at"}], "origins"}`. Secrets appear only under "credentials", in the answers of the two
+requests that create a key pair: creating an app (its owner needs the first secret to use it at
+all, as Pusher's dashboard shows it) and rotate-secret. Nothing else ever shows one; to see a
+secret again, rotate. Any other path under /api/admin/ answers 404 (after the token check).
+
+Every change is written to the store and then made live with `hub.apps.reload()`, so the running
+hub applies it at once: a disabled or deleted app, or a revoked key, closes its sockets, and an
+origin taken off the list refuses the next handshake from it.
+"""
 
 from typing import Any
 
+from hub.api.admin_base import (
+    AdminHandler,
+    app_json,
+    app_name,
+    app_settings,
+    origin_patterns,
+    revealed,
+)
 from hub.core.hub import Hub
+from hub.core.models import AppSettings
+from hub.errors import ApiError, bad_request, not_found
+from hub.store import StoreError
+
+PREFIX = "/api/admin"
+
+
+class AppsHandler(AdminHandler):
+    """/api/admin/apps: the caller's apps (every app for an admin), and new apps."""
+
+    async def get(self) -> None:
+        owner = None if self.user.is_admin else self.user.id
+        apps = await self.store.list_apps(owner_id=owner)
+        self.send_json({"apps": [app_json(app) for app in apps]})
+
+    async def post(self) -> None:
+        body = self.body_fields(("name", "settings", "origins"), required=("name",))
+        name = app_name(body["name"])
+        settings = app_settings(AppSettings(), body.get("settings", {}))
+        origins = origin_patterns(body.get("origins", []))
+        # The caller owns what they create, admins too: an ownerless app is the CLI's.
+        app = await self.store.create_app(
+            name, owner_id=self.user.id, settings=settings, origins=origins
+        )
+        await self.hub.apps.reload()
+        self.send_json(revealed(app, app.keys[0]), status=201)
+
+
+class AppHandler(AdminHandler):
+    """/api/admin/apps/{id}: one app."""
+
+    async def get(self, app_id: str) -> None:
+        self.send_json(app_json(self.app))
+
+    async def patch(self, app_id: str) -> None:
+        body = self.body_fields(("name", "active", "settings"))
+        name = app_name(body["name"]) if "name" in body else None
+        active = body.get("active")
+        if "active" in body and not isinstance(active, bool):
+            raise bad_request("active must be true or false")
+        settings = app_settings(self.app.settings, body["settings"]) if "settings" in body else None
+        # Everything is checked before anything is written: a 400 changes nothing.
+        await self.store.update_app(self.app.id, name=name, active=active, settings=settings)
+        self.send_json(app_json(await self.changed()))
+
+    async def delete(self, app_id: str) -> None:
+        await self.store.delete_app(self.app.id)
+        self.hub.traffic.forget(self.app.id)
+        await self.hub.apps.reload()
+        self.set_status(204)
+        self.finish()
+
+
+class RotateSecretHandler(AdminHandler):
+    """POST /api/admin/apps/{id}/rotate-secret: a new key pair; the old ones stay valid until
+    revoked, so clients and servers can move over without downtime."""
+
+    async def post(self, app_id: str) -> None:
+        self.body_fields((), empty_ok=True)
+        pair = await self.store.add_key_pair(self.app.id)
+        self.send_json(revealed(await self.changed(), pair), status=201)
+
+
+class KeyHandler(AdminHandler):
+    """DELETE /api/admin/apps/{id}/keys/{key}: revokes a key pair; sockets using it close."""
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        # Before the method, as for the app: another app's key is a 404 whatever is asked.
+        key = self.path_kwargs["key"]
+        if key not in {pair.key for pair in self.app.keys}:
+            raise not_found(f"app {self.app.id} has no such key")
+
+    async def delete(self, app_id: str, key: str) -> None:
+        try:
+            await self.store.revoke_key(self.app.id, key)
+        except StoreError as exc:  # the app's last pair
+            raise ApiError(409, str(exc)) from None
+        await self.hub.apps.reload()
+        self.set_status(204)
+        self.finish()
+
+
+class OriginsHandler(AdminHandler):
+    """/api/admin/apps/{id}/origins: the allowed browser origins; an empty list allows any."""
+
+    async def get(self, app_id: str) -> None:
+        self.send_json({"origins": list(self.app.origins)})
+
+    async def put(self, app_id: str) -> None:
+        body = self.body_fields(("origins",), required=("origins",))
+        await self.store.replace_origins(self.app.id, origin_patterns(body["origins"]))
+        self.send_json({"origins": list((await self.changed()).origins)})
+
+
+class NotFoundHandler(AdminHandler):
+    """Any other path under /api/admin/: a JSON 404 once the token is checked."""
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        raise not_found(f"no admin API route {self.request.path}")
 
 
 def admin_routes(hub: Hub) -> list[tuple[str, type, dict[str, Any]]]:
-    """The admin API's routes, for the server's one route table."""
-    return []
+    """The admin API's routes, for the server's one route table. Path parameters are named
+    groups (`app_id`, `key`, `rest`); the catch-all comes last."""
+    app = PREFIX + r"/apps/(?P<app_id>[^/]+)"
+    with_hub = {"hub": hub}
+    return [
+        (PREFIX + r"/apps", AppsHandler, with_hub),
+        (app, AppHandler, with_hub),
+        (app + r"/rotate-secret", RotateSecretHandler, with_hub),
+        (app + r"/keys/(?P<key>[^/]+)", KeyHandler, with_hub),
+        (app + r"/origins", OriginsHandler, with_hub),
+        (PREFIX + r"(?P<rest>/.*)?", NotFoundHandler, with_hub),
+    ]
