@@ -13,6 +13,7 @@ import tornado.web
 
 from hub.auth.passwords import hash_password, needs_rehash, password_problem, verify_password
 from hub.dashboard.base import PREFIX, DashboardHandler
+from hub.dashboard.user_pages import signup_open
 from hub.store_accounts import AccountError
 
 
@@ -24,19 +25,22 @@ def _safe_next(target: str | None) -> str:
 
 
 class LoginHandler(DashboardHandler):
+    async def _page(self, template: str, **values: object) -> None:
+        self.render(template, signup=await signup_open(self), **values)
+
     async def get(self) -> None:
         if self.user is not None:
             self.redirect(_safe_next(self.get_query_argument("next", None)))
             return
         if await self.store.count_users() == 0:
-            self.render(
+            await self._page(
                 "login.html",
                 email="",
                 next="",
                 error="No account exists yet: use the setup link `hub serve` printed.",
             )
             return
-        self.render("login.html", email="", next=self.get_query_argument("next", ""))
+        await self._page("login.html", email="", next=self.get_query_argument("next", ""))
 
     async def post(self) -> None:
         email = self.get_body_argument("email", "").strip()
@@ -48,7 +52,7 @@ class LoginHandler(DashboardHandler):
         if wait:
             self.set_status(429)
             self.set_header("Retry-After", str(wait))
-            self.render(
+            await self._page(
                 "login.html",
                 email=email,
                 next=target,
@@ -61,7 +65,7 @@ class LoginHandler(DashboardHandler):
         if user is None or not good or not user.active:
             throttle.failed(email, address)
             self.set_status(401)
-            self.render(
+            await self._page(
                 "login.html",
                 email=email,
                 next=target,

@@ -24,6 +24,7 @@ class CookieSigner:
     salt, so no other signed value of the hub can pass for one)."""
 
     def __init__(self, secret: str) -> None:
+        self.secret = secret  # other signers of the dashboard derive from it, each with a salt
         self._serializer = URLSafeSerializer(secret, salt="hub.dashboard-session")
         self._csrf_key = hashlib.sha256(b"hub.dashboard-csrf:" + secret.encode()).digest()
 
