@@ -6,6 +6,7 @@ schema.sql; PRAGMA user_version records which version a database file is at.
 """
 
 import json
+import logging
 import os
 import secrets
 import sqlite3
@@ -22,6 +23,11 @@ from hub.store_accounts import AccountsStore
 # 4: history_chunks (one row per channel per history batch) in place of channel_events.
 # 5: dashboard users, sessions, API tokens, hub_settings; apps.owner_id.
 SCHEMA_VERSION = 5
+
+
+# aiosqlite logs every statement with its parameters at DEBUG: app secrets, password hashes and
+# token digests would reach any log configured at that level. Its warnings still pass.
+logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 
 class StoreError(Exception):
