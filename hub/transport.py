@@ -121,6 +121,13 @@ class PusherSocketHandler(HubSocketHandler):
         self.path_ok = bool(key) and "/" not in key
         if self.path_ok:
             self.live = await self.hub.apps.by_key(key)
+        # Checked here as well as in check_origin: Tornado 6.6 passes a same-origin handshake
+        # (Origin matching Host, or Sec-Fetch-Site: same-origin) without asking check_origin,
+        # and a page on the hub's own origin is no more on the app's list than any other.
+        try:
+            refuse_foreign_origin(self, self.live)
+        except HandshakeRefused as refused:
+            refuse(self, refused)
 
     def open(self, *args: str, **kwargs: str) -> None:
         self._start_stream()

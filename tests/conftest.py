@@ -28,8 +28,10 @@ class WsClient:
         self.socket_id: str | None = None
 
     @classmethod
-    async def open(cls, url: str, origin: str | None = None) -> "WsClient":
-        headers = {"Origin": origin} if origin else {}
+    async def open(
+        cls, url: str, origin: str | None = None, headers: dict[str, str] | None = None
+    ) -> "WsClient":
+        headers = {**({"Origin": origin} if origin else {}), **(headers or {})}
         request = HTTPRequest(url, headers=headers, connect_timeout=WAIT, request_timeout=WAIT)
         conn = await asyncio.wait_for(websocket_connect(request), WAIT)
         return cls(conn)
@@ -142,10 +144,12 @@ async def in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> 
     return await asyncio.wait_for(asyncio.to_thread(function, *args, **kwargs), WAIT * 2)
 
 
-async def handshake_status(url: str, origin: str | None) -> int:
+async def handshake_status(
+    url: str, origin: str | None, headers: dict[str, str] | None = None
+) -> int:
     """The HTTP status of a websocket handshake (101 when it upgraded)."""
     try:
-        client = await WsClient.open(url, origin=origin)
+        client = await WsClient.open(url, origin=origin, headers=headers)
     except HTTPClientError as error:
         return error.code
     client.close()

@@ -54,6 +54,11 @@ async def test_allowed_origins(hub_server) -> None:
     assert await handshake_status(url, "https://evil.example") == 403
     assert await handshake_status(url, "https://good.example") == 101
     assert await handshake_status(url, None) == 101
+    # A page on the hub's own origin is not on the list either (Tornado 6.6 lets same-origin
+    # handshakes through without asking check_origin; found by the dashboard's browser test).
+    assert await handshake_status(url, hub_server.url) == 403
+    fetch_site = {"Sec-Fetch-Site": "same-origin"}
+    assert await handshake_status(url, hub_server.url, fetch_site) == 403
     # The test app has no list: any origin.
     assert await handshake_status(hub_server.pusher_url(), "https://evil.example") == 101
 
