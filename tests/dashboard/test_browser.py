@@ -1,0 +1,146 @@
+"""The dashboard in real headless Chromium: sign in, create an app, add an origin, copy the
+pusher-js snippet, open the debug console, send a test event from its form and see it arrive,
+watch the connection count rise when a real pusher-js (in the browser) connects, and see that
+client refused on its next handshake once its origin is removed. Every page is photographed for
+the README (docs/screenshots/), the apps list also at phone width."""
+
+import asyncio
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chromium import PHONE_WIDTH, browser, new_page, screenshot  # noqa: F401 (fixture)
+from playwright.async_api import expect
+
+from hub.auth.passwords import hash_password
+from hub.pytest_plugin import RunningHub
+
+PASSWORD = "correct horse battery"
+PUSHER_JS = (
+    Path(__file__).resolve().parents[1] / "interop/node_modules/pusher-js/dist/web/pusher.min.js"
+)
+
+
+async def sign_in(page: Any, hub: RunningHub) -> None:
+    await page.goto(f"{hub.url}/dashboard/")
+    await page.fill("input[name=email]", "root@example.com")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("h1:has-text('Apps')")
+
+
+async def pusher_in_browser(page: Any, hub: RunningHub, key: str) -> None:
+    """A real pusher-js, loaded into a page of the hub's own origin, connecting to the hub."""
+    await page.goto(f"{hub.url}/hub-resume.js")  # any page of that origin
+    await page.add_script_tag(path=str(PUSHER_JS))
+    await page.evaluate(
+        """([key, host, port]) => {
+            window.events = [];
+            window.client = new Pusher(key, {wsHost: host, wsPort: port, forceTLS: false,
+                enabledTransports: ["ws"], cluster: "mt1"});
+            window.client.connection.bind("state_change", (s) => window.events.push(s.current));
+            window.client.connection.bind("error", (e) => window.events.push("error"));
+        }""",
+        [key, hub.host, hub.port],
+    )
+
+
+async def test_the_dashboard_in_chromium(
+    hub_server: RunningHub,
+    browser: Any,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="hub.transport")
+    await hub_server.server.store.create_user("root@example.com", "admin", hash_password(PASSWORD))
+    page = await new_page(browser)
+    await page.goto(f"{hub_server.url}/dashboard/login")
+    await screenshot(page, "login")
+    await sign_in(page, hub_server)
+    await screenshot(page, "apps")
+
+    await page.click("text=New app")
+    await page.fill("input[name=name]", "storefront")
+    await page.click("button:has-text('Create app')")
+    await page.wait_for_selector("h2:has-text('Connect')")
+    app_id = re.search(r"/apps/(\d+)/", page.url)[1]
+    app = await hub_server.server.store.get_app(app_id)
+    key = app.keys[0].key
+    await page.click("#snippet-pusher-js button.copy")
+    copied = await page.evaluate("navigator.clipboard.readText()")
+    assert f'new Pusher("{key}"' in copied and app.keys[0].secret not in copied
+    await screenshot(page, "connect")
+
+    origin = hub_server.url  # the pusher-js page below runs on the hub's own origin
+    await page.click("nav.tabs >> text=Origins")
+    await page.fill("input[name=pattern]", origin)
+    await page.click("button:has-text('Add origin')")
+    await page.wait_for_selector(f"ul.origins code:has-text('{origin}')")
+    await screenshot(page, "origins")
+
+    await page.click("nav.tabs >> text=Keys")
+    await page.click("button:has-text('Reveal')")
+    await page.wait_for_selector("code[data-secret]")
+    await page.click("nav.tabs >> text=Settings")
+    await screenshot(page, "settings")
+
+    await page.click("nav.tabs >> text=Console")
+    await page.wait_for_selector("[data-status]:has-text('Live')")
+    await page.fill("form[data-trigger] input[name=channel]", "orders")
+    await page.fill("form[data-trigger] input[name=event]", "order-created")
+    await page.fill("form[data-trigger] textarea[name=data]", '{"id": 42}')
+    await page.click("button:has-text('Send test event')")
+    row = page.locator("tr.kind-event", has_text="order-created")
+    await row.wait_for()
+    assert '{"id": 42}' in await row.inner_text()
+    await screenshot(page, "console")
+
+    await page.click("nav.tabs >> text=Stats")
+    await page.wait_for_selector("[data-status]:has-text('Live')")
+    connections = page.locator('[data-stat="connections"]')
+    assert await connections.inner_text() == "0"
+    client_page = await new_page(browser)
+    await pusher_in_browser(client_page, hub_server, key)
+    await client_page.wait_for_function("window.events.includes('connected')")
+    await expect(connections).to_have_text("1")  # live, from the stats stream
+    await screenshot(page, "stats")
+
+    # The origin goes: the connected client stays, its next handshake is refused.
+    await page.click("nav.tabs >> text=Origins")
+    await page.click(f"button[aria-label='Remove {origin}']")
+    await page.wait_for_selector("text=Handshakes from it are refused")
+    await page.fill("input[name=pattern]", "https://somewhere-else.example")
+    await page.click("button:has-text('Add origin')")
+    await page.wait_for_selector("ul.origins code:has-text('somewhere-else')")
+    await client_page.evaluate("window.events = []; window.client.disconnect()")
+    await client_page.evaluate("window.client.connect()")
+    refusal = f"/app/{key} refused (403): origin not allowed"
+    deadline = time.monotonic() + 10
+    while refusal not in caplog.text:  # pusher-js retries; the hub refuses each handshake
+        assert time.monotonic() < deadline, caplog.text[-2000:]
+        await asyncio.sleep(0.05)
+    assert await client_page.evaluate("window.client.connection.state") == "connecting"
+    assert "connected" not in await client_page.evaluate("window.events")
+    assert hub_server.server.hub.connection_count(app_id) == 0
+
+
+async def test_phone_width_and_the_users_page(hub_server: RunningHub, browser: Any) -> None:  # noqa: F811
+    await hub_server.server.store.create_user("root@example.com", "admin", hash_password(PASSWORD))
+    await hub_server.server.store.create_user("dev@example.com", "developer", None)
+    phone = await new_page(browser, width=PHONE_WIDTH, height=844)
+    await sign_in(phone, hub_server)
+    await screenshot(phone, "phone-apps")
+    overflow = await phone.evaluate("document.documentElement.scrollWidth")
+    assert overflow <= PHONE_WIDTH, "no sideways scrolling on a phone"
+    table_fits = "(() => { const w = document.querySelector('.table-wrap');"
+    table_fits += " return w.scrollWidth <= w.clientWidth; })()"
+    assert await phone.evaluate(table_fits), "the apps table fits without scrolling"
+    await phone.goto(f"{hub_server.url}/dashboard/apps/{hub_server.app_id}/keys")
+    await screenshot(phone, "phone-app")
+    desk = await new_page(browser)
+    await sign_in(desk, hub_server)
+    await desk.click("nav.topnav >> text=Users")
+    await desk.wait_for_selector("text=dev@example.com")
+    await screenshot(desk, "users")
