@@ -49,6 +49,9 @@ setup(
             "wheel",
             "pusher>=3.3",
             "ruff>=0.5",
+            # The dashboard's browser tests drive Debian's chromium (apt) through it; no
+            # browser download (`playwright install` is never run).
+            "playwright>=1.40",
         ],
     },
     entry_points={

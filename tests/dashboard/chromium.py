@@ -1,7 +1,8 @@
 """Real headless Chromium for the dashboard's browser tests: Debian's `chromium` package
 driven by Playwright for Python (never Playwright's own browser download, which cannot be
-reached here). Without chromium the tests fail under CI (`CI` set: .ci/run installs it) and
-skip elsewhere with the reason. `screenshot` writes docs/screenshots/NAME.png for the README.
+reached here). Without chromium or playwright the tests fail under CI (.ci/run installs both
+and sets HUB_REQUIRE_BROWSER) and skip elsewhere with the reason. `screenshot` writes
+docs/screenshots/NAME.png for the README.
 
 Test modules import the `browser` fixture from here: a second conftest.py would clash with
 tests/conftest.py (both would be the module `conftest`)."""
@@ -30,20 +31,27 @@ CHROMIUM_FLAGS = [
 ]
 
 
+def _missing(message: str) -> None:
+    """Fails under CI (`.ci/run` sets HUB_REQUIRE_BROWSER; CI runners set CI), skips elsewhere."""
+    if os.environ.get("HUB_REQUIRE_BROWSER") or os.environ.get("CI"):
+        pytest.fail(f"{message}; .ci/run installs it")
+    pytest.skip(message)
+
+
 def _chromium() -> str:
     path = shutil.which("chromium")
     if path is None:
-        message = "Debian's chromium is not installed (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; .ci/run installs it")
-        pytest.skip(message)
+        _missing("Debian's chromium is not installed (apt-get install chromium)")
+    assert path is not None
     return path
 
 
 @pytest.fixture
 def browser(io_loop: Any) -> Iterator[Any]:
-    from playwright.async_api import async_playwright
-
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        _missing("playwright is not installed (pip install -e '.[test]')")
     executable = _chromium()
     driver = io_loop.run_sync(lambda: async_playwright().start(), timeout=30)
     try:
