@@ -100,6 +100,17 @@ function startLive(root) {
   });
 }
 
+function startAppsLive(root) {
+  const source = new EventSource(root.dataset.appsLive);
+  source.addEventListener("apps", (message) => {
+    for (const [id, numbers] of Object.entries(JSON.parse(message.data))) {
+      root.querySelectorAll(`[data-connections="${id}"]`).forEach((el) => { el.textContent = numbers.connections; });
+      root.querySelectorAll(`[data-today="${id}"]`).forEach((el) => { el.textContent = numbers.today; });
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-live]").forEach(startLive);
+  document.querySelectorAll("[data-apps-live]").forEach(startAppsLive);
 });

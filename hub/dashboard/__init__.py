@@ -14,7 +14,7 @@ from hub.dashboard.account_pages import LoginHandler, LogoutHandler, SetupHandle
 from hub.dashboard.app_pages import AppPageHandler, AppsHandler, NewAppHandler
 from hub.dashboard.base import PREFIX, Dashboard
 from hub.dashboard.guards import CookieSigner
-from hub.dashboard.live import LiveHandler
+from hub.dashboard.live import AppsLiveHandler, LiveHandler
 from hub.dashboard.user_pages import AccountHandler, InviteHandler, SignupHandler, UsersHandler
 
 COOKIE_KEY_SETTING = "dashboard_cookie_key"
@@ -39,6 +39,7 @@ def dashboard_routes(dashboard: Dashboard) -> list[tuple[str, type, dict[str, An
         (PREFIX + r"/account", AccountHandler, shared),
         (PREFIX + r"/invite", InviteHandler, shared),
         (PREFIX + r"/signup", SignupHandler, shared),
+        (PREFIX + r"/live", AppsLiveHandler, shared),
         (PREFIX + r"/apps/new", NewAppHandler, shared),
         (PREFIX + rf"/apps/{app}/?", AppPageHandler, shared),
         (PREFIX + rf"/apps/{app}/live", LiveHandler, shared),

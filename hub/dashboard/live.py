@@ -1,4 +1,7 @@
-"""GET /dashboard/apps/{id}/live: the app's live numbers and activity for the dashboard, as
+"""GET /dashboard/live: the live connection count and today's events of each app on the apps
+list, every second.
+
+GET /dashboard/apps/{id}/live: the app's live numbers and activity for the dashboard, as
 Server-Sent Events from the hub itself (the dashboard eats its own dog food): `event: stats`
 every second (connections, channels, events per second over the last minute and per minute
 over the last hour, today's total) and, with `?console=1`, `event: activity` for each
@@ -89,3 +92,32 @@ class LiveHandler(DashboardHandler):
     def on_connection_close(self) -> None:
         self._gone.set()
         self._wake.set()
+
+
+class AppsLiveHandler(DashboardHandler):
+    """The apps list's numbers: `event: apps`, {app id: {"connections", "today"}} for the apps
+    the user manages (as they were when the stream opened), every second."""
+
+    async def get(self) -> None:
+        user = self.require_user()
+        apps = await self.store.list_apps(None if user.is_admin else user.id)
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("X-Accel-Buffering", "no")
+        self._gone = asyncio.Event()
+        hub = self.dashboard.hub
+        with contextlib.suppress(StreamClosedError):
+            while not self._gone.is_set():
+                numbers = {
+                    app.id: {
+                        "connections": hub.connection_count(app.id),
+                        "today": hub.traffic.today(app.id),
+                    }
+                    for app in apps
+                }
+                self.write(f"event: apps\ndata: {json.dumps(numbers)}\n\n")
+                await self.flush()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._gone.wait(), STATS_INTERVAL)
+
+    def on_connection_close(self) -> None:
+        self._gone.set()

@@ -63,6 +63,7 @@ async def test_the_dashboard_in_chromium(
 
     await page.click("text=New app")
     await page.fill("input[name=name]", "storefront")
+    await screenshot(page, "new-app")
     await page.click("button:has-text('Create app')")
     await page.wait_for_selector("h2:has-text('Connect')")
     app_id = re.search(r"/apps/(\d+)/", page.url)[1]
@@ -81,6 +82,7 @@ async def test_the_dashboard_in_chromium(
     await screenshot(page, "origins")
 
     await page.click("nav.tabs >> text=Keys")
+    await screenshot(page, "keys")
     await page.click("button:has-text('Reveal')")
     await page.wait_for_selector("code[data-secret]")
     await page.click("nav.tabs >> text=Settings")
@@ -101,10 +103,15 @@ async def test_the_dashboard_in_chromium(
     await page.wait_for_selector("[data-status]:has-text('Live')")
     connections = page.locator('[data-stat="connections"]')
     assert await connections.inner_text() == "0"
+    listing = await page.context.new_page()  # the apps list, signed in too
+    await listing.goto(f"{hub_server.url}/dashboard/")
+    listed = listing.locator(f'td[data-connections="{app_id}"]')
+    await expect(listed).to_have_text("0")
     client_page = await new_page(browser)
     await pusher_in_browser(client_page, hub_server, key)
     await client_page.wait_for_function("window.events.includes('connected')")
     await expect(connections).to_have_text("1")  # live, from the stats stream
+    await expect(listed).to_have_text("1")  # and on the apps list, without a reload
     await screenshot(page, "stats")
 
     # The origin goes: the connected client stays, its next handshake is refused.
@@ -144,3 +151,7 @@ async def test_phone_width_and_the_users_page(hub_server: RunningHub, browser: A
     await desk.click("nav.topnav >> text=Users")
     await desk.wait_for_selector("text=dev@example.com")
     await screenshot(desk, "users")
+    await desk.click("nav.topnav >> text=Account")
+    await desk.click("button:has-text('Create token')")
+    await desk.wait_for_selector("#new-token")
+    await screenshot(desk, "account")

@@ -113,3 +113,16 @@ async def test_the_stream_is_the_owners_only(hub_server: RunningHub) -> None:
     assert answer.code == 404, "the hub's app belongs to no developer"
     visitor = DashboardClient(hub_server.url)
     assert (await visitor.get(f"/dashboard/apps/{hub_server.app_id}/live")).code == 302
+
+
+async def test_the_apps_list_stream_has_only_the_users_apps(hub_server: RunningHub) -> None:
+    developer = await signed_in(hub_server, "dev@example.com", "developer")
+    await developer.get("/dashboard/apps/new")
+    made = await developer.post("/dashboard/apps/new", {"name": "mine"})
+    mine = made.headers["Location"].split("/")[3]
+    stream = Stream(developer, "/dashboard/live")
+    try:
+        numbers = await stream.next("apps")
+        assert numbers == {mine: {"connections": 0, "today": 0}}, "not the hub's other app"
+    finally:
+        stream.close()
