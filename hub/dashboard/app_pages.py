@@ -13,7 +13,7 @@ import tornado.web
 from hub.api.events import parse_trigger
 from hub.core.models import App, AppSettings, Event
 from hub.dashboard.base import PREFIX, DashboardHandler
-from hub.dashboard.snippets import snippets_for
+from hub.dashboard.snippets import reached_at, snippets_for
 from hub.errors import ApiError
 from hub.origins import OriginPatternError, normalize_pattern
 from hub.store import StoreError
@@ -88,7 +88,7 @@ class AppPageHandler(DashboardHandler):
             connections=hub.connection_count(app.id),
             today=hub.traffic.today(app.id),
             settings=[(name, values[name], SETTING_HELP[name]) for name in SETTING_HELP],
-            snippets=snippets_for(app, self.request),
+            snippets=snippets_for(app, *reached_at(self.request)),
             revealed=extra.pop("revealed", None),
             form=extra.pop("form", {"channel": "my-channel", "name": "my-event", "data": "{}"}),
             nav="apps",

@@ -2,16 +2,20 @@
 reached the hub on. Server-side snippets read the secret from the environment: a secret is
 shown only when its owner reveals it on the keys tab."""
 
-from tornado.httputil import HTTPServerRequest
+from tornado.httputil import HTTPServerRequest, split_host_and_port
 
 from hub.core.models import App
 
 
-def snippets_for(app: App, request: HTTPServerRequest) -> list[tuple[str, str, str]]:
-    """(id, title, code) of each snippet."""
-    host, _, port_text = request.host.partition(":")
+def reached_at(request: HTTPServerRequest) -> tuple[str, int, bool]:
+    """(host, port, TLS) of the hub as this request reached it."""
+    host, port = split_host_and_port(request.host)
     tls = request.protocol == "https"
-    port = int(port_text) if port_text else (443 if tls else 80)
+    return host, port or (443 if tls else 80), tls
+
+
+def snippets_for(app: App, host: str, port: int, tls: bool) -> list[tuple[str, str, str]]:
+    """(id, title, code) of each snippet, for the hub at host:port."""
     scheme = "https" if tls else "http"
     key, app_id = app.keys[0].key, app.id
     force_tls = "true" if tls else "false"
