@@ -223,6 +223,15 @@ class PhoenixSession(PeerSession):
             response["reason"] = reason
         if detail is not None:
             response["message"] = detail
+        if status == "error" and self.conn is not None:
+            self.hub.monitor.report(
+                self.conn.app_id,
+                "error",
+                socket_id=self.conn.socket_id,
+                channel=message.topic,
+                code=None,
+                message=f"{message.event}: {reason}" + (f" ({detail})" if detail else ""),
+            )
         payload = {"status": status, "response": response}
         self._write(frame(message.join_ref, message.ref, message.topic, "phx_reply", payload))
 

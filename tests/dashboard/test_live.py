@@ -8,6 +8,7 @@ import json
 from conftest import WAIT, WsClient
 from dashboard_client import DashboardClient
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.websocket import websocket_connect
 
 from hub.auth.passwords import hash_password
 from hub.pytest_plugin import RunningHub
@@ -124,5 +125,20 @@ async def test_the_apps_list_stream_has_only_the_users_apps(hub_server: RunningH
     try:
         numbers = await stream.next("apps")
         assert numbers == {mine: {"connections": 0, "today": 0}}, "not the hub's other app"
+    finally:
+        stream.close()
+
+
+async def test_the_console_sees_phoenix_errors_too(hub_server: RunningHub) -> None:
+    admin = await signed_in(hub_server, "root@example.com", "admin")
+    stream = Stream(admin, f"/dashboard/apps/{hub_server.app_id}/live?console=1")
+    try:
+        await stream.next("stats")
+        url = f"{hub_server.ws_url}/socket/websocket?vsn=2.0.0&key={hub_server.key}"
+        socket = await asyncio.wait_for(websocket_connect(url), WAIT)
+        await socket.write_message(json.dumps(["1", "1", "private-room", "phx_join", {}]))
+        error = await stream.next("activity", kind="error")
+        assert error["channel"] == "private-room" and "unauthorized" in error["message"]
+        socket.close()
     finally:
         stream.close()
