@@ -12,6 +12,7 @@ from dashboard_client import DashboardClient
 
 from hub.auth.passwords import hash_password
 from hub.dashboard import dashboard_routes
+from hub.dashboard.app_pages import ACTIONS, TABS
 from hub.dashboard.base import UNSAFE_METHODS
 from hub.pytest_plugin import RunningHub
 
@@ -202,7 +203,7 @@ async def test_a_developer_cannot_reach_another_developers_app(hub_server: Runni
     listing = await alice.get("/dashboard/")
     assert b"bobs-app" not in listing.body and bobs.encode() not in listing.body
     await alice.get("/dashboard/")  # a fresh CSRF token for alice's forms
-    for tab in ("", "keys", "origins", "settings", "connect", "delete"):
+    for tab in ("", *TABS, "live"):
         page = await alice.get(f"/dashboard/apps/{bobs}/{tab}")
         assert page.code == 404 and before.keys[0].key.encode() not in page.body, tab
     forms = {
@@ -212,24 +213,20 @@ async def test_a_developer_cannot_reach_another_developers_app(hub_server: Runni
         "name": "taken",
         "active": "on",
         "history_depth": "1",
+        "channel": "bobs-channel",
+        "event": "from-alice",
+        "data": "{}",
     }
     for method, path in unsafe_routes():
         if "APP" not in path:
             continue
-        for action in (
-            "reveal-secret",
-            "rotate",
-            "revoke-key",
-            "add-origin",
-            "remove-origin",
-            "settings",
-            "delete",
-        ):
+        for action in ACTIONS:  # every action an app page has, trigger included
             target = path.replace("APP", bobs).replace("/rotate", f"/{action}")
             answer = await alice.request(method, target, forms)
             assert answer.code == 404, (target, answer.code)
             assert before.keys[0].secret.encode() not in answer.body
     assert await store.get_app(bobs) == before, "nothing changed"
+    assert hub_server.server.hub.traffic.today(bobs) == 0, "nothing published into bob's app"
     admin = await account(hub_server, "root@example.com", role="admin")
     assert (await admin.get(f"/dashboard/apps/{bobs}/keys")).code == 200, "admins see every app"
 
