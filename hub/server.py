@@ -181,7 +181,9 @@ class HubServer:
         )
         await self.hub.start()
         self.dashboard = await make_dashboard(self.hub)
-        self._http = HTTPServer(make_app(settings, self.hub, self.dashboard), xheaders=False)
+        self._http = HTTPServer(
+            make_app(settings, self.hub, self.dashboard), xheaders=settings.trust_proxy
+        )
         if sockets is None:
             sockets = bind_sockets(settings.port, settings.host or None)
         self._http.add_sockets(sockets)

@@ -43,13 +43,16 @@ async def test_sign_in_out_and_what_a_visitor_sees(hub_server: RunningHub) -> No
     await visitor.get("/dashboard/login")
     wrong = await visitor.post("/dashboard/login", {"email": "dev@example.com", "password": "x"})
     assert wrong.code == 401 and b"Wrong email or password" in wrong.body
-    good = await visitor.post(
+    good = await visitor.request(
+        "POST",
         "/dashboard/login",
         {"email": "DEV@example.com", "password": PASSWORD, "next": "/dashboard/apps/new"},
+        headers={"X-Forwarded-Proto": "https"},
     )
     assert good.code == 302 and good.headers["Location"] == "/dashboard/apps/new"
     cookie = good.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/dashboard" in cookie
+    assert "Secure" not in cookie, "plain http (a proxy's X-Forwarded-Proto is not trusted)"
     assert (await visitor.get("/dashboard/")).code == 200
     assert (await visitor.post("/dashboard/logout")).code == 302
     assert (await visitor.get("/dashboard/")).code == 302, "signed out"
