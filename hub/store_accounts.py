@@ -13,6 +13,9 @@ import aiosqlite
 from hub.core.models import App
 
 ROLES = ("admin", "developer")
+# A dashboard session ends after this long without a request, and this long after sign-in.
+SESSION_IDLE_SECONDS = 12 * 3600
+SESSION_MAX_SECONDS = 14 * 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +152,11 @@ class AccountsStore:
         """A new session id (to sign into the cookie); only its digest is stored."""
         session_id = secrets.token_urlsafe(32)
         now = int(time.time())
+        # Sessions nobody presents again would stay forever: each sign-in clears the dead ones.
+        await self._db.execute(
+            "DELETE FROM dashboard_sessions WHERE seen_at < ? OR created_at < ?",
+            (now - SESSION_IDLE_SECONDS, now - SESSION_MAX_SECONDS),
+        )
         await self._db.execute(
             "INSERT INTO dashboard_sessions (id_hash, user_id, created_at, seen_at)"
             " VALUES (?,?,?,?)",

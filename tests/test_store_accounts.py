@@ -12,7 +12,12 @@ import pytest
 
 import hub.store_accounts
 from hub.store import Store
-from hub.store_accounts import AccountError, digest
+from hub.store_accounts import (
+    SESSION_IDLE_SECONDS,
+    SESSION_MAX_SECONDS,
+    AccountError,
+    digest,
+)
 
 IDLE, MAX = 600, 3600  # session expiry used by these tests (seconds)
 
@@ -241,3 +246,16 @@ async def test_hub_settings_and_generated_secrets_are_stable(tmp_path: Path) -> 
     async with opened(path) as store:
         assert await store.generated_secret("cookie_key") == cookie_key
         assert await store.hub_setting("signup") == "closed"
+
+
+async def test_a_sign_in_clears_the_sessions_nobody_came_back_for(
+    tmp_path: Path, clock: Clock
+) -> None:
+    async with opened(tmp_path / "hub.db") as store:
+        ann = await store.create_user("ann@example.com", "developer", None)
+        await store.create_session(ann.id)
+        clock.now += SESSION_IDLE_SECONDS + 1
+        fresh = await store.create_session(ann.id)
+        async with store._db.execute("SELECT COUNT(*) FROM dashboard_sessions") as cursor:
+            assert (await cursor.fetchone())[0] == 1, "the abandoned one is gone"
+        assert await store.session_user(fresh, SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS) == ann

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from hub.store_accounts import SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS
+
 SESSION_COOKIE = "hub_session"
 CSRF_COOKIE = "hub_csrf"
 # A signed-in session ends after this long without a request, and this long after sign-in.
-IDLE_SECONDS = 12 * 3600
-MAX_SECONDS = 14 * 86400
+IDLE_SECONDS, MAX_SECONDS = SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS
 
 
 class CookieSigner:
