@@ -83,6 +83,22 @@ class AccountsStore:
         assert user is not None
         return user
 
+    async def create_first_admin(self, email: str, password_hash: str) -> User:
+        """The hub's first account, an admin; refused (AccountError) once any account exists,
+        in the same statement, so two setup requests at once cannot both succeed."""
+        user_id = secrets.token_hex(8)
+        cursor = await self._db.execute(
+            "INSERT INTO users (id, email, password_hash, role, active, created_at)"
+            " SELECT ?, ?, ?, 'admin', 1, ? WHERE NOT EXISTS (SELECT 1 FROM users)",
+            (user_id, email.strip(), password_hash, int(time.time())),
+        )
+        await self._db.commit()
+        if cursor.rowcount != 1:
+            raise AccountError("the hub is set up already: sign in")
+        user = await self.get_user(user_id)
+        assert user is not None
+        return user
+
     async def get_user(self, user_id: str) -> User | None:
         return await self._one_user("WHERE id = ?", (user_id,))
 

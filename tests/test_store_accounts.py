@@ -2,6 +2,7 @@
 dashboard sessions with their idle and absolute expiry, admin API tokens kept only as digests,
 and the hub-wide settings and generated secrets."""
 
+import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
@@ -259,3 +260,15 @@ async def test_a_sign_in_clears_the_sessions_nobody_came_back_for(
         async with store._db.execute("SELECT COUNT(*) FROM dashboard_sessions") as cursor:
             assert (await cursor.fetchone())[0] == 1, "the abandoned one is gone"
         assert await store.session_user(fresh, SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS) == ann
+
+
+async def test_only_one_first_admin_even_at_once(tmp_path: Path) -> None:
+    async with opened(tmp_path / "hub.db") as store:
+        results = await asyncio.gather(
+            *(store.create_first_admin(f"a{n}@example.com", "h") for n in range(5)),
+            return_exceptions=True,
+        )
+        made = [r for r in results if not isinstance(r, Exception)]
+        assert len(made) == 1 and made[0].is_admin
+        assert all(isinstance(r, AccountError) for r in results if r not in made)
+        assert len(await store.list_users()) == 1

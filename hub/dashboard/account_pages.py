@@ -118,8 +118,8 @@ class SetupHandler(DashboardHandler):
             self.render("setup.html", token=token, email=email, error=problem)
             return
         try:
-            user = await self.store.create_user(
-                email, "admin", await asyncio.to_thread(hash_password, password)
+            user = await self.store.create_first_admin(
+                email, await asyncio.to_thread(hash_password, password)
             )
         except AccountError as exc:
             self.set_status(409)
