@@ -17,6 +17,9 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from hub.pytest_plugin import RunningHub
 
+# Fixtures shared by test modules in several folders (the admin API's `world`).
+pytest_plugins = ["admin_world"]
+
 WAIT = 5.0  # seconds any single wait in a test may take
 
 
