@@ -31,6 +31,8 @@ __all__ = ["Hub", "OverQuota", "PresenceFull"]
 
 # Seconds between two history batches written to the store.
 HISTORY_WRITE_INTERVAL = 0.2
+# Seconds between two clean-ups of terminated users' and sessions' records past their use.
+REVOCATION_PRUNE_INTERVAL = 3600
 
 
 class OverQuota(Exception):
@@ -300,10 +302,21 @@ class Hub:
 
     async def _sweep_forever(self) -> None:
         interval = max(0.05, min(5.0, self.activity_timeout / 4, self.pong_timeout / 4))
+        next_prune = time.monotonic() + REVOCATION_PRUNE_INTERVAL
         while True:
             await asyncio.sleep(interval)
             self.sweep(time.monotonic())
             self.history.sweep(self._settings_of)
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + REVOCATION_PRUNE_INTERVAL
+                try:
+                    await self.revocations.prune(self._token_max_age_of)
+                except sqlite3.Error:  # the next round tries again
+                    log.exception("pruning revocations failed")
+
+    def _token_max_age_of(self, app_id: str) -> int | None:
+        settings = self._settings_of(app_id)
+        return None if settings is None else settings.token_max_age
 
     def _settings_of(self, app_id: str) -> AppSettings | None:
         live = self.apps.cached(app_id)

@@ -7,6 +7,7 @@ memory for the handshake and in the store so that they survive a restart.
 """
 
 import time
+from collections.abc import Callable
 
 from hub.auth.tokens import SocketToken, TokenError
 from hub.store import Store
@@ -42,6 +43,23 @@ class Revocations:
             del self._revoked_at[old]
         await self._store.add_revocation(app_id, kind, subject, second)
         await self._store.prune_revocations(app_id, stale)
+
+    async def prune(
+        self, max_age_of: Callable[[str], int | None], now: float | None = None
+    ) -> None:
+        """Forgets every record that has outlived its app's token max age (`max_age_of` gives
+        it; None for an app that is gone), so quiet apps do not keep them forever."""
+        second = int(time.time() if now is None else now)
+        stale_before: dict[str, int] = {}
+        for entry, at in list(self._revoked_at.items()):
+            app_id = entry[0]
+            if app_id not in stale_before:
+                max_age = max_age_of(app_id)
+                stale_before[app_id] = second + 1 if max_age is None else second - max_age
+            if at < stale_before[app_id]:
+                del self._revoked_at[entry]
+        for app_id, stale in stale_before.items():
+            await self._store.prune_revocations(app_id, stale)
 
     def check(self, app_id: str, token: SocketToken) -> None:
         """Raises TokenRevoked if the token's user or session was terminated after it was
