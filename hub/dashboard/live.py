@@ -13,7 +13,6 @@ and the next `stats` says how many were dropped.
 
 import asyncio
 import contextlib
-import json
 from collections import deque
 from typing import Any
 
@@ -21,17 +20,32 @@ from tornado.iostream import StreamClosedError
 
 from hub.core.models import GENERAL_CHANNEL, App
 from hub.dashboard.base import DashboardHandler
+from hub.protocols import sse
 
 STATS_INTERVAL = 1.0
 MAX_QUEUED = 1000
 
 
-class LiveHandler(DashboardHandler):
-    async def get(self, app_id: str) -> None:
-        app = await self.managed_app(app_id)
+class EventStreamHandler(DashboardHandler):
+    """What both streams share: the event-stream headers, events written in the SSE format
+    of hub/protocols/sse.py, and `_gone`, set when the browser goes away."""
+
+    def start_stream(self) -> None:
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("X-Accel-Buffering", "no")  # proxies must not hold the stream back
         self._gone = asyncio.Event()
+
+    def send(self, event: str, data: dict[str, Any]) -> None:
+        self.write(sse.message(event, data))
+
+    def on_connection_close(self) -> None:
+        self._gone.set()
+
+
+class LiveHandler(EventStreamHandler):
+    async def get(self, app_id: str) -> None:
+        app = await self.managed_app(app_id)
+        self.start_stream()
         self._queued: deque[dict[str, Any]] = deque(maxlen=MAX_QUEUED)
         self._dropped = 0
         self._wake = asyncio.Event()
@@ -64,10 +78,10 @@ class LiveHandler(DashboardHandler):
                 return  # deleted meanwhile
             now = loop.time()
             if now >= next_stats:
-                self._send("stats", self._stats(app))
+                self.send("stats", self._stats(app))
                 next_stats = now + STATS_INTERVAL
             while self._queued:
-                self._send("activity", self._queued.popleft())
+                self.send("activity", self._queued.popleft())
             await self.flush()
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -86,24 +100,19 @@ class LiveHandler(DashboardHandler):
             "dropped": dropped,
         }
 
-    def _send(self, event: str, data: dict[str, Any]) -> None:
-        self.write(f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n")
-
     def on_connection_close(self) -> None:
-        self._gone.set()
+        super().on_connection_close()
         self._wake.set()
 
 
-class AppsLiveHandler(DashboardHandler):
+class AppsLiveHandler(EventStreamHandler):
     """The apps list's numbers: `event: apps`, {app id: {"connections", "today"}} for the apps
     the user manages (as they were when the stream opened), every second."""
 
     async def get(self) -> None:
         user = self.require_user()
         apps = await self.store.list_apps(None if user.is_admin else user.id)
-        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.set_header("X-Accel-Buffering", "no")
-        self._gone = asyncio.Event()
+        self.start_stream()
         hub = self.dashboard.hub
         with contextlib.suppress(StreamClosedError):
             while not self._gone.is_set():
@@ -114,10 +123,7 @@ class AppsLiveHandler(DashboardHandler):
                     }
                     for app in apps
                 }
-                self.write(f"event: apps\ndata: {json.dumps(numbers)}\n\n")
+                self.send("apps", numbers)
                 await self.flush()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._gone.wait(), STATS_INTERVAL)
-
-    def on_connection_close(self) -> None:
-        self._gone.set()
