@@ -82,7 +82,6 @@ class AppHandler(AdminHandler):
 
     async def delete(self, app_id: str) -> None:
         await self.store.delete_app(self.app.id)
-        self.hub.traffic.forget(self.app.id)
         await self.hub.apps.reload()
         self.set_status(204)
         self.finish()

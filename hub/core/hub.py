@@ -290,6 +290,8 @@ class Hub:
         if old is None:
             return
         conns = self.app_connections(old.app.id)
+        if new is None:  # deleted, by the dashboard, the admin API or the CLI
+            self.traffic.forget(old.app.id)
         if new is None or not new.app.active:
             reason = Disconnect.APP_GONE if new is None else Disconnect.APP_DISABLED
             for conn in conns:

@@ -187,7 +187,6 @@ class AppPageHandler(DashboardHandler):
             await self.render_tab(app, "delete", error="Type the app's name to confirm.")
             return
         await self.store.delete_app(app.id)
-        self.dashboard.hub.traffic.forget(app.id)
         await self.dashboard.hub.apps.reload()
         self.redirect(f"{PREFIX}/?done=deleted")
 

@@ -191,8 +191,10 @@ async def test_keys_origins_and_settings_apply_to_the_running_hub(hub_server: Ru
     assert f'new Pusher("{key}"' in text and secret not in text
     kept = await browser.post(f"/dashboard/apps/{app_id}/delete", {"confirm": "wrong"})
     assert kept.code == 400 and await hub_server.server.store.get_app(app_id) is not None
+    hub_server.server.hub.traffic.published(app_id)
     await browser.post(f"/dashboard/apps/{app_id}/delete", {"confirm": "shop"})
     assert await hub_server.server.store.get_app(app_id) is None
+    assert hub_server.server.hub.traffic.today(app_id) == 0, "its counts went with it"
 
 
 async def test_a_developer_cannot_reach_another_developers_app(hub_server: RunningHub) -> None:
