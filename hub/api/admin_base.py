@@ -13,7 +13,7 @@ from typing import Any
 
 from hub.api.base import JsonHandler
 from hub.core.hub import Hub
-from hub.core.models import App, AppSettings, KeyPair
+from hub.core.models import MAX_APP_NAME_LENGTH, App, AppSettings, KeyPair
 from hub.errors import ApiError, bad_request, not_found, too_large, unauthorized
 from hub.origins import OriginPatternError, normalize_pattern
 from hub.store import Store
@@ -21,7 +21,6 @@ from hub.store_accounts import User
 
 # Admin bodies are a name, a few settings and an origin list: 64 KiB is far more than any needs.
 MAX_ADMIN_BODY_BYTES = 64 * 1024
-MAX_NAME_LENGTH = 100  # as the dashboard's new-app form
 REALM = 'Bearer realm="hub admin API"'
 
 
@@ -117,8 +116,8 @@ def app_name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise bad_request("name must be a non-empty string")
     name = value.strip()
-    if len(name) > MAX_NAME_LENGTH:
-        raise bad_request(f"name longer than {MAX_NAME_LENGTH} characters")
+    if len(name) > MAX_APP_NAME_LENGTH:
+        raise bad_request(f"name longer than {MAX_APP_NAME_LENGTH} characters")
     return name
 
 

@@ -63,6 +63,10 @@ class AppSettings:
         return replace(self, **typed)
 
 
+# Longest app name the dashboard and the admin API accept.
+MAX_APP_NAME_LENGTH = 100
+
+
 @dataclass(frozen=True, slots=True)
 class KeyPair:
     key: str

@@ -13,6 +13,7 @@ import tornado.web
 
 from hub.auth.passwords import hash_password, needs_rehash, password_problem, verify_password
 from hub.dashboard.base import PREFIX, DashboardHandler
+from hub.dashboard.guards import email_problem
 from hub.dashboard.user_pages import signup_open
 from hub.store_accounts import AccountError
 
@@ -83,9 +84,8 @@ class LoginHandler(DashboardHandler):
 
 class LogoutHandler(DashboardHandler):
     async def post(self) -> None:
-        session_id = self.dashboard.signer.session_id(self.get_cookie("hub_session"))
-        if session_id is not None:
-            await self.store.end_session(session_id)
+        if self.session_id is not None:
+            await self.store.end_session(self.session_id)
         self.end_session_cookie()
         self.redirect(PREFIX + "/login")
 
@@ -112,7 +112,7 @@ class SetupHandler(DashboardHandler):
         await self._check(token)
         email = self.get_body_argument("email", "").strip()
         password = self.get_body_argument("password", "")
-        problem = password_problem(password) or (None if "@" in email else "enter an email address")
+        problem = password_problem(password) or email_problem(email)
         if problem is not None:
             self.set_status(400)
             self.render("setup.html", token=token, email=email, error=problem)

@@ -11,7 +11,7 @@ from typing import Any
 import tornado.web
 
 from hub.api.events import parse_trigger
-from hub.core.models import App, AppSettings, Event
+from hub.core.models import MAX_APP_NAME_LENGTH, App, AppSettings, Event
 from hub.dashboard.base import PREFIX, DashboardHandler
 from hub.dashboard.snippets import reached_at, snippets_for
 from hub.errors import ApiError
@@ -49,18 +49,19 @@ class AppsHandler(DashboardHandler):
 class NewAppHandler(DashboardHandler):
     async def get(self) -> None:
         self.require_user()
-        self.render("app_new.html", name="", nav="apps")
+        self.render("app_new.html", name="", nav="apps", max_name=MAX_APP_NAME_LENGTH)
 
     async def post(self) -> None:
         user = self.require_user()
         name = self.get_body_argument("name", "").strip()
-        if not name or len(name) > 100:
+        if not name or len(name) > MAX_APP_NAME_LENGTH:
             self.set_status(400)
             self.render(
                 "app_new.html",
                 name=name,
-                error="Give the app a name (up to 100 characters).",
+                error=f"Give the app a name (up to {MAX_APP_NAME_LENGTH} characters).",
                 nav="apps",
+                max_name=MAX_APP_NAME_LENGTH,
             )
             return
         app = await self.store.create_app(name, owner_id=user.id)

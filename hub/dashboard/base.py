@@ -55,6 +55,7 @@ class Dashboard:
 class DashboardHandler(tornado.web.RequestHandler):
     dashboard: Dashboard
     user: User | None = None
+    session_id: str | None = None  # from a validly signed session cookie
 
     def initialize(self, dashboard: Dashboard) -> None:
         self.dashboard = dashboard
@@ -76,9 +77,9 @@ class DashboardHandler(tornado.web.RequestHandler):
     async def prepare(self) -> None:
         if self.request.method in UNSAFE_METHODS and not self._csrf_ok():
             raise tornado.web.HTTPError(403, "the form is stale or came from another site")
-        session_id = self.dashboard.signer.session_id(self.get_cookie(SESSION_COOKIE))
-        if session_id is not None:
-            self.user = await self.store.session_user(session_id, IDLE_SECONDS, MAX_SECONDS)
+        self.session_id = self.dashboard.signer.session_id(self.get_cookie(SESSION_COOKIE))
+        if self.session_id is not None:
+            self.user = await self.store.session_user(self.session_id, IDLE_SECONDS, MAX_SECONDS)
 
     def _csrf_ok(self) -> bool:
         token = self.request.headers.get("X-CSRF-Token") or self.get_body_argument("_csrf", None)

@@ -20,6 +20,13 @@ CSRF_COOKIE = "hub_csrf"
 IDLE_SECONDS, MAX_SECONDS = SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS
 
 
+def email_problem(email: str) -> str | None:
+    """Why a new account's email is refused (setup, invitations, sign-up), or None."""
+    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
+        return "enter an email address"
+    return None
+
+
 class CookieSigner:
     """Signs and reads the session id carried by the session cookie (itsdangerous, its own
     salt, so no other signed value of the hub can pass for one)."""

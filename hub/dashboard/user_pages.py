@@ -14,6 +14,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from hub.auth.passwords import hash_password, password_problem, verify_password
 from hub.dashboard.base import PREFIX, DashboardHandler
+from hub.dashboard.guards import email_problem
 from hub.store_accounts import ROLES, AccountError, User
 
 SIGNUP_SETTING = "developer_signup"
@@ -26,12 +27,6 @@ def _invitations(handler: DashboardHandler) -> URLSafeTimedSerializer:
 
 async def signup_open(handler: DashboardHandler) -> bool:
     return await handler.store.hub_setting(SIGNUP_SETTING) == "on"
-
-
-def _email_problem(email: str) -> str | None:
-    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
-        return "enter an email address"
-    return None
 
 
 class UsersHandler(DashboardHandler):
@@ -84,7 +79,7 @@ class UsersHandler(DashboardHandler):
         email = self.get_body_argument("email", "").strip()
         role = self.get_body_argument("role", "developer")
         password = self.get_body_argument("password", "")
-        problem = _email_problem(email) or (password_problem(password) if password else None)
+        problem = email_problem(email) or (password_problem(password) if password else None)
         if problem:
             self.set_status(400)
             await self._page(error=problem)
@@ -193,7 +188,7 @@ class SignupHandler(DashboardHandler):
     async def post(self) -> None:
         email = self.get_body_argument("email", "").strip()
         password = self.get_body_argument("password", "")
-        problem = _email_problem(email) or password_problem(password)
+        problem = email_problem(email) or password_problem(password)
         if problem is None:
             try:
                 password_hash = await asyncio.to_thread(hash_password, password)
