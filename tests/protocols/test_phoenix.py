@@ -6,24 +6,22 @@ in ../shared/docs/protocol-phoenix.md."""
 import base64
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 from unittest.mock import ANY
 
 import pytest
 from itsdangerous import TimestampSigner
 from test_pusher import Harness as PusherHarness
+from test_pusher import running_harness
 
 from hub.auth.tokens import SocketToken
-from hub.broker.local import LocalBroker
-from hub.core.apps import AppRegistry
-from hub.core.hub import Hub
 from hub.core.models import App, AppSettings, Event
 from hub.core.revocations import TokenRevoked
 from hub.errors import HandshakeRefused, PhoenixClose
 from hub.protocols.frames import Outgoing
 from hub.protocols.phoenix import PhoenixSession, admit, payload_of, token_from_subprotocols
 from hub.protocols.pusher import PusherSession
-from hub.store import Store
 from hub.tokens import mint
 
 OK = {"status": "ok", "response": {}}
@@ -125,17 +123,8 @@ class PusherClient:
 
 
 @pytest.fixture
-def harness(io_loop: Any) -> Harness:
-    async def build() -> Harness:
-        store = await Store.open(":memory:")
-        app = await store.create_app("a", settings=AppSettings())
-        apps = AppRegistry(store, reload_interval=0)
-        await apps.start()
-        return Harness(store, Hub(apps, LocalBroker()), app)
-
-    built = io_loop.run_sync(build)
-    yield built
-    io_loop.run_sync(built.store.close)
+def harness(io_loop: Any) -> Iterator[Harness]:
+    yield from running_harness(io_loop, Harness, AppSettings())
 
 
 def error(reason: str, message: str | None = None) -> dict[str, Any]:

@@ -7,7 +7,8 @@ import hmac
 import json
 import re
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, TypeVar
 from unittest.mock import ANY
 
 import pusher
@@ -98,18 +99,28 @@ class Client:
         return self.subscribe(channel, **auth)
 
 
-@pytest.fixture
-def harness(io_loop: Any) -> Harness:
-    async def build() -> Harness:
+H = TypeVar("H", bound=Harness)
+
+
+def running_harness(io_loop: Any, kind: type[H], settings: AppSettings) -> Iterator[H]:
+    """A harness of `kind` on an in-memory store with one app, closed afterwards (the body of
+    this module's fixture and of test_phoenix.py's)."""
+
+    async def build() -> H:
         store = await Store.open(":memory:")
-        app = await store.create_app("a", settings=AppSettings(client_events=True))
+        app = await store.create_app("a", settings=settings)
         apps = AppRegistry(store, reload_interval=0)
         await apps.start()
-        return Harness(store, Hub(apps, LocalBroker()), app)
+        return kind(store, Hub(apps, LocalBroker()), app)
 
     built = io_loop.run_sync(build)
     yield built
     io_loop.run_sync(built.store.close)
+
+
+@pytest.fixture
+def harness(io_loop: Any) -> Iterator[Harness]:
+    yield from running_harness(io_loop, Harness, AppSettings(client_events=True))
 
 
 def error_of(frame: dict[str, Any]) -> tuple[int | None, str]:
