@@ -20,19 +20,18 @@ from typing import Any, Protocol
 import pusher
 import pytest
 import tornado.web
-from conftest import WAIT, call, in_thread, pusher_for
+from conftest import WAIT, call, in_thread
 from test_pusher_js import (
     ANN,
     BOB,
     HERE,
     INSTALL_HINT,
-    AuthHandler,
+    AuthEndpoint,
     JsClient,
     client_options,
     require_pusher_js,
+    serving,
 )
-from tornado.httpserver import HTTPServer
-from tornado.testing import bind_unused_port
 
 from hub.pytest_plugin import RunningHub
 from hub.tokens import mint
@@ -111,28 +110,12 @@ class UserAuthHandler(tornado.web.RequestHandler):
         self.write(self.backend.signer.authenticate_user(fields["socket_id"], user))
 
 
-class Backend:
-    """Channel authorization (test_pusher_js's handler) and user authentication, both signed
+class Backend(AuthEndpoint):
+    """Channel authorization (test_pusher_js's endpoint) and user authentication, both signed
     with the official SDK."""
 
-    def __init__(self, hub: RunningHub) -> None:
-        self.signer: pusher.Pusher = pusher_for(hub, hub.key, hub.secret)
-        self.wrong_signer: pusher.Pusher = pusher_for(hub, hub.key, "not-the-app-secret")
-        self.requests: list[dict[str, str]] = []
-        sock, self.port = bind_unused_port()
-        self.server = HTTPServer(
-            tornado.web.Application(
-                [
-                    (r"/pusher/auth", AuthHandler, {"endpoint": self}),
-                    (r"/pusher/user-auth", UserAuthHandler, {"backend": self}),
-                ]
-            )
-        )
-        self.server.add_sockets([sock])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/pusher/auth"
+    def routes(self) -> list[tuple[str, type, dict[str, Any]]]:
+        return [*super().routes(), (r"/pusher/user-auth", UserAuthHandler, {"backend": self})]
 
     @property
     def user_url(self) -> str:
@@ -141,13 +124,7 @@ class Backend:
 
 @pytest.fixture
 def backend(io_loop: Any, hub_server: RunningHub) -> Iterator[Backend]:
-    async def start() -> Backend:
-        return Backend(hub_server)
-
-    started = io_loop.run_sync(start)
-    yield started
-    started.server.stop()
-    io_loop.run_sync(started.server.close_all_connections, timeout=WAIT)
+    yield from serving(io_loop, Backend, hub_server)
 
 
 class StartPusherJs(Protocol):

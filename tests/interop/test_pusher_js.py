@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, TypeVar
 
 import pusher
 import pytest
@@ -239,25 +239,36 @@ class AuthEndpoint:
         self.wrong_signer: pusher.Pusher = pusher_for(hub, hub.key, "not-the-app-secret")
         self.requests: list[dict[str, str]] = []
         sock, self.port = bind_unused_port()
-        self.server = HTTPServer(
-            tornado.web.Application([(r"/pusher/auth", AuthHandler, {"endpoint": self})])
-        )
+        self.server = HTTPServer(tornado.web.Application(self.routes()))
         self.server.add_sockets([sock])
+
+    def routes(self) -> list[tuple[str, type, dict[str, Any]]]:
+        return [(r"/pusher/auth", AuthHandler, {"endpoint": self})]
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/pusher/auth"
 
 
-@pytest.fixture
-def auth_endpoint(io_loop: Any, hub_server: RunningHub) -> Iterator[AuthEndpoint]:
-    async def start() -> AuthEndpoint:
-        return AuthEndpoint(hub_server)
+E = TypeVar("E", bound=AuthEndpoint)
+
+
+def serving(io_loop: Any, kind: type[E], hub: RunningHub) -> Iterator[E]:
+    """An endpoint of `kind` listening for the test, stopped after it (the body of this
+    module's fixture and of test_phoenix_js.py's)."""
+
+    async def start() -> E:
+        return kind(hub)
 
     endpoint = io_loop.run_sync(start)
     yield endpoint
     endpoint.server.stop()
     io_loop.run_sync(endpoint.server.close_all_connections, timeout=WAIT)
+
+
+@pytest.fixture
+def auth_endpoint(io_loop: Any, hub_server: RunningHub) -> Iterator[AuthEndpoint]:
+    yield from serving(io_loop, AuthEndpoint, hub_server)
 
 
 # -- starting clients ---------------------------------------------------------------------------
