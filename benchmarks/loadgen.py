@@ -8,7 +8,6 @@ also reports this process's own CPU use.
 
 import asyncio
 import hashlib
-import hmac
 import json
 import os
 import socket
@@ -16,6 +15,8 @@ import struct
 import time
 from base64 import b64encode
 from urllib.parse import urlencode
+
+from hub.auth.signatures import request_signed_text, sign
 
 
 def free_port() -> int:
@@ -34,8 +35,7 @@ def signed_request(host: str, path: str, body: dict, key: str, secret: str) -> b
         "auth_version": "1.0",
         "body_md5": hashlib.md5(raw).hexdigest(),
     }
-    to_sign = "\n".join(["POST", path, "&".join(f"{k}={params[k]}" for k in sorted(params))])
-    params["auth_signature"] = hmac.new(secret.encode(), to_sign.encode(), "sha256").hexdigest()
+    params["auth_signature"] = sign(secret, request_signed_text("POST", path, params))
     head = (
         f"POST {path}?{urlencode(params)} HTTP/1.1\r\nHost: {host}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(raw)}\r\n\r\n"
