@@ -26,6 +26,7 @@ from hub.api.base import JsonHandler
 from hub.api.channels import ChannelHandler, ChannelsHandler, ChannelUsersHandler
 from hub.api.events import BatchEventsHandler, BroadcastHandler, EventsHandler
 from hub.api.history import ChannelEventsHandler
+from hub.api.metrics import MetricsHandler
 from hub.api.tokens import TokensHandler
 from hub.api.users import TerminateSessionHandler, TerminateUserHandler
 from hub.auth.passwords import hash_password
@@ -76,6 +77,7 @@ def routes(
     return [
         (r"/", StatusHandler, {}),
         (r"/hub-resume.js", ResumeHelperHandler, {}),
+        (r"/metrics", MetricsHandler, with_hub),
         (prefix + r"/app(?:/(.*))?", PusherSocketHandler, sockets),
         (prefix + r"/socket/websocket", PhoenixSocketHandler, sockets),
         (rf"/apps/{_APP}/events", EventsHandler, with_hub),

@@ -20,6 +20,7 @@ from hub.core.apps import AppRegistry, LiveApp
 from hub.core.channels import Channel, ChannelRegistry, Member, PresenceFull
 from hub.core.connection import Connection, Disconnect, Peer
 from hub.core.history import History, Replay, ReplayRequest, is_cache_channel
+from hub.core.metrics import Metrics
 from hub.core.models import GENERAL_CHANNEL, App, AppSettings, Event, EventKind
 from hub.core.monitor import Monitor, preview
 from hub.core.revocations import SESSION, USER, Revocations
@@ -55,6 +56,7 @@ class Hub:
         self.history = History(history_max_events)
         self.traffic = Traffic()
         self.monitor = Monitor()
+        self.metrics = Metrics()
         self.activity_timeout = activity_timeout
         self.pong_timeout = pong_timeout
         self.connections: dict[str, Connection] = {}
@@ -131,6 +133,7 @@ class Hub:
             conn.signin_deadline = time.monotonic() + app.settings.user_authentication_timeout
         self.connections[conn.socket_id] = conn
         self._by_app.setdefault(app.id, {})[conn.socket_id] = conn
+        self.metrics.connections_opened[peer.codec.name] += 1
         self.monitor.report(
             app.id,
             "connected",
@@ -144,6 +147,7 @@ class Hub:
         """Forgets a closed connection: leaves its channels, announcing departed members."""
         if self.connections.pop(conn.socket_id, None) is None:
             return
+        self.metrics.connections_closed += 1
         of_app = self._by_app[conn.app_id]
         del of_app[conn.socket_id]
         if not of_app:
@@ -246,6 +250,13 @@ class Hub:
         registry = self._channels.get(app_id)
         return registry.channels if registry else {}
 
+    def channel_count(self) -> int:
+        """Channels with at least one subscriber, every app together (not `#general`)."""
+        return sum(
+            len(registry.channels) - (GENERAL_CHANNEL in registry.channels)
+            for registry in self._channels.values()
+        )
+
     # -- events -----------------------------------------------------------------------------
 
     def publish(self, app_id: str, event: Event) -> None:
@@ -255,6 +266,7 @@ class Hub:
             if settings is not None:
                 self.history.stamp(app_id, settings, event)
             self.traffic.published(app_id)
+            self.metrics.events_published += 1
             if self.monitor.watched(app_id):
                 self.monitor.report(
                     app_id,

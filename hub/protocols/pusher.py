@@ -140,6 +140,8 @@ class PusherSession:
         self.send(frame("pusher:ping", {}))
 
     def disconnect(self, reason: Disconnect) -> None:
+        if not self.closed:  # counted once, by the first reason that closes it
+            self.hub.metrics.disconnected(reason)
         self.fail(PusherError(CLOSE_CODES[reason], reason.value))
 
     # -- from the transport -----------------------------------------------------------------

@@ -45,6 +45,8 @@ class PeerSession:
             self._write(out)
 
     def disconnect(self, reason: Disconnect) -> None:
+        if not self.closed:  # counted once, by the first reason that closes it
+            self.hub.metrics.disconnected(reason)
         self.shut(int(CLOSE_CODES[reason]), reason.value)
 
     def shut(self, code: int, reason: str) -> None:

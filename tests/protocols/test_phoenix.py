@@ -16,6 +16,7 @@ from test_pusher import Harness as PusherHarness
 from test_pusher import running_harness
 
 from hub.auth.tokens import SocketToken
+from hub.core.connection import Disconnect
 from hub.core.models import App, AppSettings, Event
 from hub.core.revocations import TokenRevoked
 from hub.errors import HandshakeRefused, PhoenixClose
@@ -570,6 +571,19 @@ async def test_terminate_user_closes_its_sockets_and_revokes_its_tokens(harness:
     assert harness.hub.check_token(harness.app, harness.mint("u2")).user_id == "u2"
     with pytest.raises(HandshakeRefused):
         admit(harness.hub, harness.app, "2.0.0", old_token)
+
+
+def test_a_disconnect_is_counted_once_by_its_first_reason(harness: Harness) -> None:
+    client, closed_by_client = harness.phoenix(), harness.phoenix()
+    closed_by_client.session.closed_by_peer()
+    client.session.disconnect(Disconnect.SLOW)
+    assert client.closed_with == (4100, Disconnect.SLOW.value)
+    client.session.disconnect(Disconnect.SHUTDOWN)  # already closed: not counted again
+    closed_by_client.session.disconnect(Disconnect.SHUTDOWN)
+    metrics = harness.hub.metrics
+    assert metrics.disconnects == {**dict.fromkeys(Disconnect, 0), Disconnect.SLOW: 1}
+    assert metrics.connections_opened == {"phoenix": 2}
+    assert metrics.connections_closed == 2
 
 
 async def test_terminate_session(harness: Harness) -> None:

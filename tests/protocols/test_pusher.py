@@ -438,6 +438,18 @@ def test_disconnect_reasons_map_to_pusher_codes(
     assert harness.hub.channel(harness.app.id, "news") is None  # left on close
 
 
+def test_a_disconnect_is_counted_once_by_its_first_reason(harness: Harness) -> None:
+    client, closed_by_client = harness.session().open(), harness.session().open()
+    closed_by_client.session.closed_by_peer()
+    client.session.disconnect(Disconnect.SLOW)
+    client.session.disconnect(Disconnect.SHUTDOWN)  # already closed: not counted again
+    closed_by_client.session.disconnect(Disconnect.SHUTDOWN)
+    metrics = harness.hub.metrics
+    assert metrics.disconnects == {**dict.fromkeys(Disconnect, 0), Disconnect.SLOW: 1}
+    assert metrics.connections_opened == {"pusher": 2}
+    assert metrics.connections_closed == 2
+
+
 def test_silent_connections_are_pinged_then_dropped(harness: Harness) -> None:
     client = harness.session().open()
     client.take()
