@@ -37,6 +37,7 @@ from hub.core.connection import Disconnect
 from hub.core.hub import Hub
 from hub.core.models import App, AppSettings
 from hub.dashboard import Dashboard, dashboard_routes, make_dashboard
+from hub.outbox import Flusher
 from hub.store import Store
 from hub.transport import PhoenixSocketHandler, PusherSocketHandler, SseHandler
 
@@ -74,12 +75,13 @@ def routes(
     prefix = settings.path_prefix.rstrip("/")
     with_hub = {"hub": hub}
     sockets = {"hub": hub, "config": settings}
+    websockets = {**sockets, "flusher": Flusher()}
     return [
         (r"/", StatusHandler, {}),
         (r"/hub-resume.js", ResumeHelperHandler, {}),
         (r"/metrics", MetricsHandler, with_hub),
-        (prefix + r"/app(?:/(.*))?", PusherSocketHandler, sockets),
-        (prefix + r"/socket/websocket", PhoenixSocketHandler, sockets),
+        (prefix + r"/app(?:/(.*))?", PusherSocketHandler, websockets),
+        (prefix + r"/socket/websocket", PhoenixSocketHandler, websockets),
         (rf"/apps/{_APP}/events", EventsHandler, with_hub),
         (rf"/apps/{_APP}/batch_events", BatchEventsHandler, with_hub),
         (rf"/apps/{_APP}/broadcast", BroadcastHandler, with_hub),

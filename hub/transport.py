@@ -1,18 +1,18 @@
-"""Tornado websocket handler shells. Each loads the app and checks the origin before the upgrade
-(async `prepare`, then `check_origin`), then hands every frame to its protocol session.
+"""The handlers that open connections: the websocket handshakes (Pusher, Phoenix), which load
+the app, check the origin and hand the upgraded socket to a `WebSocket` with its protocol
+session, and the Server-Sent Events stream.
 
-No protocol or business logic lives here: only sockets, frames and the outgoing-buffer bound.
+No protocol or business logic lives here: only admission, sockets and the outgoing bound.
 """
 
 import asyncio
 import json
 import logging
-from typing import Any
+import socket
 
 from tornado.ioloop import PeriodicCallback
-from tornado.iostream import StreamBufferFullError, StreamClosedError
+from tornado.iostream import IOStream, StreamBufferFullError, StreamClosedError
 from tornado.web import RequestHandler
-from tornado.websocket import WebSocketHandler
 
 from hub.auth.tokens import SocketToken
 from hub.config import Settings
@@ -21,13 +21,15 @@ from hub.core.connection import Disconnect
 from hub.core.hub import Hub
 from hub.core.models import App
 from hub.errors import HandshakeRefused
+from hub.outbox import Flusher
 from hub.protocols import phoenix
 from hub.protocols.frames import Outgoing
 from hub.protocols.phoenix import PhoenixSession
-from hub.protocols.pusher import PusherError, PusherSession
+from hub.protocols.pusher import PusherSession
 from hub.protocols.session import identify
 from hub.protocols.sse import HEARTBEAT, SseSession, resume_point
-from hub.wsframe import text_frame
+from hub.websocket import WebSocket
+from hub.wsframe import accept_key, upgrade_problem
 
 log = logging.getLogger("hub.transport")
 
@@ -52,148 +54,117 @@ def refuse_foreign_origin(handler: RequestHandler, live: LiveApp | None) -> None
         raise HandshakeRefused(403, "origin not allowed for this app")
 
 
-class HubSocketHandler(WebSocketHandler):
-    """What every protocol's socket shares: the app, the origin check, the outgoing stream
-    with its bound, and closing. Subclasses make the session and feed it frames."""
+class UpgradeHandler(RequestHandler):
+    """What every protocol's socket shares: the app, the origin check, and the upgrade. The
+    handshake is answered here and the socket handed to a `WebSocket` protocol, so that no
+    HTTP object outlives it. Subclasses admit the request and make the session."""
 
     hub: Hub
     config: Settings
+    flusher: Flusher
     live: LiveApp | None
-    session: PusherSession | PhoenixSession | None = None
 
-    def initialize(self, hub: Hub, config: Settings) -> None:
+    def initialize(self, hub: Hub, config: Settings, flusher: Flusher) -> None:
         self.hub = hub
         self.config = config
+        self.flusher = flusher
         self.live = None
 
-    def check_origin(self, origin: str) -> bool:
-        # Runs only when the handshake has an Origin header: server-side clients pass.
-        # Without a known app there is nothing to check; the protocol refuses it.
-        return self.live is None or self.live.origins.allows(origin)
-
-    def get_compression_options(self) -> None:
-        # No permessage-deflate: shared pre-built frames are only possible uncompressed.
-        return None
-
-    def _start_stream(self) -> None:
-        self.set_nodelay(True)
-        stream = self.ws_connection.stream  # type: ignore[union-attr]
-        stream.max_write_buffer_size = self.config.max_outbox_bytes
-
-    def on_close(self) -> None:
-        if self.session is not None:
-            self.session.closed_by_peer()
-
-    def _write(self, out: Outgoing) -> None:
-        ws = self.ws_connection
-        if ws is None or ws.is_closing():
-            return
-        wire = out.wire
-        if wire is None:
-            # Lone surrogates (valid in JSON strings, refused by UTF-8) can only sit inside
-            # JSON strings; backslashreplace writes them as the same \uXXXX escape JSON uses.
-            wire = out.wire = text_frame(out.text.encode("utf-8", "backslashreplace"))
-        stream = ws.stream  # type: ignore[attr-defined]
-        try:
-            stream.write(wire)
-        except StreamBufferFullError:
-            # A client that does not read: drop it rather than buffer without bound. Lift the
-            # bound so the error and close frames can still be queued behind the backlog.
-            stream.max_write_buffer_size = None
-            if self.session is not None:
-                self.session.disconnect(Disconnect.SLOW)
-        except StreamClosedError:
-            self.on_close()
-
-    def _close(self, code: int, reason: str) -> None:
-        if self.ws_connection is not None and not self.ws_connection.is_closing():
-            self.close(code, reason[:120])
+    async def upgrade(self, subprotocol: str | None = None) -> WebSocket | None:
+        """Answers 101 and returns the socket's WebSocket, or answers the HTTP error of a
+        request that is no websocket upgrade and returns None."""
+        problem = upgrade_problem(self.request.headers)
+        if problem is not None:
+            if problem[0] == 426:
+                self.set_header("Sec-WebSocket-Version", "13")
+            refuse(self, HandshakeRefused(*problem))
+            return None
+        self.clear_header("Content-Type")
+        self.set_status(101)
+        self.set_header("Upgrade", "websocket")
+        self.set_header("Connection", "Upgrade")
+        self.set_header(
+            "Sec-WebSocket-Accept", accept_key(self.request.headers["Sec-WebSocket-Key"])
+        )
+        if subprotocol is not None:
+            self.set_header("Sec-WebSocket-Protocol", subprotocol)
+        self.finish()
+        # In the same step as finish, as Tornado's own websocket does: before the HTTP
+        # connection can start reading a next request from the socket.
+        stream: IOStream = self.request.connection.detach()  # type: ignore[union-attr]
+        if stream.writing():  # the 101 did not fit the socket at once (rare): finish it
+            await stream.write(b"")
+        sock = stream.socket
+        stream.io_loop.remove_handler(sock)
+        # Bytes the client sent right behind its handshake were read into Tornado's buffer.
+        early = bytes(stream._read_buffer[: stream._read_buffer_size])
+        ws = WebSocket(self.config.max_outbox_bytes, self.config.max_message_bytes)
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.connect_accepted_socket(lambda: ws, sock)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        ws.start(transport, self.flusher)  # type: ignore[arg-type]
+        if early:
+            loop.call_soon(ws.data_received, early)
+        return ws
 
 
-class PusherSocketHandler(HubSocketHandler):
+class PusherSocketHandler(UpgradeHandler):
     """`/app/{key}`: the Pusher protocol. Refusals come after the upgrade, as close codes."""
 
-    key: str
-    session: PusherSession | None = None
-
-    async def prepare(self) -> None:
-        key = self.key = (self.path_args[0] if self.path_args else None) or ""
-        self.path_ok = bool(key) and "/" not in key
-        if self.path_ok:
+    async def get(self, *args: str) -> None:
+        key = (args[0] if args else None) or ""
+        path_ok = bool(key) and "/" not in key
+        if path_ok:
             self.live = await self.hub.apps.by_key(key)
-        # Checked here as well as in check_origin: Tornado 6.6 passes a same-origin handshake
-        # (Origin matching Host, or Sec-Fetch-Site: same-origin) without asking check_origin,
-        # and a page on the hub's own origin is no more on the app's list than any other.
+        # Browsers do not apply the same-origin policy to websockets: every handshake with an
+        # Origin is checked against the app's list, the hub's own origin included.
         try:
             refuse_foreign_origin(self, self.live)
         except HandshakeRefused as refused:
             refuse(self, refused)
-
-    def open(self, *args: str, **kwargs: str) -> None:
-        self._start_stream()
-        self.session = PusherSession(
-            self.hub, self._write, self._close, self.config.activity_timeout
-        )
-        app = self.live.app if self.live else None
-        self.session.open(
-            app,
-            key=self.key,
-            path_ok=self.path_ok,
-            protocol=self.get_query_argument("protocol", None),
+            return
+        protocol = self.get_query_argument("protocol", None)
+        ws = await self.upgrade()
+        if ws is None:
+            return
+        session = PusherSession(self.hub, ws.send, ws.close, self.config.activity_timeout)
+        ws.session = session
+        session.open(
+            self.live.app if self.live else None, key=key, path_ok=path_ok, protocol=protocol
         )
 
-    def on_message(self, message: str | bytes) -> None:
-        if self.session is None:
-            return
-        if isinstance(message, bytes):
-            self.session.fail(PusherError(None, "Binary frames are not supported", close=False))
-            return
-        self.session.receive(message)
 
-
-class PhoenixSocketHandler(HubSocketHandler):
+class PhoenixSocketHandler(UpgradeHandler):
     """`/socket/websocket?vsn=2.0.0&key=...&token=...`: the Phoenix channels protocol.
     Refusals come before the upgrade, as HTTP statuses (403 for a bad token), as in Phoenix."""
 
-    key: str
-    token: SocketToken | None
-    session: PhoenixSession | None = None
-
-    async def prepare(self) -> None:
-        self.key = self.get_query_argument("key", "")
-        self.live = await self.hub.apps.by_key(self.key) if self.key else None
+    async def get(self) -> None:
+        key = self.get_query_argument("key", "")
+        self.live = await self.hub.apps.by_key(key) if key else None
+        offered = self._offered_subprotocols()
         try:
             refuse_foreign_origin(self, self.live)
             token = self.get_query_argument("token", None) or phoenix.token_from_subprotocols(
-                self._offered_subprotocols()
+                offered
             )
             app = self.live.app if self.live else None
-            self.token = phoenix.admit(self.hub, app, self.get_query_argument("vsn", None), token)
+            admitted = phoenix.admit(self.hub, app, self.get_query_argument("vsn", None), token)
         except HandshakeRefused as refused:
             refuse(self, refused)
+            return
+        # phoenix.js's authToken offers ["phoenix", token]; a browser drops the connection
+        # unless the answer selects one of them.
+        ws = await self.upgrade(phoenix.SUBPROTOCOL if phoenix.SUBPROTOCOL in offered else None)
+        if ws is None:
+            return
+        session = PhoenixSession(self.hub, ws.send, ws.close)
+        ws.session = session
+        assert self.live is not None
+        session.open(self.live.app, key, admitted)
 
     def _offered_subprotocols(self) -> list[str]:
         header = self.request.headers.get("Sec-WebSocket-Protocol", "")
         return [value.strip() for value in header.split(",") if value.strip()]
-
-    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
-        # phoenix.js's authToken offers ["phoenix", token]; a browser drops the connection
-        # unless the answer selects one of them.
-        return phoenix.SUBPROTOCOL if phoenix.SUBPROTOCOL in subprotocols else None
-
-    def open(self, *args: Any, **kwargs: Any) -> None:
-        self._start_stream()
-        self.session = PhoenixSession(self.hub, self._write, self._close)
-        assert self.live is not None
-        self.session.open(self.live.app, self.key, self.token)
-
-    def on_message(self, message: str | bytes) -> None:
-        if self.session is None:
-            return
-        if isinstance(message, bytes):
-            self.session.receive_binary()
-            return
-        self.session.receive(message)
 
 
 class SseHandler(RequestHandler):

@@ -1,17 +1,199 @@
-"""Builds unmasked server-to-client websocket frames (RFC 6455), so that an event's frame is
-made once and its bytes written unchanged to every subscriber's stream."""
+"""The websocket wire format (RFC 6455), with no I/O: the handshake's checks and answer, the
+unmasked frames a server sends (an event's frame is built once and its bytes written unchanged
+to every subscriber), and `FrameReader`, which turns a client's bytes into messages.
 
+No permessage-deflate: a client that offers it gets an answer without it, as the RFC allows,
+so every frame is sent as built.
+"""
+
+import hashlib
 import struct
+from base64 import b64decode, b64encode
+from collections.abc import Mapping
+from enum import IntEnum
+from typing import NamedTuple
 
-_FIN_TEXT = 0x80 | 0x1
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class Opcode(IntEnum):
+    CONTINUATION = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+
+class CloseCode(IntEnum):
+    NORMAL = 1000
+    PROTOCOL_ERROR = 1002
+    INVALID_DATA = 1007  # a text message that is not UTF-8
+    TOO_BIG = 1009
+
+
+# -- the handshake ---------------------------------------------------------------------------
+
+
+def upgrade_problem(headers: Mapping[str, str]) -> tuple[int, str] | None:
+    """(HTTP status, message) when the request is not a websocket upgrade this server speaks;
+    None when it is."""
+    if headers.get("Upgrade", "").lower() != "websocket":
+        return 400, 'Can "Upgrade" only to "websocket"'
+    tokens = {token.strip().lower() for token in headers.get("Connection", "").split(",")}
+    if "upgrade" not in tokens:
+        return 400, '"Connection" must include "Upgrade"'
+    if headers.get("Sec-WebSocket-Version") != "13":
+        return 426, "websocket version 13 required"
+    try:
+        if len(b64decode(headers.get("Sec-WebSocket-Key", ""), validate=True)) != 16:
+            raise ValueError
+    except ValueError:
+        return 400, "missing or malformed Sec-WebSocket-Key"
+    return None
+
+
+def accept_key(key: str) -> str:
+    """Sec-WebSocket-Accept for a client's Sec-WebSocket-Key."""
+    return b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
+
+
+# -- server frames ---------------------------------------------------------------------------
+
+
+def frame(opcode: int, payload: bytes) -> bytes:
+    length = len(payload)
+    first = 0x80 | opcode
+    if length < 126:
+        header = struct.pack("!BB", first, length)
+    elif length <= 0xFFFF:
+        header = struct.pack("!BBH", first, 126, length)
+    else:
+        header = struct.pack("!BBQ", first, 127, length)
+    return header + payload
 
 
 def text_frame(payload: bytes) -> bytes:
-    length = len(payload)
-    if length < 126:
-        header = struct.pack("!BB", _FIN_TEXT, length)
-    elif length <= 0xFFFF:
-        header = struct.pack("!BBH", _FIN_TEXT, 126, length)
-    else:
-        header = struct.pack("!BBQ", _FIN_TEXT, 127, length)
-    return header + payload
+    return frame(Opcode.TEXT, payload)
+
+
+def close_frame(code: int, reason: str = "") -> bytes:
+    # A control frame's payload is at most 125 bytes: the code and up to 123 of reason.
+    return frame(Opcode.CLOSE, struct.pack("!H", code) + reason.encode()[:123])
+
+
+# -- client frames ---------------------------------------------------------------------------
+
+
+class Message(NamedTuple):
+    opcode: Opcode  # TEXT (data is str), BINARY, CLOSE, PING or PONG (data is bytes)
+    data: str | bytes
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def unmask(payload: bytes, mask: bytes) -> bytes:
+    size = len(payload)
+    if not size:
+        return payload
+    key = (mask * (size // 4 + 1))[:size]
+    # One XOR of two big integers: C speed, not a Python loop per byte.
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(size, "big")
+
+
+class FrameReader:
+    """Splits a client's bytes into messages: fragments joined, masks removed, text decoded.
+    `feed` returns the complete messages so far and keeps any partial frame; it raises
+    ProtocolError (the close code to answer with) on anything RFC 6455 forbids or a message
+    over `max_bytes`."""
+
+    __slots__ = ("_buffer", "_fragments", "_fragments_opcode", "_fragments_size", "max_bytes")
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._buffer = b""
+        self._fragments: list[bytes] | None = None
+        self._fragments_opcode = Opcode.TEXT
+        self._fragments_size = 0
+
+    def feed(self, data: bytes) -> list[Message]:
+        buffer = self._buffer + data if self._buffer else data
+        messages: list[Message] = []
+        pos, size = 0, len(buffer)
+        while size - pos >= 2:
+            first, second = buffer[pos], buffer[pos + 1]
+            if first & 0x70:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "reserved bits set")
+            if not second & 0x80:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "client frames must be masked")
+            length = second & 0x7F
+            start = pos + 2
+            if length == 126:
+                start += 2
+                if size < start:
+                    break
+                length = int.from_bytes(buffer[pos + 2 : start], "big")
+            elif length == 127:
+                start += 8
+                if size < start:
+                    break
+                length = int.from_bytes(buffer[pos + 2 : start], "big")
+            if length > self.max_bytes:
+                raise ProtocolError(CloseCode.TOO_BIG, "message too big")
+            end = start + 4 + length
+            if size < end:
+                break
+            payload = unmask(buffer[start + 4 : end], buffer[start : start + 4])
+            pos = end
+            message = self._message(first & 0x80 != 0, first & 0x0F, payload)
+            if message is not None:
+                messages.append(message)
+        self._buffer = buffer[pos:]
+        return messages
+
+    def _message(self, final: bool, opcode: int, payload: bytes) -> Message | None:
+        if opcode >= 0x8:
+            if opcode not in (Opcode.CLOSE, Opcode.PING, Opcode.PONG):
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "unknown control opcode")
+            if not final or len(payload) > 125:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "malformed control frame")
+            return Message(Opcode(opcode), payload)
+        if opcode == Opcode.CONTINUATION:
+            if self._fragments is None:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "continuation of nothing")
+        elif opcode in (Opcode.TEXT, Opcode.BINARY):
+            if self._fragments is not None:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "new message inside a fragmented one")
+            if final:
+                return self._complete(Opcode(opcode), payload)
+            self._fragments, self._fragments_opcode, self._fragments_size = [], Opcode(opcode), 0
+        else:
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "unknown data opcode")
+        self._fragments_size += len(payload)
+        if self._fragments_size > self.max_bytes:
+            raise ProtocolError(CloseCode.TOO_BIG, "message too big")
+        self._fragments.append(payload)
+        if not final:
+            return None
+        whole = b"".join(self._fragments)
+        self._fragments = None
+        return self._complete(self._fragments_opcode, whole)
+
+    @staticmethod
+    def _complete(opcode: Opcode, payload: bytes) -> Message:
+        if opcode == Opcode.BINARY:
+            return Message(opcode, payload)
+        try:
+            return Message(opcode, payload.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ProtocolError(CloseCode.INVALID_DATA, "text is not UTF-8") from None
+
+
+def close_code_of(payload: bytes) -> int | None:
+    """The status code of a close frame's payload (None when it has none)."""
+    return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None

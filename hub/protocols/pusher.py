@@ -146,6 +146,9 @@ class PusherSession:
 
     # -- from the transport -----------------------------------------------------------------
 
+    def receive_binary(self) -> None:
+        self.fail(PusherError(None, "Binary frames are not supported", close=False))
+
     def open(
         self,
         app: App | None,

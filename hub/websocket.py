@@ -1,0 +1,143 @@
+"""One websocket after its handshake: an asyncio protocol on the socket Tornado's HTTP server
+handed over, feeding the client's messages to a protocol session and writing the session's
+frames through a per-iteration outbox.
+
+Tornado's WebSocketHandler keeps, for every open socket, the HTTP request and its handler, an
+IOStream and a coroutine reading frames. An idle connection here is this object (slots), its
+outbox and the loop's transport; the HTTP objects are gone once the handshake is answered.
+"""
+
+import asyncio
+from typing import Protocol
+
+from hub.core.connection import Disconnect
+from hub.outbox import Flusher, Outbox
+from hub.protocols.frames import Outgoing
+from hub.wsframe import (
+    CloseCode,
+    FrameReader,
+    Opcode,
+    ProtocolError,
+    close_code_of,
+    close_frame,
+    frame,
+    text_frame,
+)
+
+# Seconds the server waits for the client's answer to its close frame before dropping the
+# socket. Closing at once could reset the connection before the client has read the close.
+CLOSE_WAIT = 5.0
+
+_OPEN, _CLOSING, _CLOSED = 0, 1, 2
+
+
+class Session(Protocol):
+    """What a protocol session offers the socket (Pusher's and Phoenix's)."""
+
+    def receive(self, text: str) -> None: ...
+
+    def receive_binary(self) -> None: ...
+
+    def disconnect(self, reason: Disconnect) -> None: ...
+
+    def closed_by_peer(self) -> None: ...
+
+
+class WebSocket(asyncio.Protocol):
+    __slots__ = ("_reader", "_state", "_timer", "limit", "outbox", "session", "transport")
+
+    def __init__(self, limit: int, max_message_bytes: int) -> None:
+        self.limit = limit
+        self.session: Session | None = None
+        self.transport: asyncio.Transport | None = None
+        self.outbox: Outbox | None = None
+        self._reader = FrameReader(max_message_bytes)
+        self._state = _OPEN
+        self._timer: asyncio.TimerHandle | None = None
+
+    def start(self, transport: asyncio.Transport, flusher: Flusher) -> None:
+        self.transport = transport
+        self.outbox = Outbox(transport, flusher, self.limit, self._overflowed)
+
+    # -- to the client ---------------------------------------------------------------------
+
+    def send(self, out: Outgoing) -> None:
+        if self._state != _OPEN or self.outbox is None:
+            return
+        wire = out.wire
+        if wire is None:
+            # Lone surrogates (valid in JSON strings, refused by UTF-8) can only sit inside
+            # JSON strings; backslashreplace writes them as the same \\uXXXX escape JSON uses.
+            wire = out.wire = text_frame(out.text.encode("utf-8", "backslashreplace"))
+        self.outbox.write(wire)
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Sends the close frame after whatever is queued, and waits for the client's."""
+        if self._state != _OPEN or self.transport is None:
+            return
+        self._state = _CLOSING
+        assert self.outbox is not None
+        self.outbox.flush()
+        self.transport.write(close_frame(code, reason))
+        self._timer = asyncio.get_running_loop().call_later(CLOSE_WAIT, self.transport.abort)
+
+    def _overflowed(self) -> None:
+        # A client that does not read: drop it rather than buffer without bound. The bound is
+        # lifted so that the error and close frames can still be queued behind the backlog.
+        assert self.outbox is not None
+        self.outbox.lift_limit()
+        if self.session is not None:
+            self.session.disconnect(Disconnect.SLOW)
+
+    # -- from the client -------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self._state == _CLOSED:
+            return
+        try:
+            messages = self._reader.feed(data)
+        except ProtocolError as error:
+            self._fail(error.code, error.reason)
+            return
+        for opcode, payload in messages:
+            if self._state == _CLOSED:
+                return
+            if opcode == Opcode.TEXT:
+                if self._state == _OPEN and self.session is not None:
+                    self.session.receive(payload)  # type: ignore[arg-type]
+            elif opcode == Opcode.BINARY:
+                if self._state == _OPEN and self.session is not None:
+                    self.session.receive_binary()
+            elif opcode == Opcode.PING:
+                if self._state == _OPEN and self.transport is not None:
+                    self.transport.write(frame(Opcode.PONG, payload))  # type: ignore[arg-type]
+            elif opcode == Opcode.CLOSE:
+                self._closed_by_client(close_code_of(payload))  # type: ignore[arg-type]
+                return
+
+    def _closed_by_client(self, code: int | None) -> None:
+        assert self.transport is not None
+        if self._state == _OPEN:
+            # Answer with the same code, as RFC 6455 asks, then end the TCP connection.
+            self._state = _CLOSING
+            assert self.outbox is not None
+            self.outbox.flush()
+            self.transport.write(close_frame(code if code else CloseCode.NORMAL))
+        self.transport.close()
+
+    def _fail(self, code: CloseCode, reason: str) -> None:
+        self.close(code, reason)
+        if self.session is not None:
+            self.session.closed_by_peer()
+
+    def eof_received(self) -> bool:
+        return False  # the transport closes itself; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._state = _CLOSED
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        session, self.session = self.session, None
+        if session is not None:
+            session.closed_by_peer()

@@ -1,0 +1,135 @@
+"""The websocket wire format without sockets: handshake checks, server frames and the client
+frame reader (masks, lengths, fragments, control frames, limits)."""
+
+import os
+import struct
+
+import pytest
+
+from hub.wsframe import (
+    CloseCode,
+    FrameReader,
+    Message,
+    Opcode,
+    ProtocolError,
+    accept_key,
+    close_code_of,
+    close_frame,
+    text_frame,
+    upgrade_problem,
+)
+
+GOOD = {
+    "Upgrade": "websocket",
+    "Connection": "keep-alive, Upgrade",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+}
+
+
+def client(opcode: int, payload: bytes, final: bool = True, mask: bytes | None = None) -> bytes:
+    """A frame as a client sends it: masked."""
+    mask = os.urandom(4) if mask is None else mask
+    first = (0x80 if final else 0) | opcode
+    size = len(payload)
+    if size < 126:
+        head = struct.pack("!BB", first, 0x80 | size)
+    elif size <= 0xFFFF:
+        head = struct.pack("!BBH", first, 0x80 | 126, size)
+    else:
+        head = struct.pack("!BBQ", first, 0x80 | 127, size)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def test_the_rfc_example_accept_key() -> None:
+    assert accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        ({}, None),
+        ({"Upgrade": "h2c"}, 400),
+        ({"Connection": "keep-alive"}, 400),
+        ({"Sec-WebSocket-Version": "8"}, 426),
+        ({"Sec-WebSocket-Key": "not base64!"}, 400),
+        ({"Sec-WebSocket-Key": "c2hvcnQ="}, 400),  # 5 bytes, not 16
+    ],
+)
+def test_upgrade_problems(change: dict, status: int | None) -> None:
+    problem = upgrade_problem({**GOOD, **change})
+    assert (problem[0] if problem else None) == status
+
+
+@pytest.mark.parametrize(("size", "header"), [(125, 2), (126, 4), (65535, 4), (65536, 10)])
+def test_server_frames_pick_the_length_form(size: int, header: int) -> None:
+    built = text_frame(b"x" * size)
+    assert built[0] == 0x81 and len(built) == header + size
+    assert not built[1] & 0x80  # servers never mask
+    reader_view = client(Opcode.TEXT, b"x" * size)
+    assert FrameReader(1 << 20).feed(reader_view) == [Message(Opcode.TEXT, "x" * size)]
+
+
+def test_close_frames_carry_the_code_and_a_short_reason() -> None:
+    built = close_frame(4100, "é" * 100)
+    assert built[0] == 0x88 and built[1] <= 125
+    assert close_code_of(built[2:]) == 4100
+    assert close_code_of(b"") is None
+
+
+def test_messages_split_anywhere_come_out_whole() -> None:
+    wire = client(Opcode.TEXT, "héllo".encode()) + client(Opcode.TEXT, b"x" * 300)
+    reader = FrameReader(1024)
+    got = []
+    for byte in wire:
+        got += reader.feed(bytes([byte]))
+    assert got == [Message(Opcode.TEXT, "héllo"), Message(Opcode.TEXT, "x" * 300)]
+
+
+def test_fragments_join_around_control_frames() -> None:
+    wire = (
+        client(Opcode.TEXT, b"ab", final=False)
+        + client(Opcode.PING, b"p")
+        + client(Opcode.CONTINUATION, b"cd", final=False)
+        + client(Opcode.CONTINUATION, b"ef")
+        + client(Opcode.BINARY, b"\x00\x01")
+        + client(Opcode.CLOSE, struct.pack("!H", 1000))
+    )
+    assert FrameReader(1024).feed(wire) == [
+        Message(Opcode.PING, b"p"),
+        Message(Opcode.TEXT, "abcdef"),
+        Message(Opcode.BINARY, b"\x00\x01"),
+        Message(Opcode.CLOSE, struct.pack("!H", 1000)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("wire", "code"),
+    [
+        (b"\x81\x05hello", CloseCode.PROTOCOL_ERROR),  # unmasked
+        (bytes([0xC1]) + client(Opcode.TEXT, b"a")[1:], CloseCode.PROTOCOL_ERROR),  # RSV1
+        (client(Opcode.CONTINUATION, b"a"), CloseCode.PROTOCOL_ERROR),
+        (client(Opcode.TEXT, b"a", final=False) + client(Opcode.TEXT, b"b"), 1002),
+        (client(0x3, b"a"), CloseCode.PROTOCOL_ERROR),  # reserved data opcode
+        (client(0xB, b"a"), CloseCode.PROTOCOL_ERROR),  # reserved control opcode
+        (client(Opcode.PING, b"a", final=False), CloseCode.PROTOCOL_ERROR),
+        (client(Opcode.PING, b"a" * 126), CloseCode.PROTOCOL_ERROR),
+        (client(Opcode.TEXT, b"\xff\xfe"), CloseCode.INVALID_DATA),
+        (client(Opcode.TEXT, b"a" * 201), CloseCode.TOO_BIG),
+        (
+            client(Opcode.TEXT, b"a" * 120, final=False) + client(Opcode.CONTINUATION, b"a" * 90),
+            CloseCode.TOO_BIG,
+        ),
+    ],
+)
+def test_what_the_rfc_forbids_is_a_protocol_error(wire: bytes, code: int) -> None:
+    with pytest.raises(ProtocolError) as refused:
+        FrameReader(200).feed(wire)
+    assert refused.value.code == code
+
+
+def test_an_oversized_length_is_refused_before_its_payload_arrives() -> None:
+    head = struct.pack("!BBQ", 0x81, 0x80 | 127, 1 << 40)
+    with pytest.raises(ProtocolError) as refused:
+        FrameReader(1 << 20).feed(head)
+    assert refused.value.code == CloseCode.TOO_BIG
