@@ -18,9 +18,9 @@ import re
 import resource
 import socket
 import time
-from collections.abc import Callable
 from array import array
 from base64 import b64encode
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from loadgen import client_frame
@@ -156,9 +156,7 @@ async def connect(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     sock.setblocking(False)
     await loop.sock_connect(sock, (target.host, target.port))
-    _, client = await loop.create_connection(
-        lambda: Subscriber(latencies, channels), sock=sock
-    )
+    _, client = await loop.create_connection(lambda: Subscriber(latencies, channels), sock=sock)
     key = b64encode(os.urandom(16)).decode()
     client.transport.write(
         (

@@ -74,10 +74,12 @@ class Load:
                 self.per_channel[channel] = self.per_channel.get(channel, 0) + 1
         self.expected = 0
         self.sent = 0
+        self._replacing: set[asyncio.Future] = set()
 
     def _release(self, publisher: Publisher) -> None:
         if publisher.spent:
-            asyncio.ensure_future(self._replace(publisher))
+            self._replacing.add(task := asyncio.ensure_future(self._replace(publisher)))
+            task.add_done_callback(self._replacing.discard)
             return
         self.free.append(publisher)
         self.freed.set()
@@ -307,9 +309,7 @@ async def stalled(target: Target, size: Size, rate: float = 200, stalled_count: 
         latencies = Latencies()
         channels_of = spread(size.n(1000) - stall, names)
         load = await Load.open(target, latencies, channels_of)
-        stuck = await connect_many(
-            target, Latencies(), spread(stall, names), receive_buffer=4096
-        )
+        stuck = await connect_many(target, Latencies(), spread(stall, names), receive_buffer=4096)
         for subscriber in stuck:
             subscriber.transport.pause_reading()  # type: ignore[union-attr]
         trigger = Trigger(target, padding)

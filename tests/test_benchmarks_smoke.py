@@ -30,3 +30,20 @@ def test_publish_history_runs_both_measures() -> None:
 def test_history_memory_runs() -> None:
     out = run("history_memory.py", "--channels", "100", "--depth", "5", "--max-events", "300")
     assert "kept 300" in out and "stated bound" in out
+
+
+def test_every_side_by_side_scenario_runs_against_the_hub(tmp_path: Path) -> None:
+    # soketi is not installed in CI (293 MB from npm); benchmarks/run.sh runs both for real.
+    out = run("run.py", "--servers", "hub", "--tiny", "--out", str(tmp_path))
+    for scenario in (
+        "fanout_1k_1ch_50",
+        "fanout_5k_100ch_200",
+        "fanout_1k_1000ch_2000",
+        "ramp",
+        "connections",
+        "trigger_api",
+        "stalled",
+        "history",
+    ):
+        assert f"| {scenario} | hub |" in out
+    assert '"loss": 0.0' in out
