@@ -11,7 +11,6 @@ deliveries a second.
 """
 
 import asyncio
-import hashlib
 import json
 import os
 import re
@@ -21,11 +20,8 @@ import time
 from array import array
 from base64 import b64encode
 from collections.abc import Callable
-from urllib.parse import urlencode
 
-from loadgen import client_frame
-
-from hub.auth.signatures import request_signed_text, sign
+from loadgen import client_frame, signed_request
 
 STAMP = re.compile(rb"~t(\d+)~")
 SUBSCRIBED = b"subscription_succeeded"
@@ -242,25 +238,12 @@ class Trigger:
         self.target = target
         self.path = f"/apps/{target.app_id}/events"
         self.padding = "x" * padding
-        self.head = f"POST {self.path}?"
-        self.host = f"Host: {target.host}:{target.port}"
+        self.host = f"{target.host}:{target.port}"
 
     def request(self, channel: str) -> bytes:
         data = f"~t{time.monotonic_ns()}~{self.padding}"
-        body = json.dumps({"name": "bench", "channels": [channel], "data": data}).encode()
-        params = {
-            "auth_key": self.target.key,
-            "auth_timestamp": str(int(time.time())),
-            "auth_version": "1.0",
-            "body_md5": hashlib.md5(body).hexdigest(),
-        }
-        params["auth_signature"] = sign(
-            self.target.secret, request_signed_text("POST", self.path, params)
-        )
-        return (
-            f"{self.head}{urlencode(params)} HTTP/1.1\r\n{self.host}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode() + body
+        body = {"name": "bench", "channels": [channel], "data": data}
+        return signed_request(self.host, self.path, body, self.target.key, self.target.secret)
 
 
 async def publishers(target: Target, count: int) -> list[Publisher]:

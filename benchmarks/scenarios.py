@@ -48,6 +48,11 @@ FULL = Size()
 TINY = Size(scale=0.01, seconds=0.5, warmup=0.2, ramp_step_seconds=0.4)
 
 
+def loss(delivered: int, expected: int) -> float:
+    """The share of expected deliveries that did not arrive."""
+    return round(1 - delivered / expected, 4) if expected else 0.0
+
+
 def channel_names(count: int) -> list[str]:
     return [f"bench-{n}" for n in range(count)]
 
@@ -177,7 +182,7 @@ async def measure(load: Load, latencies: Latencies, rate: float, size: Size) -> 
         "p50_ms": round(latencies.percentile(0.50), 2),
         "p99_ms": round(latencies.percentile(0.99), 2),
         "max_ms": round(latencies.percentile(1.0), 2),
-        "loss": round(1 - delivered / expected, 4) if expected else 0.0,
+        "loss": loss(delivered, expected),
         "refused": len(load.refused()),
         "server_cpu": round(server_cpu, 2),
         "loadgen_cpu": round(own_cpu, 2),
@@ -290,7 +295,7 @@ async def trigger_api(target: Target, size: Size, in_flight: int = 8) -> dict:
         "requests_per_s": round((load.sent - sent_before) / elapsed),
         "request_p50_ms": round(answers.percentile(0.5), 2),
         "request_p99_ms": round(answers.percentile(0.99), 2),
-        "loss": round(1 - delivered / expected, 4) if expected else 0.0,
+        "loss": loss(delivered, expected),
         "refused": len(load.refused()),
         "server_cpu": round(server_cpu, 2),
         "loadgen_cpu": round(own_cpu, 2),
@@ -327,7 +332,7 @@ async def stalled(target: Target, size: Size, rate: float = 200, stalled_count: 
             await asyncio.sleep(1.0)  # read what was queued for them, up to a close frame
             results[f"stalled_{stall}"] = {
                 "p99_ms": round(latencies.percentile(0.99), 2),
-                "loss": round(1 - delivered / expected, 4) if expected else 0.0,
+                "loss": loss(delivered, expected),
                 "stalled_closed": sum(1 for s in stuck if s.close_code is not None or s.lost),
                 "close_codes": sorted({s.close_code for s in stuck if s.close_code}),
                 "stalled_received_kb": round(sum(s.bytes for s in stuck) / 1000 / max(1, stall)),
