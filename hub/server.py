@@ -8,7 +8,6 @@ program, or `async with running_hub(...)`. hub/embed.py runs one in a background
 import asyncio
 import contextlib
 import logging
-import re
 import secrets
 import socket
 import time
@@ -17,10 +16,10 @@ from typing import Any
 
 import tornado.web
 from tornado.httpserver import HTTPServer
-from tornado.log import access_log
 from tornado.netutil import bind_sockets
 
 from hub import __version__, paths
+from hub.accesslog import log_access
 from hub.api.admin import admin_routes
 from hub.api.base import JsonHandler
 from hub.api.channels import ChannelHandler, ChannelsHandler, ChannelUsersHandler
@@ -37,9 +36,9 @@ from hub.core.connection import Disconnect
 from hub.core.hub import Hub
 from hub.core.models import App, AppSettings
 from hub.dashboard import Dashboard, dashboard_routes, make_dashboard
-from hub.outbox import Flusher
+from hub.frontdoor import FrontDoor
 from hub.store import Store
-from hub.transport import PhoenixSocketHandler, PusherSocketHandler, SseHandler
+from hub.transport import SseHandler
 
 log = logging.getLogger("hub.server")
 
@@ -71,17 +70,15 @@ class StatusHandler(JsonHandler):
 def routes(
     settings: Settings, hub: Hub, dashboard: Dashboard
 ) -> list[tuple[str, type, dict[str, Any]]]:
-    """Every URL the hub serves, in one place."""
-    prefix = settings.path_prefix.rstrip("/")
+    """Every URL the hub serves through Tornado, in one place. The websocket endpoints,
+    `{path_prefix}/app/{key}` (Pusher) and `{path_prefix}/socket/websocket` (Phoenix), are
+    answered before Tornado, by hub/frontdoor.py (their paths: hub/handshakes.py)."""
     with_hub = {"hub": hub}
     sockets = {"hub": hub, "config": settings}
-    websockets = {**sockets, "flusher": Flusher()}
     return [
         (r"/", StatusHandler, {}),
         (r"/hub-resume.js", ResumeHelperHandler, {}),
         (r"/metrics", MetricsHandler, with_hub),
-        (prefix + r"/app(?:/(.*))?", PusherSocketHandler, websockets),
-        (prefix + r"/socket/websocket", PhoenixSocketHandler, websockets),
         (rf"/apps/{_APP}/events", EventsHandler, with_hub),
         (rf"/apps/{_APP}/batch_events", BatchEventsHandler, with_hub),
         (rf"/apps/{_APP}/broadcast", BroadcastHandler, with_hub),
@@ -112,20 +109,13 @@ def make_app(settings: Settings, hub: Hub, dashboard: Dashboard) -> tornado.web.
     )
 
 
-# Socket tokens travel in the query string (Phoenix `params`); they are credentials.
-_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&]*")
-
-
 def log_request(handler: tornado.web.RequestHandler) -> None:
-    """Tornado's access log line, with socket tokens cut out of the URI."""
-    status = handler.get_status()
-    log_method = access_log.info if status < 400 else access_log.warning
-    if status >= 500:
-        log_method = access_log.error
+    """Tornado's access log line, through the hub's (socket tokens cut out of the URI)."""
     request = handler.request
-    uri = _TOKEN_IN_QUERY.sub(r"\1[redacted]", request.uri or "")
     millis = 1000.0 * request.request_time()
-    log_method("%d %s %s (%s) %.2fms", status, request.method, uri, request.remote_ip, millis)
+    log_access(
+        handler.get_status(), request.method or "", request.uri or "", request.remote_ip, millis
+    )
 
 
 class _NotFoundHandler(JsonHandler):
@@ -144,6 +134,7 @@ class HubServer:
         self.dashboard: Dashboard | None = None
         self.dev_admin_password: str | None = None  # set when --dev made admin@localhost
         self._http: HTTPServer | None = None
+        self._door: FrontDoor | None = None
         self.port: int | None = None
 
     @property
@@ -190,7 +181,10 @@ class HubServer:
         )
         if sockets is None:
             sockets = bind_sockets(settings.port, settings.host or None)
-        self._http.add_sockets(sockets)
+        # Connections arrive at the front door, which keeps websockets and gives Tornado the
+        # rest: Tornado's server itself listens on nothing.
+        self._door = FrontDoor(self.hub, settings, self._http)
+        await self._door.listen(sockets)
         self.port = sockets[0].getsockname()[1]
         log.info("hub %s listening on %s", __version__, self.url)
         return self
@@ -198,8 +192,9 @@ class HubServer:
     async def stop(self) -> None:
         """Stops accepting, tells every client to reconnect (4200), waits up to the grace
         period for them to go, and closes the store."""
-        if self._http is not None:
-            self._http.stop()
+        if self._door is not None:
+            self._door.stop_listening()
+            self._door = None
         if self.hub is not None:
             self.hub.disconnect_all(Disconnect.SHUTDOWN)
             deadline = time.monotonic() + self.settings.shutdown_grace

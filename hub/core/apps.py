@@ -89,10 +89,16 @@ class AppRegistry:
             live = self._remember(app) if app else None
         return live
 
-    async def by_key(self, key: str) -> LiveApp | None:
+    def cached_by_key(self, key: str) -> LiveApp | None:
+        """The app with this key if it is cached (websocket handshakes take it without an
+        await); None does not mean there is none: `by_key` asks the store."""
         app_id = self._by_key.get(key)
-        if app_id is not None and app_id in self._by_id:
-            return self._by_id[app_id]
+        return self._by_id.get(app_id) if app_id is not None else None
+
+    async def by_key(self, key: str) -> LiveApp | None:
+        live = self.cached_by_key(key)
+        if live is not None:
+            return live
         app = await self.store.app_by_key(key)
         return self._remember(app) if app else None
 

@@ -542,7 +542,7 @@ def test_token_from_subprotocols(harness: Harness) -> None:
 
 @pytest.mark.parametrize("junk", ["%%%", "\u00e9t\u00e9"])
 def test_token_from_subprotocols_refuses_what_is_not_base64(junk: str) -> None:
-    # The handler (hub/transport.py) turns only HandshakeRefused into a refusal: anything else
+    # The front door (hub/frontdoor.py) turns only HandshakeRefused into a refusal: anything else
     # is a 500, and a value decoding to "" makes the socket silently anonymous.
     with pytest.raises(HandshakeRefused) as refused:
         token_from_subprotocols(["phoenix", "base64url.bearer.phx." + junk])

@@ -1,0 +1,217 @@
+"""Where every TCP connection to the hub arrives: websocket handshakes are answered here, on the
+connection's own asyncio transport, and everything else is handed to Tornado's HTTP server.
+
+A connection's first bytes say which it is. A request for a websocket endpoint is read to the
+end of its head, decided (hub/handshakes.py), answered, and its transport switched to a
+`WebSocket` protocol: no IOStream, HTTP connection, handler or task is made for it, which is
+what lets thousands of clients connect in a second. Any other request (the HTTP API, the
+dashboard, Server-Sent Events) goes to Tornado with the bytes already read, on a duplicate of
+the socket's descriptor, and Tornado serves that connection from then on.
+"""
+
+import asyncio
+import logging
+import os
+import socket
+import time
+
+from tornado.httpserver import HTTPServer
+from tornado.iostream import IOStream
+
+from hub.accesslog import log_access
+from hub.config import Settings
+from hub.core.hub import Hub
+from hub.errors import HandshakeRefused
+from hub.handshakes import Accepted, Endpoint, Endpoints, app_key, decide
+from hub.httphead import (
+    HEAD_END,
+    MAX_HEAD_BYTES,
+    HeadError,
+    RequestHead,
+    parse_head,
+    refusal,
+    request_line,
+    response,
+)
+from hub.outbox import Flusher
+from hub.websocket import WebSocket
+from hub.wsframe import accept_key
+
+log = logging.getLogger("hub.frontdoor")
+
+
+class FrontDoor:
+    """What every arriving connection shares: the hub, the websocket endpoints, the outbox
+    flusher and the HTTP server that takes the rest."""
+
+    def __init__(self, hub: Hub, config: Settings, http: HTTPServer) -> None:
+        self.hub = hub
+        self.config = config
+        self.http = http
+        self.endpoints = Endpoints(config.path_prefix)
+        self.flusher = Flusher()
+        self._listeners: list[asyncio.AbstractServer] = []
+        self.lookups: set[asyncio.Future] = set()  # handshakes waiting for the store
+
+    async def listen(self, sockets: list[socket.socket]) -> None:
+        loop = asyncio.get_running_loop()
+        for sock in sockets:
+            server = await loop.create_server(lambda: Arrival(self), sock=sock)
+            self._listeners.append(server)
+
+    def stop_listening(self) -> None:
+        for server in self._listeners:
+            server.close()
+        self._listeners = []
+
+
+class HandedOverStream(IOStream):
+    """A Tornado stream on a connection whose first bytes were read before Tornado had it:
+    those come first, then the socket's."""
+
+    def __init__(self, sock: socket.socket, read_already: bytes, **kwargs) -> None:
+        super().__init__(sock, **kwargs)
+        self._read_already = read_already
+
+    def read_from_fd(self, buf: bytearray | memoryview) -> int | None:
+        if self._read_already:
+            count = min(len(buf), len(self._read_already))
+            buf[:count] = self._read_already[:count]
+            self._read_already = self._read_already[count:]
+            return count
+        return super().read_from_fd(buf)
+
+
+class Arrival(asyncio.Protocol):
+    """One connection until it is known what it is for; then a websocket takes its transport,
+    or Tornado its socket."""
+
+    __slots__ = ("_buffer", "_door", "_started", "_transport")
+
+    def __init__(self, door: FrontDoor) -> None:
+        self._door = door
+        self._buffer = b""
+        self._transport: asyncio.Transport | None = None
+        self._started = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if not self._buffer:
+            self._started = time.monotonic()
+        buffer = self._buffer = self._buffer + data
+        line = request_line(buffer)
+        if line is None:
+            return
+        endpoint = self._door.endpoints.match(line[1]) if line[0] else None
+        if endpoint is None:
+            self._hand_over()
+            return
+        end = buffer.find(HEAD_END)
+        if end < 0:
+            if len(buffer) > MAX_HEAD_BYTES:
+                self._refuse(None, HandshakeRefused(431, "request head too large"))
+            return
+        assert self._transport is not None
+        self._transport.pause_reading()  # until the socket's protocol is decided
+        self._buffer = buffer[end + len(HEAD_END) :]
+        try:
+            head = parse_head(buffer[: end + len(HEAD_END)])
+        except HeadError as error:
+            self._refuse(None, HandshakeRefused(error.status, error.message))
+            return
+        key = app_key(endpoint, head)
+        live = self._door.hub.apps.cached_by_key(key) if key else None
+        if key and live is None:
+            # Not cached (a new app, or no such key): ask the store, off this call.
+            lookup = asyncio.ensure_future(self._look_up_then_admit(endpoint, head, key))
+            self._door.lookups.add(lookup)
+            lookup.add_done_callback(self._door.lookups.discard)
+            return
+        self._admit(endpoint, head, live)
+
+    async def _look_up_then_admit(self, endpoint: Endpoint, head: RequestHead, key: str) -> None:
+        live = await self._door.hub.apps.by_key(key)
+        if self._transport is not None and not self._transport.is_closing():
+            self._admit(endpoint, head, live)
+
+    def _admit(self, endpoint: Endpoint, head: RequestHead, live) -> None:
+        door = self._door
+        try:
+            accepted = decide(door.hub, door.config, endpoint, head, live)
+        except HandshakeRefused as refused:
+            self._refuse(head, refused)
+            return
+        except Exception:
+            log.exception("handshake for %s failed", head.path)
+            self._refuse(head, HandshakeRefused(500, "internal error"))
+            return
+        self._upgrade(head, accepted)
+
+    def _upgrade(self, head: RequestHead, accepted: Accepted) -> None:
+        door, transport = self._door, self._transport
+        assert transport is not None
+        headers = {
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Accept": accept_key(head.headers["Sec-WebSocket-Key"]),
+        }
+        if accepted.subprotocol is not None:
+            headers["Sec-WebSocket-Protocol"] = accepted.subprotocol
+        transport.write(response(101, headers))
+        self._log(101, head)
+        ws = WebSocket(door.config.max_outbox_bytes, door.config.max_message_bytes)
+        transport.set_protocol(ws)
+        ws.start(transport, door.flusher)
+        accepted.start(ws)
+        early, self._buffer = self._buffer, b""
+        transport.resume_reading()
+        if early:  # frames the client sent right behind its handshake
+            ws.data_received(early)
+
+    def _refuse(self, head: RequestHead | None, refused: HandshakeRefused) -> None:
+        assert self._transport is not None
+        extra = {"Sec-WebSocket-Version": "13"} if refused.status == 426 else None
+        if head is not None:
+            log.info("%s refused (%d): %s", head.path, refused.status, refused.message)
+            self._log(refused.status, head)
+        self._transport.write(refusal(refused.status, refused.message, extra))
+        self._transport.close()
+
+    def _hand_over(self) -> None:
+        """Gives the connection to Tornado: a new descriptor for the same socket, with the
+        bytes read so far, and this transport dropped without closing the connection."""
+        transport, http = self._transport, self._door.http
+        assert transport is not None
+        transport.pause_reading()
+        peer = transport.get_extra_info("peername")
+        fd = os.dup(transport.get_extra_info("socket").fileno())
+        transport.abort()  # closes the old descriptor only: the new one holds the connection
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError:
+            os.close(fd)
+            return
+        read_already, self._buffer = self._buffer, b""
+        stream = HandedOverStream(
+            sock,
+            read_already,
+            max_buffer_size=http.max_buffer_size,
+            read_chunk_size=http.read_chunk_size,
+        )
+        try:
+            http.handle_stream(stream, peer)
+        except Exception:
+            log.exception("the HTTP server could not take a connection")
+            stream.close()
+
+    def _log(self, status: int, head: RequestHead) -> None:
+        assert self._transport is not None
+        peer = self._transport.get_extra_info("peername")
+        address = peer[0] if isinstance(peer, tuple) else str(peer)
+        millis = 1000.0 * (time.monotonic() - self._started)
+        log_access(status, head.method, head.target, address, millis)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
