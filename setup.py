@@ -42,7 +42,11 @@ setup(
         "pytest-tornasync>=0.6",
     ],
     extras_require={
+        # A faster event loop for `hub serve` (hub/eventloop.py), used when installed.
+        "fast": ["uvloop>=0.19"],
         "test": [
+            # test_cli serves on it as well as on asyncio's loop.
+            "uvloop>=0.19",
             "pytest>=8",
             "hypothesis>=6",
             # tests/test_installed_plugin.py builds hub without build isolation (offline).

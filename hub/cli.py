@@ -21,6 +21,7 @@ from hub.auth.signatures import request_signed_text, sign
 from hub.cli_users import add_users
 from hub.config import Settings
 from hub.core.models import App, AppSettings
+from hub.eventloop import loop_factory
 from hub.origins import OriginPatternError, OriginPolicy, normalize_pattern
 from hub.server import DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET, HubServer
 from hub.store import Store, StoreError
@@ -240,13 +241,15 @@ def _print_app(app: App) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     settings = Settings.from_sources(
         {"host": args.host, "port": args.port, "db_path": _db_path(args), "dev": args.dev or None}
     )
-    return asyncio.run(_serve_until_signal(settings))
+    level = logging.getLevelName(settings.log_level.upper())
+    if not isinstance(level, int):
+        raise CliError(f"HUB_LOG_LEVEL: no logging level {settings.log_level!r}")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
+        return runner.run(_serve_until_signal(settings))
 
 
 async def _serve_until_signal(settings: Settings) -> int:
@@ -256,7 +259,12 @@ async def _serve_until_signal(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    print(f"hub {__version__} listening on {server.url} (database {settings.db_path})", flush=True)
+    loop_name = type(loop).__module__.split(".")[0]  # "asyncio" or "uvloop"
+    print(
+        f"hub {__version__} listening on {server.url}"
+        f" (database {settings.db_path}, event loop {loop_name})",
+        flush=True,
+    )
     if settings.dev:
         _print_dev_settings(server)
     if server.dev_admin_password is not None:

@@ -39,6 +39,11 @@ class Settings:
     # X-Forwarded-For / X-Real-Ip and X-Forwarded-Proto / X-Scheme (sign-in throttling per
     # address, Secure cookies). Off by default: anyone could send those headers directly.
     trust_proxy: bool = False
+    # `hub serve`'s logging level (DEBUG, INFO, WARNING, ERROR). INFO logs every request and
+    # handshake; WARNING keeps refusals and errors only.
+    log_level: str = "INFO"
+    # `hub serve`'s event loop: auto (uvloop when installed), uvloop, or asyncio.
+    event_loop: str = "auto"
 
     @classmethod
     def from_sources(

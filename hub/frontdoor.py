@@ -113,8 +113,6 @@ class Arrival(asyncio.Protocol):
             if len(buffer) > MAX_HEAD_BYTES:
                 self._refuse(None, HandshakeRefused(431, "request head too large"))
             return
-        assert self._transport is not None
-        self._transport.pause_reading()  # until the socket's protocol is decided
         self._buffer = buffer[end + len(HEAD_END) :]
         try:
             head = parse_head(buffer[: end + len(HEAD_END)])
@@ -124,7 +122,10 @@ class Arrival(asyncio.Protocol):
         key = app_key(endpoint, head)
         live = self._door.hub.apps.cached_by_key(key) if key else None
         if key and live is None:
-            # Not cached (a new app, or no such key): ask the store, off this call.
+            # Not cached (a new app, or no such key): ask the store, off this call, reading
+            # nothing more until the socket's protocol is decided.
+            assert self._transport is not None
+            self._transport.pause_reading()
             lookup = asyncio.ensure_future(self._look_up_then_admit(endpoint, head, key))
             self._door.lookups.add(lookup)
             lookup.add_done_callback(self._door.lookups.discard)
@@ -134,6 +135,7 @@ class Arrival(asyncio.Protocol):
     async def _look_up_then_admit(self, endpoint: Endpoint, head: RequestHead, key: str) -> None:
         live = await self._door.hub.apps.by_key(key)
         if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
             self._admit(endpoint, head, live)
 
     def _admit(self, endpoint: Endpoint, head: RequestHead, live) -> None:
@@ -166,7 +168,6 @@ class Arrival(asyncio.Protocol):
         ws.start(transport, door.flusher)
         accepted.start(ws)
         early, self._buffer = self._buffer, b""
-        transport.resume_reading()
         if early:  # frames the client sent right behind its handshake
             ws.data_received(early)
 

@@ -68,14 +68,16 @@ def test_app_management(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "no app" in missing.stderr
 
 
-async def start_serving(*args: str, cwd: Path) -> tuple[asyncio.subprocess.Process, int, str]:
+async def start_serving(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> tuple[asyncio.subprocess.Process, int, str]:
     """Starts a hub process; returns it, its port and what it printed up to being ready."""
     process = await asyncio.create_subprocess_exec(
         *args,
         cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     printed = ""
     while True:
@@ -91,8 +93,9 @@ async def finish(process: asyncio.subprocess.Process) -> tuple[int, str]:
     return process.returncode, out.decode()
 
 
-@pytest.mark.parametrize("entry", [["hub.py"], ["-m", "hub"]])
-async def test_serve_dev_then_sigterm(tmp_path: Path, entry: list[str]) -> None:
+# Both event loops serve websockets (the front door) and HTTP (handed to Tornado) alike.
+@pytest.mark.parametrize(("entry", "loop"), [(["hub.py"], "asyncio"), (["-m", "hub"], "uvloop")])
+async def test_serve_dev_then_sigterm(tmp_path: Path, entry: list[str], loop: str) -> None:
     script = [str(REPO / entry[0])] if entry == ["hub.py"] else entry
     process, port, printed = await start_serving(
         sys.executable,
@@ -104,8 +107,10 @@ async def test_serve_dev_then_sigterm(tmp_path: Path, entry: list[str]) -> None:
         "--db",
         str(tmp_path / "d.db"),
         cwd=tmp_path,
+        env={"HUB_EVENT_LOOP": loop},
     )
     try:
+        assert f"event loop {loop})" in printed
         await asyncio.wait_for(_wait_for(process, "PUSHER_APP_SECRET=app-secret", printed), WAIT)
         client = await WsClient.open(f"ws://127.0.0.1:{port}/app/app-key?protocol=7")
         await client.established()

@@ -1,0 +1,207 @@
+"""The front door over raw sockets (hub/frontdoor.py): handshakes arriving in pieces or with
+frames right behind them, refusals before the upgrade, HTTP requests handed to Tornado whole
+(split, with bodies, pipelined), a key the hub has not cached yet, and the websocket's own
+control frames: a ping answered with a pong, a client's close echoed."""
+
+import asyncio
+import json
+import os
+import struct
+from base64 import b64encode
+
+import pytest
+from conftest import WAIT, signed_query
+
+from hub.wsframe import accept_key
+
+
+def masked(opcode: int, payload: bytes) -> bytes:
+    """A client frame (clients must mask)."""
+    mask = os.urandom(4)
+    length = len(payload)
+    header = bytes([0x80 | opcode]) + (
+        bytes([0x80 | length]) if length < 126 else bytes([0x80 | 126]) + struct.pack("!H", length)
+    )
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def text(message: dict) -> bytes:
+    return masked(0x1, json.dumps(message).encode())
+
+
+def handshake(path: str, key: str = "", **headers: str) -> bytes:
+    key = key or b64encode(os.urandom(16)).decode()
+    fields = {
+        "Host": "127.0.0.1",
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": key,
+        **headers,
+    }
+    lines = [f"GET {path} HTTP/1.1", *(f"{k}: {v}" for k, v in fields.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+class Raw:
+    """One TCP connection to the hub, read by HTTP heads and websocket frames."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, hub_server) -> "Raw":
+        return cls(*await asyncio.open_connection(hub_server.host, hub_server.port))
+
+    async def send(self, *chunks: bytes, pause: float = 0.0) -> None:
+        for chunk in chunks:
+            self.writer.write(chunk)
+            await self.writer.drain()
+            if pause:
+                await asyncio.sleep(pause)
+
+    async def head(self) -> tuple[int, dict[str, str]]:
+        raw = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), WAIT)
+        first, *lines = raw.decode("latin-1").strip().split("\r\n")
+        headers = dict(line.split(": ", 1) for line in lines)
+        return int(first.split(" ")[1]), {k.lower(): v for k, v in headers.items()}
+
+    async def response(self) -> tuple[int, dict[str, str], bytes]:
+        status, headers = await self.head()
+        length = int(headers.get("content-length", "0"))
+        body = await asyncio.wait_for(self.reader.readexactly(length), WAIT)
+        return status, headers, body
+
+    async def frame(self) -> tuple[int, bytes]:
+        first, second = await asyncio.wait_for(self.reader.readexactly(2), WAIT)
+        length = second & 0x7F
+        if length == 126:
+            (length,) = struct.unpack("!H", await self.reader.readexactly(2))
+        elif length == 127:
+            (length,) = struct.unpack("!Q", await self.reader.readexactly(8))
+        return first & 0x0F, await asyncio.wait_for(self.reader.readexactly(length), WAIT)
+
+    async def event(self) -> dict:
+        opcode, payload = await self.frame()
+        assert opcode == 0x1, (opcode, payload)
+        return json.loads(payload)
+
+    async def at_end(self) -> bool:
+        return await asyncio.wait_for(self.reader.read(1), WAIT) == b""
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@pytest.fixture
+def raw(hub_server):
+    opened: list[Raw] = []
+
+    async def open_raw() -> Raw:
+        opened.append(await Raw.open(hub_server))
+        return opened[-1]
+
+    yield open_raw
+    for connection in opened:
+        connection.close()
+
+
+def pusher_path(hub_server, key: str | None = None) -> str:
+    return f"/app/{key or hub_server.key}?protocol=7&client=raw&version=0"
+
+
+async def test_a_handshake_in_pieces_with_frames_behind_it(hub_server, raw) -> None:
+    sock = await raw()
+    key = b64encode(os.urandom(16)).decode()
+    request = handshake(pusher_path(hub_server), key)
+    subscribe = text({"event": "pusher:subscribe", "data": {"channel": "news"}})
+    # The request line split, then the rest of the head with a frame in the same write.
+    await sock.send(request[:7], request[7:30], request[30:] + subscribe, pause=0.05)
+    status, headers = await sock.head()
+    assert status == 101
+    assert headers["sec-websocket-accept"] == accept_key(key)
+    assert (await sock.event())["event"] == "pusher:connection_established"
+    assert (await sock.event())["event"] == "pusher_internal:subscription_succeeded"
+
+
+async def test_ping_gets_its_pong_and_close_is_echoed(hub_server, raw) -> None:
+    sock = await raw()
+    await sock.send(handshake(pusher_path(hub_server)))
+    assert (await sock.head())[0] == 101
+    await sock.event()  # connection_established
+    await sock.send(masked(0x9, b"are you there"))
+    assert await sock.frame() == (0xA, b"are you there")
+    await sock.send(masked(0x8, struct.pack("!H", 1000) + b"bye"))
+    opcode, payload = await sock.frame()
+    assert (opcode, payload[:2]) == (0x8, struct.pack("!H", 1000))
+    assert await sock.at_end()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"POST /app/KEY?protocol=7 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405),
+        (b"GET /app/KEY?protocol=7 HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # no upgrade
+        (b"GET /app/KEY HTTP/1.1\r\nUpgrade: websocket\r\nbroken line\r\n\r\n", 400),
+        (b"GET /app/KEY HTTP/1.1\r\nX: " + b"y" * 70_000 + b"\r\n\r\n", 431),
+    ],
+    ids=["post", "no-upgrade", "broken-header", "head-too-large"],
+)
+async def test_refusals_before_the_upgrade(hub_server, raw, request_bytes, status) -> None:
+    sock = await raw()
+    await sock.send(request_bytes.replace(b"KEY", hub_server.key.encode()))
+    got, headers, body = await sock.response()
+    assert got == status
+    assert "error" in json.loads(body)
+    assert headers["connection"] == "close"
+    assert await sock.at_end()
+
+
+async def test_an_old_websocket_version_is_told_the_one_spoken(hub_server, raw) -> None:
+    sock = await raw()
+    await sock.send(handshake(pusher_path(hub_server), **{"Sec-WebSocket-Version": "8"}))
+    status, headers, _ = await sock.response()
+    assert (status, headers["sec-websocket-version"]) == (426, "13")
+
+
+async def test_http_requests_reach_tornado_whole(hub_server, raw) -> None:
+    listener = await raw()
+    await listener.send(
+        handshake(pusher_path(hub_server)),
+        text({"event": "pusher:subscribe", "data": {"channel": "orders"}}),
+    )
+    assert (await listener.head())[0] == 101
+    await listener.event(), await listener.event()  # established, subscribed
+
+    # A signed POST sent a few bytes at a time, body and all.
+    path = f"/apps/{hub_server.app_id}/events"
+    body = json.dumps({"name": "created", "channel": "orders", "data": "{}"}).encode()
+    query = signed_query("POST", path, body, hub_server.key, hub_server.secret)
+    post = (
+        f"POST {path}?{query} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    publisher = await raw()
+    await publisher.send(*(post[i : i + 40] for i in range(0, len(post), 40)), pause=0.002)
+    status, _, answer = await publisher.response()
+    assert (status, json.loads(answer)) == (200, {})
+    assert (await listener.event())["event"] == "created"
+
+    # Two requests in one write on a kept-alive connection: both answered, in order.
+    await publisher.send(
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    assert (await publisher.response())[0] == 200
+    assert (await publisher.response())[0] == 404
+
+
+async def test_a_key_not_cached_yet_is_looked_up(hub_server, raw) -> None:
+    # Written to the store behind the running hub's back, as the CLI would.
+    app = await hub_server.server.store.create_app("late")
+    assert hub_server.server.apps.cached_by_key(app.keys[0].key) is None
+    sock = await raw()
+    subscribe = text({"event": "pusher:subscribe", "data": {"channel": "late-news"}})
+    await sock.send(handshake(pusher_path(hub_server, app.keys[0].key)) + subscribe)
+    assert (await sock.head())[0] == 101
+    assert (await sock.event())["event"] == "pusher:connection_established"
+    assert (await sock.event())["event"] == "pusher_internal:subscription_succeeded"

@@ -1,0 +1,92 @@
+"""The front door's pure parts: request heads, the websocket endpoints' paths and the short
+answers it writes itself (hub/httphead.py, hub/handshakes.py), with no sockets."""
+
+import json
+
+import pytest
+
+from hub.handshakes import PHOENIX, PUSHER, Endpoint, Endpoints, app_key
+from hub.httphead import (
+    MAX_HEAD_BYTES,
+    HeadError,
+    parse_head,
+    refusal,
+    request_line,
+    response,
+)
+
+HEAD = (
+    b"GET /app/k%2Fey?protocol=7&protocol=%207%20&empty=&x=a+b HTTP/1.1\r\n"
+    b"Host: example\r\nupgrade: websocket\r\nSec-WebSocket-Protocol: phoenix, , other\r\n"
+    b"X-Twice: a\r\nX-Twice: b\r\n\r\n"
+)
+
+
+def test_request_line_waits_for_its_end_and_flags_junk() -> None:
+    assert request_line(b"GET /app/key HTT") is None
+    assert request_line(b"GET /app/key HTTP/1.1\r\nHo") == ("GET", "/app/key")
+    assert request_line(b"\x16\x03\x01 tls hello\r\n") == ("", "")
+    assert request_line(b"GET /x HTTP/2\r\n") == ("", "")
+    assert request_line(b"x" * MAX_HEAD_BYTES) == ("", "")  # no line end within the limit
+
+
+def test_a_head_parses_as_tornado_reads_headers() -> None:
+    head = parse_head(HEAD)
+    assert (head.method, head.path) == ("GET", "/app/k%2Fey")
+    assert head.headers["Upgrade"] == "websocket"  # names are case-insensitive
+    assert head.headers["X-Twice"] == "a,b"
+    assert head.header_values("Sec-WebSocket-Protocol") == ["phoenix", "other"]
+    assert head.argument("protocol") == "7"  # the last value, stripped
+    assert head.argument("empty") == ""
+    assert head.argument("x") == "a b"
+    assert head.argument("missing") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"GET /app/k\r\n\r\n", 400),
+        (b"GET /app/k HTTP/1.1\r\nno colon here\r\n\r\n", 400),
+        (b"GET /app/k HTTP/1.1\r\nX: " + b"y" * MAX_HEAD_BYTES + b"\r\n\r\n", 431),
+    ],
+)
+def test_a_bad_head_is_an_http_error(raw: bytes, status: int) -> None:
+    with pytest.raises(HeadError) as error:
+        parse_head(raw)
+    assert error.value.status == status
+
+
+def test_endpoints_under_a_prefix() -> None:
+    plain, prefixed = Endpoints(""), Endpoints("/ws/")
+    assert plain.match("/app/key?protocol=7") == Endpoint(PUSHER, "key")
+    assert plain.match("/app") == Endpoint(PUSHER, "")
+    assert plain.match("/app/a%20b") == Endpoint(PUSHER, "a b")
+    assert plain.match("/app/key/extra") == Endpoint(PUSHER, "key/extra")
+    assert plain.match("/socket/websocket?vsn=2.0.0") == Endpoint(PHOENIX, "")
+    for other in ("/apps/1/events", "/application", "/", "/socket/websocket/x", "/ws/app/k"):
+        assert plain.match(other) is None, other
+    assert prefixed.match("/ws/app/key") == Endpoint(PUSHER, "key")
+    assert prefixed.match("/ws/socket/websocket") == Endpoint(PHOENIX, "")
+    assert prefixed.match("/app/key") is None
+
+
+def test_app_keys_come_from_the_path_or_the_query() -> None:
+    phoenix_head = parse_head(b"GET /socket/websocket?key=pk HTTP/1.1\r\n\r\n")
+    assert app_key(Endpoint(PHOENIX, ""), phoenix_head) == "pk"
+    assert app_key(Endpoint(PUSHER, "key"), phoenix_head) == "key"
+    assert app_key(Endpoint(PUSHER, "key/extra"), phoenix_head) == ""  # refused as a path
+
+
+def test_answers() -> None:
+    switching = response(101, {"Upgrade": "websocket"})
+    assert switching == b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+    refused = refusal(426, "version 13", {"Sec-WebSocket-Version": "13"})
+    head, body = refused.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "HTTP/1.1 426 Upgrade Required"
+    assert {
+        "Connection: close",
+        "Sec-WebSocket-Version: 13",
+        f"Content-Length: {len(body)}",
+    } <= set(lines)
+    assert json.loads(body) == {"error": "version 13"}
