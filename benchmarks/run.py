@@ -4,7 +4,8 @@ Prints one JSON line and one table row per scenario and server, and writes them 
 benchmarks/results/ (a .json file and a Markdown table with the machine it ran on).
 
     python benchmarks/run.py [--servers hub,soketi] [--only ramp,connections] [--tiny]
-                             [--soketi-dir DIR] [--out benchmarks/results]
+                             [--hub-loop auto|uvloop|asyncio] [--soketi-dir DIR]
+                             [--out benchmarks/results]
 
 benchmarks/run.sh installs soketi and calls this; --tiny is the smoke test's size.
 """
@@ -27,12 +28,14 @@ import loadgen
 import scenarios
 from pusherload import Target
 
+from hub import eventloop
 from hub.core.models import AppSettings
 from hub.store import Store
 
 HERE = Path(__file__).resolve().parent
 SERVER_CORE, LOADGEN_CORE = 1, 0
 SOKETI_APP = ("bench-app", "bench-key", "bench-secret")
+HUB_LOOP = "auto"  # HUB_EVENT_LOOP for every hub started; --hub-loop sets it
 
 
 def pin_self() -> None:
@@ -76,7 +79,12 @@ async def hub_server(env: dict[str, str] | None = None):
             pinned(command),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env={**os.environ, "HUB_LOG_LEVEL": "WARNING", **(env or {})},
+            env={
+                **os.environ,
+                "HUB_LOG_LEVEL": "WARNING",
+                "HUB_EVENT_LOOP": HUB_LOOP,
+                **(env or {}),
+            },
         )
         try:
             await wait_listening(process, port, "the hub")
@@ -152,10 +160,13 @@ async def main() -> None:
     parser.add_argument("--servers", default="hub,soketi")
     parser.add_argument("--only", default="")
     parser.add_argument("--tiny", action="store_true")
+    parser.add_argument("--hub-loop", default="auto", choices=eventloop.CHOICES)
     parser.add_argument("--soketi-dir", default=os.path.join(tempfile.gettempdir(), "soketi"))
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
     pin_self()
+    global HUB_LOOP
+    HUB_LOOP = args.hub_loop
     size = scenarios.TINY if args.tiny else scenarios.FULL
     servers = args.servers.split(",")
     chosen = [name for name in SCENARIOS if not args.only or name in args.only.split(",")]
@@ -191,8 +202,11 @@ def machine() -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    return f"{os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}, " + (
-        f"Python {platform.python_version()}"
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    hub_loop = "uvloop" if eventloop.loop_factory(HUB_LOOP) is not None else "asyncio"
+    return (
+        f"{os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, Node {node}; the hub on {hub_loop}"
     )
 
 
