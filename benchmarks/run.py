@@ -178,8 +178,7 @@ async def main() -> None:
         for server in servers:
             if scenario == "history" and server != "hub":
                 continue
-            env = {"HUB_MAX_OUTBOX_BYTES": str(64 * 1024)} if scenario == "stalled" else None
-            opened = hub_server(env) if server == "hub" else soketi_server(args.soketi_dir)
+            opened = hub_server() if server == "hub" else soketi_server(args.soketi_dir)
             async with opened as targets:
                 if scenario == "history":
                     rate = ramp_rate or 50

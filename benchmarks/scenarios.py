@@ -9,7 +9,9 @@ reading the event; "p99" is over every delivery of the measured stretch.
 
 import asyncio
 import gc
+import re
 import time
+import urllib.request
 from collections import deque
 from dataclasses import dataclass
 
@@ -302,22 +304,46 @@ async def trigger_api(target: Target, size: Size, in_flight: int = 8) -> dict:
     }
 
 
+async def slow_disconnects(target: Target) -> int | None:
+    """The hub's count of connections cut as slow consumers (its /metrics); None for a server
+    without that endpoint (soketi counts nothing: it drops messages and keeps the socket)."""
+    url = f"http://{target.host}:{target.port}/metrics"
+    try:
+        body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
+    except OSError:
+        return None
+    found = re.search(rb'^hub_disconnects_total\{reason="slow"\} (\d+)', body, re.MULTILINE)
+    return int(found[1]) if found else None
+
+
 async def stalled(target: Target, size: Size, rate: float = 200, stalled_count: int = 10):
-    """1,000 subscribers on 10 channels with 1 KB events; then the same with 10 of them not
-    reading (their receive window kept small). The others' p99 with and without; when and with
-    what close code the stalled ones were cut."""
-    padding = 1000
+    """1,000 subscribers on 10 channels with 4 KB events; then the same with 10 more that do
+    not read (their receive window kept small), each subscribed to all 10 channels so that its
+    backlog grows by 800 KB/s. The others' p99 with and without; whether and with what close
+    code the stalled ones were cut, and how much each had received by then.
+
+    The server's bound (1 MiB for both servers by default) comes on top of what the kernel
+    buffers for the socket (up to net.ipv4.tcp_wmem's maximum, 4 MiB by default), so the
+    measured stretch lasts at least 12 s: long enough to pass both at that rate."""
+    padding = 4000
+    size = Size(
+        size.scale,
+        max(size.seconds, 12.0) if size.scale == 1 else size.seconds,
+        size.warmup,
+        size.ramp_step_seconds,
+    )
     names = channel_names(10)
     stalled_count = min(stalled_count, size.n(stalled_count))
     results = {}
     for stall in (0, stalled_count):
         latencies = Latencies()
-        channels_of = spread(size.n(1000) - stall, names)
+        channels_of = spread(size.n(1000), names)
         load = await Load.open(target, latencies, channels_of)
-        stuck = await connect_many(target, Latencies(), spread(stall, names), receive_buffer=4096)
+        stuck = await connect_many(target, Latencies(), [names] * stall, receive_buffer=4096)
         for subscriber in stuck:
             subscriber.transport.pause_reading()  # type: ignore[union-attr]
         trigger = Trigger(target, padding)
+        sent_before = load.sent
         try:
             await load.publish(trigger, names, rate, size.warmup)
             latencies.recording = True
@@ -336,6 +362,9 @@ async def stalled(target: Target, size: Size, rate: float = 200, stalled_count: 
                 "stalled_closed": sum(1 for s in stuck if s.close_code is not None or s.lost),
                 "close_codes": sorted({s.close_code for s in stuck if s.close_code}),
                 "stalled_received_kb": round(sum(s.bytes for s in stuck) / 1000 / max(1, stall)),
+                # what each stalled client was sent, had it read it all
+                "stalled_offered_kb": round((load.sent - sent_before) * padding / 1000),
+                "slow_disconnects": await slow_disconnects(target),
                 "seconds": round(time.monotonic() - started, 1),
             }
         finally:
