@@ -161,11 +161,13 @@ class Arrival(asyncio.Protocol):
         }
         if accepted.subprotocol is not None:
             headers["Sec-WebSocket-Protocol"] = accepted.subprotocol
-        transport.write(response(101, headers))
-        self._log(101, head)
         ws = WebSocket(door.config.max_outbox_bytes, door.config.max_message_bytes)
         transport.set_protocol(ws)
         ws.start(transport, door.flusher)
+        # Through the outbox, so that the answer and the session's first frames leave in one
+        # write at the end of this loop iteration.
+        ws.send_raw(response(101, headers))
+        self._log(101, head)
         accepted.start(ws)
         early, self._buffer = self._buffer, b""
         if early:  # frames the client sent right behind its handshake

@@ -71,6 +71,11 @@ class WebSocket(asyncio.Protocol):
             wire = out.wire = text_frame(out.text.encode("utf-8", "backslashreplace"))
         self.outbox.write(wire)
 
+    def send_raw(self, data: bytes) -> None:
+        """Bytes queued as they are (the handshake's answer, before any frame)."""
+        if self._state == _OPEN and self.outbox is not None:
+            self.outbox.write(data)
+
     def close(self, code: int, reason: str = "") -> None:
         """Sends the close frame after whatever is queued, and waits for the client's."""
         if self._state != _OPEN or self.transport is None:
