@@ -237,6 +237,15 @@ async def ramp(target: Target, size: Size, start: float = 20, factor: float = 1.
         "channels": 10,
         "sustained_deliveries_per_s": best["deliveries_per_s"] if best else 0,
         "sustained_events_per_s": best["events_per_s"] if best else 0,
+        # Near the top the load generator's own core fills up too: the server's CPU at the
+        # best step tells how much of a core those deliveries cost it.
+        "server_cpu_at_best": best["server_cpu"] if best else None,
+        "loadgen_cpu_at_best": best["loadgen_cpu"] if best else None,
+        "deliveries_per_server_cpu_s": (
+            round(best["deliveries_per_s"] / best["server_cpu"])
+            if best and best["server_cpu"]
+            else None
+        ),
         "at_best": best,
         "steps": steps,
     }
