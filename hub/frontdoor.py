@@ -53,10 +53,11 @@ class FrontDoor:
         self._listeners: list[asyncio.AbstractServer] = []
         self.lookups: set[asyncio.Future] = set()  # handshakes waiting for the store
 
-    async def listen(self, sockets: list[socket.socket]) -> None:
+    async def listen(self, sockets: list[socket.socket], backlog: int) -> None:
+        """Serves on bound sockets; the loop listens on each again, with `backlog`."""
         loop = asyncio.get_running_loop()
         for sock in sockets:
-            server = await loop.create_server(lambda: Arrival(self), sock=sock)
+            server = await loop.create_server(lambda: Arrival(self), sock=sock, backlog=backlog)
             self._listeners.append(server)
 
     def stop_listening(self) -> None:

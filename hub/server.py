@@ -45,6 +45,10 @@ log = logging.getLogger("hub.server")
 # The --dev app: soketi's defaults, so existing .env files work unchanged.
 DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET = "app-id", "app-key", "app-secret"
 DEV_ADMIN_EMAIL = "admin@localhost"
+# Connections the kernel may hold before they are accepted (capped by net.core.somaxconn).
+# Tornado's default, 128, overflowed when hundreds of clients connected at once (a reconnect
+# storm, the connections benchmark): their SYNs were dropped and retried a second later.
+LISTEN_BACKLOG = 2048
 
 _APP = r"(?P<app_id>[^/]+)"
 _CHANNEL = r"(?P<name>[^/]+)"
@@ -180,11 +184,11 @@ class HubServer:
             make_app(settings, self.hub, self.dashboard), xheaders=settings.trust_proxy
         )
         if sockets is None:
-            sockets = bind_sockets(settings.port, settings.host or None)
+            sockets = bind_sockets(settings.port, settings.host or None, backlog=LISTEN_BACKLOG)
         # Connections arrive at the front door, which keeps websockets and gives Tornado the
         # rest: Tornado's server itself listens on nothing.
         self._door = FrontDoor(self.hub, settings, self._http)
-        await self._door.listen(sockets)
+        await self._door.listen(sockets, LISTEN_BACKLOG)
         self.port = sockets[0].getsockname()[1]
         log.info("hub %s listening on %s", __version__, self.url)
         return self

@@ -1,17 +1,21 @@
 """The front door over raw sockets (hub/frontdoor.py): handshakes arriving in pieces or with
 frames right behind them, refusals before the upgrade, HTTP requests handed to Tornado whole
 (split, with bodies, pipelined), a key the hub has not cached yet, and the websocket's own
-control frames: a ping answered with a pong, a client's close echoed."""
+control frames: a ping answered with a pong, a client's close echoed; and its listen backlog."""
 
 import asyncio
 import json
 import os
 import struct
+import subprocess
 from base64 import b64encode
+from pathlib import Path
 
 import pytest
 from conftest import WAIT, signed_query
 
+from hub.config import Settings
+from hub.server import LISTEN_BACKLOG, running_hub
 from hub.wsframe import accept_key
 
 
@@ -205,3 +209,15 @@ async def test_a_key_not_cached_yet_is_looked_up(hub_server, raw) -> None:
     assert (await sock.head())[0] == 101
     assert (await sock.event())["event"] == "pusher:connection_established"
     assert (await sock.event())["event"] == "pusher_internal:subscription_succeeded"
+
+
+async def test_the_listen_backlog_holds_a_reconnect_storm(tmp_path) -> None:
+    # The loop listens again on the bound socket; its default backlog (100) dropped the SYNs
+    # of clients connecting by the hundred, which then waited a second to retry.
+    settings = Settings(port=0, db_path=str(tmp_path / "hub.db"))
+    async with running_hub(settings) as server:
+        listed = subprocess.run(
+            ["ss", "-ltnH", f"sport = :{server.port}"], capture_output=True, text=True, check=True
+        ).stdout.split()
+    somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    assert int(listed[2]) == min(LISTEN_BACKLOG, somaxconn), listed  # Send-Q: the backlog
