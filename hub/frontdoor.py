@@ -39,6 +39,9 @@ from hub.wsframe import accept_key
 
 log = logging.getLogger("hub.frontdoor")
 
+# Seconds a new connection has to send its whole request head (nginx's client_header_timeout).
+HEAD_TIMEOUT = 60.0
+
 
 class FrontDoor:
     """What every arriving connection shares: the hub, the websocket endpoints, the outbox
@@ -87,16 +90,30 @@ class Arrival(asyncio.Protocol):
     """One connection until it is known what it is for; then a websocket takes its transport,
     or Tornado its socket."""
 
-    __slots__ = ("_buffer", "_door", "_started", "_transport")
+    __slots__ = ("_buffer", "_door", "_started", "_timer", "_transport")
 
     def __init__(self, door: FrontDoor) -> None:
         self._door = door
         self._buffer = b""
         self._transport: asyncio.Transport | None = None
         self._started = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        # A client that never finishes its head must not hold the connection for ever.
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(HEAD_TIMEOUT, self._head_timed_out)
+
+    def _head_timed_out(self) -> None:
+        self._timer = None
+        if self._transport is not None and not self._transport.is_closing():
+            self._refuse(None, HandshakeRefused(408, "request head not received in time"))
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def data_received(self, data: bytes) -> None:
         if not self._buffer:
@@ -114,6 +131,7 @@ class Arrival(asyncio.Protocol):
             if len(buffer) > MAX_HEAD_BYTES:
                 self._refuse(None, HandshakeRefused(431, "request head too large"))
             return
+        self._stop_timer()
         self._buffer = buffer[end + len(HEAD_END) :]
         try:
             head = parse_head(buffer[: end + len(HEAD_END)])
@@ -134,7 +152,13 @@ class Arrival(asyncio.Protocol):
         self._admit(endpoint, head, live)
 
     async def _look_up_then_admit(self, endpoint: Endpoint, head: RequestHead, key: str) -> None:
-        live = await self._door.hub.apps.by_key(key)
+        try:
+            live = await self._door.hub.apps.by_key(key)
+        except Exception:  # the store is busy or broken: the client may retry
+            log.exception("looking up app key for a handshake failed")
+            if self._transport is not None and not self._transport.is_closing():
+                self._refuse(head, HandshakeRefused(503, "app lookup failed; try again"))
+            return
         if self._transport is not None and not self._transport.is_closing():
             self._transport.resume_reading()
             self._admit(endpoint, head, live)
@@ -188,6 +212,7 @@ class Arrival(asyncio.Protocol):
         bytes read so far, and this transport dropped without closing the connection."""
         transport, http = self._transport, self._door.http
         assert transport is not None
+        self._stop_timer()  # Tornado has its own
         transport.pause_reading()
         peer = transport.get_extra_info("peername")
         fd = os.dup(transport.get_extra_info("socket").fileno())
@@ -218,4 +243,5 @@ class Arrival(asyncio.Protocol):
         log_access(status, head.method, head.target, address, millis)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timer()
         self._transport = None

@@ -6,6 +6,7 @@ control frames: a ping answered with a pong, a client's close echoed; and its li
 import asyncio
 import json
 import os
+import sqlite3
 import struct
 import subprocess
 from base64 import b64encode
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import WAIT, signed_query
 
+from hub import frontdoor
 from hub.config import Settings
 from hub.server import LISTEN_BACKLOG, running_hub
 from hub.wsframe import accept_key
@@ -221,3 +223,24 @@ async def test_the_listen_backlog_holds_a_reconnect_storm(tmp_path) -> None:
         ).stdout.split()
     somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
     assert int(listed[2]) == min(LISTEN_BACKLOG, somaxconn), listed  # Send-Q: the backlog
+
+
+async def test_a_head_that_never_ends_is_cut(hub_server, raw, monkeypatch) -> None:
+    monkeypatch.setattr(frontdoor, "HEAD_TIMEOUT", 0.2)
+    sock = await raw()
+    await sock.send(handshake(pusher_path(hub_server))[:40])
+    status, _, body = await sock.response()
+    assert (status, json.loads(body)) == (408, {"error": "request head not received in time"})
+    assert await sock.at_end()
+
+
+async def test_a_failed_app_lookup_is_a_503_not_a_hang(hub_server, raw, monkeypatch) -> None:
+    async def broken(key: str) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(hub_server.server.apps, "by_key", broken)
+    sock = await raw()
+    await sock.send(handshake(pusher_path(hub_server, "not-cached-key")))
+    status, _, _ = await sock.response()
+    assert status == 503
+    assert await sock.at_end()
