@@ -84,23 +84,12 @@ class AppApiHandler(JsonHandler):
             return live
         # A path without /apps/{id}: the official Python SDK (3.3) sends terminate_connections
         # so. The app is the one whose key the request names; the signature is checked as usual.
-        basic = self._basic_credentials()
+        basic = basic_credentials(self.request.headers.get("Authorization", ""))
         key = basic[0] if basic else self._query().get("auth_key")
         live = await self.hub.apps.by_key(key) if key else None
         if live is None:
             raise unauthorized("auth_key is missing or not a key of any app")
         return live
-
-    def _basic_credentials(self) -> tuple[str, str] | None:
-        header = self.request.headers.get("Authorization", "")
-        if not header.lower().startswith("basic "):
-            return None
-        try:
-            decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            raise unauthorized("malformed Basic authorization") from None
-        key, _, secret = decoded.partition(":")
-        return key, secret
 
     def _query(self) -> dict[str, str]:
         return {
@@ -109,25 +98,15 @@ class AppApiHandler(JsonHandler):
         }
 
     def _authenticate(self, app: App) -> None:
-        basic = self._basic_credentials()
-        if basic is not None:
-            signatures.verify_basic(app, *basic)
-            self.auth_key = basic[0]
-            return
-        query = self._query()
-        # SDKs sign the path as they wrote it; a client library may have percent-encoded it.
-        path = self.request.path
-        try:
-            signatures.verify_request(
-                app, self.request.method or "", path, query, self.request.body, time.time()
-            )
-        except ApiError:
-            if unquote(path) == path:
-                raise
-            signatures.verify_request(
-                app, self.request.method or "", unquote(path), query, self.request.body, time.time()
-            )
-        self.auth_key = query["auth_key"]
+        request = self.request
+        self.auth_key = authenticate(
+            app,
+            request.method or "",
+            request.path,
+            self._query(),
+            request.body,
+            request.headers.get("Authorization", ""),
+        )
 
     @property
     def auth_secret(self) -> str:
@@ -135,10 +114,49 @@ class AppApiHandler(JsonHandler):
         return self.app.secrets_for(self.auth_key)[0]
 
     def json_body(self) -> dict[str, Any]:
-        try:
-            body = json.loads(self.request.body or b"null")
-        except (ValueError, RecursionError):  # RecursionError: nesting deeper than json allows
-            raise bad_request("body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise bad_request("body must be a JSON object")
-        return body
+        return json_object(self.request.body)
+
+
+# -- what a request's answer depends on, without Tornado (hub/api/fastpath.py shares them) ----
+
+
+def basic_credentials(header: str) -> tuple[str, str] | None:
+    """(key, secret) of an `Authorization: Basic` header, None for any other or none."""
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise unauthorized("malformed Basic authorization") from None
+    key, _, secret = decoded.partition(":")
+    return key, secret
+
+
+def authenticate(
+    app: App, method: str, path: str, query: dict[str, str], body: bytes, authorization: str
+) -> str:
+    """The key of the pair that authenticated a request to `app` (HTTP Basic or a Pusher
+    signature over the raw `path`), or a 401 ApiError."""
+    basic = basic_credentials(authorization)
+    if basic is not None:
+        signatures.verify_basic(app, *basic)
+        return basic[0]
+    # SDKs sign the path as they wrote it; a client library may have percent-encoded it.
+    try:
+        signatures.verify_request(app, method, path, query, body, time.time())
+    except ApiError:
+        if unquote(path) == path:
+            raise
+        signatures.verify_request(app, method, unquote(path), query, body, time.time())
+    return query["auth_key"]
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object; 400 otherwise."""
+    try:
+        value = json.loads(body or b"null")
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than json allows
+        raise bad_request("body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise bad_request("body must be a JSON object")
+    return value

@@ -9,6 +9,7 @@ from typing import Any
 
 from hub.api.base import AppApiHandler
 from hub.api.channels import channel_info, info_attributes
+from hub.core.hub import Hub
 from hub.core.models import (
     GENERAL_CHANNEL,
     App,
@@ -77,47 +78,53 @@ def _channels(body: dict[str, Any], single_channel: bool) -> list[str]:
     return channels
 
 
+def trigger(hub: Hub, app: App, body: dict[str, Any]) -> dict[str, Any]:
+    """`POST /apps/{id}/events`: publishes one event to its channels; the answer's JSON."""
+    parsed = parse_trigger(app, body)
+    _publish(hub, app, parsed)
+    return {"channels": _info(hub, app, parsed)} if parsed.attributes else {}
+
+
+def trigger_batch(hub: Hub, app: App, body: dict[str, Any]) -> dict[str, Any]:
+    """`POST /apps/{id}/batch_events`: every entry validated, then all published."""
+    batch = body.get("batch")
+    if not isinstance(batch, list) or not batch:
+        raise bad_request("batch is required (a non-empty list of events)")
+    limit = app.settings.max_events_per_batch
+    if len(batch) > limit:
+        raise bad_request(f"more than {limit} events in one batch")
+    if not all(isinstance(entry, dict) for entry in batch):
+        raise bad_request("each batch entry must be an object")
+    triggers = [parse_trigger(app, entry, single_channel=True) for entry in batch]
+    for parsed in triggers:
+        _publish(hub, app, parsed)
+    if any(t.attributes for t in triggers):
+        return {
+            "batch": [_info(hub, app, t)[t.channels[0]] if t.attributes else {} for t in triggers]
+        }
+    return {}
+
+
+def _publish(hub: Hub, app: App, parsed: Trigger) -> None:
+    for channel in parsed.channels:
+        hub.publish(app.id, Event(channel, parsed.name, parsed.data, parsed.socket_id))
+
+
+def _info(hub: Hub, app: App, parsed: Trigger) -> dict[str, dict]:
+    return {
+        channel: channel_info(hub, app.id, channel, parsed.attributes)
+        for channel in parsed.channels
+    }
+
+
 class EventsHandler(AppApiHandler):
     def post(self, app_id: str) -> None:
-        trigger = parse_trigger(self.app, self.json_body())
-        self._publish(trigger)
-        if trigger.attributes:
-            self.send_json({"channels": self._info(trigger)})
-        else:
-            self.send_json({})
-
-    def _publish(self, trigger: Trigger) -> None:
-        for channel in trigger.channels:
-            self.hub.publish(
-                self.app.id, Event(channel, trigger.name, trigger.data, trigger.socket_id)
-            )
-
-    def _info(self, trigger: Trigger) -> dict[str, dict]:
-        return {
-            channel: channel_info(self.hub, self.app.id, channel, trigger.attributes)
-            for channel in trigger.channels
-        }
+        self.send_json(trigger(self.hub, self.app, self.json_body()))
 
 
-class BatchEventsHandler(EventsHandler):
+class BatchEventsHandler(AppApiHandler):
     def post(self, app_id: str) -> None:
-        batch = self.json_body().get("batch")
-        if not isinstance(batch, list) or not batch:
-            raise bad_request("batch is required (a non-empty list of events)")
-        limit = self.app.settings.max_events_per_batch
-        if len(batch) > limit:
-            raise bad_request(f"more than {limit} events in one batch")
-        if not all(isinstance(entry, dict) for entry in batch):
-            raise bad_request("each batch entry must be an object")
-        triggers = [parse_trigger(self.app, entry, single_channel=True) for entry in batch]
-        for trigger in triggers:
-            self._publish(trigger)
-        if any(t.attributes for t in triggers):
-            self.send_json(
-                {"batch": [self._info(t)[t.channels[0]] if t.attributes else {} for t in triggers]}
-            )
-        else:
-            self.send_json({})
+        self.send_json(trigger_batch(self.hub, self.app, self.json_body()))
 
 
 class BroadcastHandler(AppApiHandler):
