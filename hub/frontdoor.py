@@ -4,9 +4,11 @@ connection's own asyncio transport, and everything else is handed to Tornado's H
 A connection's first bytes say which it is. A request for a websocket endpoint is read to the
 end of its head, decided (hub/handshakes.py), answered, and its transport switched to a
 `WebSocket` protocol: no IOStream, HTTP connection, handler or task is made for it, which is
-what lets thousands of clients connect in a second. Any other request (the HTTP API, the
-dashboard, Server-Sent Events) goes to Tornado with the bytes already read, on a duplicate of
-the socket's descriptor, and Tornado serves that connection from then on.
+what lets thousands of clients connect in a second. Plain requests to the API's publishing
+routes are answered here too, one after another on a kept-alive connection
+(hub/api/fastpath.py). Any other request (the rest of the HTTP API, the dashboard, Server-Sent
+Events) goes to Tornado with the bytes already read, on a duplicate of the socket's
+descriptor, and Tornado serves that connection from then on.
 """
 
 import asyncio
@@ -19,6 +21,7 @@ from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
 
 from hub.accesslog import log_access
+from hub.api import fastpath
 from hub.config import Settings
 from hub.core.hub import Hub
 from hub.errors import HandshakeRefused
@@ -41,6 +44,8 @@ log = logging.getLogger("hub.frontdoor")
 
 # Seconds a new connection has to send its whole request head (nginx's client_header_timeout).
 HEAD_TIMEOUT = 60.0
+# Seconds a kept-alive API connection may wait for its next request (Tornado's default).
+KEEP_ALIVE_TIMEOUT = 3600.0
 
 
 class FrontDoor:
@@ -102,13 +107,21 @@ class Arrival(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         # A client that never finishes its head must not hold the connection for ever.
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(HEAD_TIMEOUT, self._head_timed_out)
+        self._arm(HEAD_TIMEOUT)
 
-    def _head_timed_out(self) -> None:
+    def _arm(self, seconds: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(seconds, self._timed_out)
+
+    def _timed_out(self) -> None:
         self._timer = None
-        if self._transport is not None and not self._transport.is_closing():
+        if self._transport is None or self._transport.is_closing():
+            return
+        if self._buffer:
             self._refuse(None, HandshakeRefused(408, "request head not received in time"))
+        else:  # a kept-alive connection with nothing more to say
+            self._transport.close()
 
     def _stop_timer(self) -> None:
         if self._timer is not None:
@@ -118,26 +131,72 @@ class Arrival(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self._buffer:
             self._started = time.monotonic()
-        buffer = self._buffer = self._buffer + data
+        self._buffer += data
+        while self._next_request() and self._buffer:
+            self._started = time.monotonic()  # pipelined: the next one is there already
+
+    def _next_request(self) -> bool:
+        """Takes the request at the start of the buffer as far as it can: True when it was
+        answered here and the connection stays for the next one."""
+        buffer = self._buffer
         line = request_line(buffer)
         if line is None:
-            return
-        endpoint = self._door.endpoints.match(line[1]) if line[0] else None
-        if endpoint is None:
+            return False
+        method, target = line
+        endpoint = self._door.endpoints.match(target) if method else None
+        if endpoint is None and not (method and fastpath.is_route(method, target)):
             self._hand_over()
-            return
+            return False
         end = buffer.find(HEAD_END)
         if end < 0:
             if len(buffer) > MAX_HEAD_BYTES:
                 self._refuse(None, HandshakeRefused(431, "request head too large"))
-            return
+            return False
+        head_end = end + len(HEAD_END)
+        if endpoint is None:
+            return self._publish(buffer, head_end)
         self._stop_timer()
-        self._buffer = buffer[end + len(HEAD_END) :]
+        self._buffer = buffer[head_end:]
         try:
-            head = parse_head(buffer[: end + len(HEAD_END)])
+            head = parse_head(buffer[:head_end])
         except HeadError as error:
             self._refuse(None, HandshakeRefused(error.status, error.message))
-            return
+            return False
+        self._handshake(endpoint, head)
+        return False
+
+    def _publish(self, buffer: bytes, head_end: int) -> bool:
+        """A request to the API's publishing routes: answered here when it is a plain one
+        (hub/api/fastpath.py), else handed to Tornado with everything after it."""
+        try:
+            head = parse_head(buffer[:head_end])
+        except HeadError:
+            self._hand_over()  # Tornado answers it as it always did
+            return False
+        length = fastpath.body_length(head)
+        if length is None:
+            self._hand_over()
+            return False
+        if len(buffer) < head_end + length:
+            return False  # the body is on its way; the head is read again when it is here
+        result = fastpath.answer(self._door.hub, head, buffer[head_end : head_end + length])
+        if result is None:
+            self._hand_over()
+            return False
+        self._buffer = buffer[head_end + length :]
+        close = head.headers.get("Connection", "").lower() == "close"
+        transport = self._transport
+        assert transport is not None
+        transport.write(fastpath.http_response(*result, time.time(), close))
+        self._log(result[0], head)
+        if close:
+            transport.close()
+            return False
+        # Kept alive between requests as long as Tornado would keep it (its default).
+        self._arm(KEEP_ALIVE_TIMEOUT)
+        return True
+
+    def _handshake(self, endpoint: Endpoint, head: RequestHead) -> None:
         key = app_key(endpoint, head)
         live = self._door.hub.apps.cached_by_key(key) if key else None
         if key and live is None:

@@ -43,6 +43,7 @@ class RequestHead:
     method: str
     target: str
     headers: HTTPHeaders
+    version: str = "HTTP/1.1"
     path: str = ""
     query: str = ""
     _arguments: dict[str, list[str]] | None = field(default=None, repr=False)
@@ -75,7 +76,7 @@ def parse_head(head: bytes) -> RequestHead:
         headers = HTTPHeaders.parse(rest)
     except HTTPInputError:
         raise HeadError(400, "malformed header line") from None
-    return RequestHead(parts[0], parts[1], headers)
+    return RequestHead(parts[0], parts[1], headers, parts[2])
 
 
 def path_part(value: str) -> str:

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import pusher
 import pytest
+from rawsocket import Raw
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
@@ -122,6 +123,20 @@ def connect(hub_server: RunningHub) -> Connect:
     yield open_client
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def raw(hub_server: RunningHub) -> Callable[[], Awaitable[Raw]]:
+    """`sock = await raw()`: a raw TCP connection to the test hub (tests/rawsocket.py)."""
+    opened: list[Raw] = []
+
+    async def open_raw() -> Raw:
+        opened.append(await Raw.open(hub_server, WAIT))
+        return opened[-1]
+
+    yield open_raw
+    for connection in opened:
+        connection.close()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ frames right behind them, refusals before the upgrade, HTTP requests handed to T
 (split, with bodies, pipelined), a key the hub has not cached yet, and the websocket's own
 control frames: a ping answered with a pong, a client's close echoed; and its listen backlog."""
 
-import asyncio
 import json
 import os
 import sqlite3
@@ -13,103 +12,13 @@ from base64 import b64encode
 from pathlib import Path
 
 import pytest
-from conftest import WAIT, signed_query
+from conftest import signed_query
+from rawsocket import handshake, masked, text
 
 from hub import frontdoor
 from hub.config import Settings
 from hub.server import LISTEN_BACKLOG, running_hub
 from hub.wsframe import accept_key
-
-
-def masked(opcode: int, payload: bytes) -> bytes:
-    """A client frame (clients must mask)."""
-    mask = os.urandom(4)
-    length = len(payload)
-    header = bytes([0x80 | opcode]) + (
-        bytes([0x80 | length]) if length < 126 else bytes([0x80 | 126]) + struct.pack("!H", length)
-    )
-    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-def text(message: dict) -> bytes:
-    return masked(0x1, json.dumps(message).encode())
-
-
-def handshake(path: str, key: str = "", **headers: str) -> bytes:
-    key = key or b64encode(os.urandom(16)).decode()
-    fields = {
-        "Host": "127.0.0.1",
-        "Upgrade": "websocket",
-        "Connection": "Upgrade",
-        "Sec-WebSocket-Version": "13",
-        "Sec-WebSocket-Key": key,
-        **headers,
-    }
-    lines = [f"GET {path} HTTP/1.1", *(f"{k}: {v}" for k, v in fields.items())]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-class Raw:
-    """One TCP connection to the hub, read by HTTP heads and websocket frames."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def open(cls, hub_server) -> "Raw":
-        return cls(*await asyncio.open_connection(hub_server.host, hub_server.port))
-
-    async def send(self, *chunks: bytes, pause: float = 0.0) -> None:
-        for chunk in chunks:
-            self.writer.write(chunk)
-            await self.writer.drain()
-            if pause:
-                await asyncio.sleep(pause)
-
-    async def head(self) -> tuple[int, dict[str, str]]:
-        raw = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), WAIT)
-        first, *lines = raw.decode("latin-1").strip().split("\r\n")
-        headers = dict(line.split(": ", 1) for line in lines)
-        return int(first.split(" ")[1]), {k.lower(): v for k, v in headers.items()}
-
-    async def response(self) -> tuple[int, dict[str, str], bytes]:
-        status, headers = await self.head()
-        length = int(headers.get("content-length", "0"))
-        body = await asyncio.wait_for(self.reader.readexactly(length), WAIT)
-        return status, headers, body
-
-    async def frame(self) -> tuple[int, bytes]:
-        first, second = await asyncio.wait_for(self.reader.readexactly(2), WAIT)
-        length = second & 0x7F
-        if length == 126:
-            (length,) = struct.unpack("!H", await self.reader.readexactly(2))
-        elif length == 127:
-            (length,) = struct.unpack("!Q", await self.reader.readexactly(8))
-        return first & 0x0F, await asyncio.wait_for(self.reader.readexactly(length), WAIT)
-
-    async def event(self) -> dict:
-        opcode, payload = await self.frame()
-        assert opcode == 0x1, (opcode, payload)
-        return json.loads(payload)
-
-    async def at_end(self) -> bool:
-        return await asyncio.wait_for(self.reader.read(1), WAIT) == b""
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-@pytest.fixture
-def raw(hub_server):
-    opened: list[Raw] = []
-
-    async def open_raw() -> Raw:
-        opened.append(await Raw.open(hub_server))
-        return opened[-1]
-
-    yield open_raw
-    for connection in opened:
-        connection.close()
 
 
 def pusher_path(hub_server, key: str | None = None) -> str:

@@ -1,0 +1,85 @@
+"""The HTTP API's publishing routes, `POST /apps/{id}/events` and `/batch_events`, answered by
+the front door (hub/frontdoor.py) on the connection itself, kept alive between requests, as
+Tornado's handlers would answer them: the same checks in the same order (unknown app 404, bad
+auth 401, disabled app 403, then the body), through the same functions.
+
+Only plain requests come here: HTTP/1.1 with a Content-Length body of at most MAX_BODY_BYTES,
+no Transfer-Encoding or Expect, for an app already in the cache. Any other request, and every
+request after it on the same connection, is Tornado's (`answer` returning None says so).
+"""
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from hub.api.base import MAX_BODY_BYTES, authenticate, json_object
+from hub.api.events import trigger, trigger_batch
+from hub.core.hub import Hub
+from hub.core.models import App
+from hub.errors import ApiError, forbidden
+from hub.httphead import RequestHead, response
+
+log = logging.getLogger("hub.api")
+
+_ROUTE = re.compile(r"/apps/([^/]+)/(events|batch_events)")
+_ANSWERS: dict[str, Callable[[Hub, App, dict[str, Any]], dict[str, Any]]] = {
+    "events": trigger,
+    "batch_events": trigger_batch,
+}
+_HEADERS = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
+
+
+def is_route(method: str, target: str) -> bool:
+    """Whether a request line names one of these routes (the head may still rule it out)."""
+    return method == "POST" and _ROUTE.fullmatch(target.partition("?")[0]) is not None
+
+
+def body_length(head: RequestHead) -> int | None:
+    """The length of a body this path reads, None for a request it leaves to Tornado."""
+    headers = head.headers
+    if head.version != "HTTP/1.1" or "Transfer-Encoding" in headers or "Expect" in headers:
+        return None
+    raw = headers.get("Content-Length", "")
+    if not raw.isdigit() or "," in raw:  # repeated headers are joined with commas
+        return None
+    length = int(raw)
+    return length if length <= MAX_BODY_BYTES else None
+
+
+def answer(hub: Hub, head: RequestHead, body: bytes) -> tuple[int, bytes] | None:
+    """(status, JSON body) for a plain request to one of these routes, or None when the app is
+    not cached (Tornado looks it up)."""
+    found = _ROUTE.fullmatch(head.path)
+    assert found is not None
+    live = hub.apps.cached(unquote(found[1]))
+    if live is None:
+        return None
+    app = live.app
+    query = {name: values[-1] for name, values in parse_qs(head.query, True).items()}
+    try:
+        authenticate(app, "POST", head.path, query, body, head.headers.get("Authorization", ""))
+        if not app.active:
+            raise forbidden("app is disabled")
+        payload = _ANSWERS[found[2]](hub, app, json_object(body))
+    except ApiError as error:
+        log.info("POST %s -> %d %s", head.path, error.status, error.message)
+        return error.status, json.dumps({"error": error.message}).encode()
+    return 200, json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_date: tuple[int, str] = (0, "")
+
+
+def http_response(status: int, body: bytes, now: float, close: bool) -> bytes:
+    global _date
+    second = int(now)
+    if _date[0] != second:  # formatting the date costs more than the rest of the head
+        _date = (second, formatdate(second, usegmt=True))
+    headers = {**_HEADERS, "Date": _date[1]}
+    if close:
+        headers["Connection"] = "close"
+    return response(status, headers, body)
