@@ -68,6 +68,9 @@ def answer(hub: Hub, head: RequestHead, body: bytes) -> tuple[int, bytes] | None
     except ApiError as error:
         log.info("POST %s -> %d %s", head.path, error.status, error.message)
         return error.status, json.dumps({"error": error.message}).encode()
+    except Exception:  # a bug: answered as Tornado answers one, the connection kept
+        log.exception("POST %s failed", head.path)
+        return 500, json.dumps({"error": "Internal Server Error"}).encode()
     return 200, json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 

@@ -146,3 +146,16 @@ async def test_what_it_leaves_to_tornado_still_works(hub_server, raw, headers) -
         status, _, answer = await sock.response()
     assert (status, json.loads(answer)) == (200, {})
     assert (await listener.event())["data"] == "t"
+
+
+async def test_a_bug_is_a_500_and_the_connection_lives(hub_server, raw, monkeypatch) -> None:
+    def broken(*args: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(hub_server.server.hub, "publish", broken)
+    sock = await raw()
+    await sock.send(post(hub_server, "events", event()))
+    status, _, body = await sock.response()
+    assert (status, json.loads(body)) == (500, {"error": "Internal Server Error"})
+    await sock.send(b"GET / HTTP/1.1\r\nHost: hub\r\n\r\n")
+    assert (await sock.response())[0] == 200
