@@ -13,6 +13,7 @@ benchmarks/run.sh installs soketi and calls this; --tiny is the smoke test's siz
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -62,7 +63,7 @@ async def wait_listening(process: subprocess.Popen, port: int, what: str) -> Non
 
 
 @contextlib.asynccontextmanager
-async def hub_server(env: dict[str, str] | None = None):
+async def hub_server():
     """A hub on a new database with two apps, "on" (the default history depth) and "off"
     (no history); yields {"on": Target, "off": Target}."""
     with tempfile.TemporaryDirectory() as folder:
@@ -83,7 +84,6 @@ async def hub_server(env: dict[str, str] | None = None):
                 **os.environ,
                 "HUB_LOG_LEVEL": "WARNING",
                 "HUB_EVENT_LOOP": HUB_LOOP,
-                **(env or {}),
             },
         )
         try:
@@ -129,7 +129,7 @@ async def history_on_off(servers: dict[str, Target], rate: float, size: scenario
     of each, 8 s apiece (shorter runs varied by more than the effect)."""
     runs: dict[str, list[dict]] = {"on": [], "off": []}
     if size.scale == 1:
-        size = scenarios.Size(size.scale, 8.0, size.warmup, size.ramp_step_seconds)
+        size = dataclasses.replace(size, seconds=8.0)
     for turn in range(5 if size.scale == 1 else 1):
         for name in ("off", "on") if turn % 2 == 0 else ("on", "off"):
             result = await scenarios.fanout(servers[name], 2000, 10, rate, size)

@@ -13,7 +13,7 @@ import re
 import time
 import urllib.request
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pusherload import (
     Latencies,
@@ -335,12 +335,8 @@ async def stalled(target: Target, size: Size, rate: float = 200, stalled_count: 
     buffers for the socket (up to net.ipv4.tcp_wmem's maximum, 4 MiB by default), so the
     measured stretch lasts at least 12 s: long enough to pass both at that rate."""
     padding = 4000
-    size = Size(
-        size.scale,
-        max(size.seconds, 12.0) if size.scale == 1 else size.seconds,
-        size.warmup,
-        size.ramp_step_seconds,
-    )
+    if size.scale == 1:
+        size = replace(size, seconds=max(size.seconds, 12.0))
     names = channel_names(10)
     stalled_count = min(stalled_count, size.n(stalled_count))
     results = {}

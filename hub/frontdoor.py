@@ -110,8 +110,7 @@ class Arrival(asyncio.Protocol):
         self._arm(HEAD_TIMEOUT)
 
     def _arm(self, seconds: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._stop_timer()
         self._timer = asyncio.get_running_loop().call_later(seconds, self._timed_out)
 
     def _timed_out(self) -> None:

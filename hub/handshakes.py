@@ -9,12 +9,13 @@ foreign origin; Phoenix refuses before it, with HTTP statuses, as Phoenix does.
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from hub.config import Settings
 from hub.core.apps import LiveApp
 from hub.core.hub import Hub
 from hub.errors import HandshakeRefused
-from hub.httphead import RequestHead, path_part
+from hub.httphead import RequestHead
 from hub.protocols import phoenix
 from hub.protocols.phoenix import PhoenixSession
 from hub.protocols.pusher import PusherSession
@@ -54,7 +55,8 @@ class Endpoints:
         found = self._pusher.fullmatch(path)
         if found is None:
             return None
-        return Endpoint(PUSHER, path_part(found.group(1) or ""))
+        # Percent-escapes decoded, "+" kept, as Tornado hands path arguments to handlers.
+        return Endpoint(PUSHER, unquote(found.group(1) or ""))
 
 
 def app_key(endpoint: Endpoint, head: RequestHead) -> str:

@@ -8,7 +8,7 @@ here what it means to every Tornado handler (case-insensitive names, repeated va
 import json
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 
 from tornado.httputil import HTTPHeaders, HTTPInputError
 
@@ -77,11 +77,6 @@ def parse_head(head: bytes) -> RequestHead:
     except HTTPInputError:
         raise HeadError(400, "malformed header line") from None
     return RequestHead(parts[0], parts[1], headers, parts[2])
-
-
-def path_part(value: str) -> str:
-    """A path segment as a handler sees it: percent-escapes decoded, '+' kept."""
-    return unquote(value)
 
 
 def response(status: int, headers: dict[str, str], body: bytes = b"") -> bytes:

@@ -107,7 +107,6 @@ def routes(
 def make_app(settings: Settings, hub: Hub, dashboard: Dashboard) -> tornado.web.Application:
     return tornado.web.Application(
         routes(settings, hub, dashboard),  # type: ignore[arg-type]
-        websocket_max_message_size=settings.max_message_bytes,
         default_handler_class=_NotFoundHandler,
         log_function=log_request,
     )

@@ -36,6 +36,11 @@ def handshake(path: str, key: str = "", **headers: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
+def pusher_path(hub_server, key: str | None = None) -> str:
+    """The path pusher-js would open for the test app (or another key)."""
+    return f"/app/{key or hub_server.key}?protocol=7&client=raw&version=0"
+
+
 class Raw:
     """One TCP connection to the hub, read by HTTP heads and websocket frames."""
 
@@ -84,6 +89,14 @@ class Raw:
 
     async def at_end(self) -> bool:
         return await asyncio.wait_for(self.reader.read(1), self.wait) == b""
+
+    async def subscribed(self, hub_server, channel: str) -> "Raw":
+        """Upgrades to a Pusher socket of the test app and subscribes it to `channel`."""
+        subscribe = text({"event": "pusher:subscribe", "data": {"channel": channel}})
+        await self.send(handshake(pusher_path(hub_server)), subscribe)
+        assert (await self.head())[0] == 101
+        await self.event(), await self.event()  # established, subscribed
+        return self
 
     def close(self) -> None:
         self.writer.close()

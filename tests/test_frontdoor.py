@@ -13,16 +13,12 @@ from pathlib import Path
 
 import pytest
 from conftest import signed_query
-from rawsocket import handshake, masked, text
+from rawsocket import handshake, masked, pusher_path, text
 
 from hub import frontdoor
 from hub.config import Settings
 from hub.server import LISTEN_BACKLOG, running_hub
 from hub.wsframe import accept_key
-
-
-def pusher_path(hub_server, key: str | None = None) -> str:
-    return f"/app/{key or hub_server.key}?protocol=7&client=raw&version=0"
 
 
 async def test_a_handshake_in_pieces_with_frames_behind_it(hub_server, raw) -> None:
@@ -80,13 +76,7 @@ async def test_an_old_websocket_version_is_told_the_one_spoken(hub_server, raw) 
 
 
 async def test_http_requests_reach_tornado_whole(hub_server, raw) -> None:
-    listener = await raw()
-    await listener.send(
-        handshake(pusher_path(hub_server)),
-        text({"event": "pusher:subscribe", "data": {"channel": "orders"}}),
-    )
-    assert (await listener.head())[0] == 101
-    await listener.event(), await listener.event()  # established, subscribed
+    listener = await (await raw()).subscribed(hub_server, "orders")
 
     # A signed POST sent a few bytes at a time, body and all.
     path = f"/apps/{hub_server.app_id}/events"

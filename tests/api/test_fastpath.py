@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from conftest import signed_query
-from rawsocket import handshake, text
 
 from hub.api.base import MAX_BODY_BYTES
 
@@ -36,19 +35,8 @@ def event(channel: str = "news", **fields: Any) -> bytes:
     return json.dumps({"name": "e", "data": "{}", "channel": channel, **fields}).encode()
 
 
-async def subscriber(hub_server, raw, channel: str = "news"):
-    sock = await raw()
-    path = f"/app/{hub_server.key}?protocol=7&client=raw&version=0"
-    await sock.send(
-        handshake(path), text({"event": "pusher:subscribe", "data": {"channel": channel}})
-    )
-    assert (await sock.head())[0] == 101
-    await sock.event(), await sock.event()  # established, subscribed
-    return sock
-
-
 async def test_kept_alive_and_pipelined_then_handed_to_tornado(hub_server, raw) -> None:
-    listener = await subscriber(hub_server, raw)
+    listener = await (await raw()).subscribed(hub_server, "news")
     sock = await raw()
     batch = json.dumps({"batch": [{"name": "b", "data": "2", "channel": "news"}]}).encode()
     # Two publishes in one write, then a route Tornado serves, on one connection.
@@ -81,7 +69,7 @@ async def test_connection_close_is_honoured(hub_server, raw) -> None:
 
 
 async def test_a_body_in_pieces(hub_server, raw) -> None:
-    listener = await subscriber(hub_server, raw)
+    listener = await (await raw()).subscribed(hub_server, "news")
     sock = await raw()
     request = post(hub_server, "events", event(data="x" * 5000))
     await sock.send(*(request[i : i + 700] for i in range(0, len(request), 700)), pause=0.005)
@@ -134,7 +122,7 @@ async def test_a_disabled_app_is_refused_alike(hub_server, raw) -> None:
     ids=["expect", "chunked"],
 )
 async def test_what_it_leaves_to_tornado_still_works(hub_server, raw, headers) -> None:
-    listener = await subscriber(hub_server, raw)
+    listener = await (await raw()).subscribed(hub_server, "news")
     sock = await raw()
     body = event(data="t")
     request = post(hub_server, "events", body, headers=headers)
