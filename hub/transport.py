@@ -63,18 +63,22 @@ class SseHandler(RequestHandler):
             last_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
                 "lastEventId", None
             )
+            # The stream's headers come first: opening the session may write its replay (a
+            # `hub:history_gap` first, when resuming), and each write is flushed at once, with
+            # the headers set so far. A refusal replaces them, as it comes before any write.
+            self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.set_header("Cache-Control", "no-cache")
+            self.set_header("X-Accel-Buffering", "no")  # proxies must not hold events back
+            stream = self.request.connection.stream  # type: ignore[attr-defined]
+            stream.max_write_buffer_size = self.config.max_outbox_bytes
             self.session = SseSession(self.hub, self._write, self._close)
-            # Refuses before it writes anything; what it writes waits for the flush below.
             self.session.open(app, token, channels, resume_point(last_id))
         except HandshakeRefused as refused:
+            self.clear_header("Cache-Control")
+            self.clear_header("X-Accel-Buffering")
             refuse(self, refused)
             return
-        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.set_header("Cache-Control", "no-cache")
-        self.set_header("X-Accel-Buffering", "no")  # proxies must not hold events back
-        stream = self.request.connection.stream  # type: ignore[attr-defined]
-        stream.max_write_buffer_size = self.config.max_outbox_bytes
-        self.write(HEARTBEAT)  # headers and a first comment go out now
+        self.write(HEARTBEAT)  # headers (if no replay sent them) and a first comment go out now
         self.flush()
         self._heartbeat = PeriodicCallback(self._beat, SSE_HEARTBEAT_SECONDS * 1000)
         self._heartbeat.start()
