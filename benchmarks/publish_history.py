@@ -8,7 +8,8 @@
   loss, and its own CPU use (it must stay below one core to not be the limit).
 * core only (a stress view): Hub.publish in-process (position, history, encode once per
   protocol, fan-out to 10 subscribers per channel whose frames go to a sink), with the hub's
-  history writer writing real batches to a file database as often as it does in the server.
+  history writer storing each group of 1,000 events in a file database before they go out, as
+  in a busy server.
   Nothing else costs anything here, so this shows history's cost per event at its largest.
 
 Usage (it pins itself: hub on core 1, load on core 0, when the machine has two cores):
@@ -31,7 +32,7 @@ import loadgen
 
 from hub.broker.local import LocalBroker
 from hub.core.apps import AppRegistry
-from hub.core.hub import HISTORY_WRITE_INTERVAL, Hub
+from hub.core.hub import Hub
 from hub.core.models import AppSettings, Event
 from hub.protocols.pusher import PusherSession
 from hub.store import Store
@@ -49,6 +50,7 @@ async def rate(history_depth: int, events: int, folder: str) -> float:
         apps = AppRegistry(store, reload_interval=0)
         await apps.start()
         hub = Hub(apps, LocalBroker())
+        await hub.start()
         sink: list = []
         for n in range(CHANNELS * SUBSCRIBERS):
             session = PusherSession(hub, sink.append, lambda code, reason: None, 120)
@@ -58,17 +60,14 @@ async def rate(history_depth: int, events: int, folder: str) -> float:
         data = json.dumps({"id": 1, "text": "x" * 60})
         sink.clear()
         started = time.perf_counter()
-        next_write = started + HISTORY_WRITE_INTERVAL
         for n in range(events):
-            hub.publish(app.id, Event(f"c{n % CHANNELS}", "update", data))
-            if n % 1000 == 999:
+            commit = hub.publish(app.id, Event(f"c{n % CHANNELS}", "update", data))
+            if n % 1000 == 999 and commit is not None:
+                # The hub's writer stores the group (aiosqlite's thread, on the same core)
+                # and only then fans it out.
+                await commit
                 sink.clear()
-                if time.perf_counter() >= next_write:
-                    # The hub's writer, as often as it runs in the server: the batch is built
-                    # here and written by aiosqlite's thread, on the same core.
-                    await hub.save_history()
-                    next_write = time.perf_counter() + HISTORY_WRITE_INTERVAL
-        await hub.save_history()
+        await hub.close()
         elapsed = time.perf_counter() - started
         return events / elapsed
     finally:

@@ -21,6 +21,7 @@ from hub.auth import tokens
 from hub.auth.signatures import request_signed_text, sign
 from hub.cli_users import add_users
 from hub.config import Settings
+from hub.core.hub import StoreUnavailable
 from hub.core.models import App, AppSettings
 from hub.eventloop import loop_factory
 from hub.origins import OriginPatternError, OriginPolicy, normalize_pattern
@@ -284,7 +285,11 @@ async def _serve_until_signal(settings: Settings) -> int:
         print(f"Set up the dashboard (one-time link): {server.setup_url}", flush=True)
     await stopping.wait()
     print("hub: stopping; clients are told to reconnect", flush=True)
-    await server.stop()
+    try:
+        await server.stop()
+    except StoreUnavailable as error:
+        print(f"hub: {error}; the events it held were refused (503)", file=sys.stderr)
+        return 1
     return 0
 
 

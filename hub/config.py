@@ -35,6 +35,9 @@ class Settings:
     # Channel events kept for replay in memory (and in the database), all apps and channels
     # together; past it, the least recently published channels lose their oldest events first.
     history_max_events: int = 100_000
+    # How SQLite syncs each commit: "normal" (an acknowledged event survives any crash of the
+    # process) or "full" (also a power loss or a crash of the machine, at a cost per commit).
+    db_synchronous: str = "normal"
     # Behind a reverse proxy that terminates TLS: take the client's address and scheme from
     # X-Forwarded-For / X-Real-Ip and X-Forwarded-Proto / X-Scheme (sign-in throttling per
     # address, Secure cookies). Off by default: anyone could send those headers directly.

@@ -141,3 +141,8 @@ def not_found(message: str) -> ApiError:
 
 def too_large(message: str) -> ApiError:
     return ApiError(413, message)
+
+
+def unavailable(message: str) -> ApiError:
+    """The hub cannot take this now (its store cannot write, or it is stopping): try again."""
+    return ApiError(503, message)

@@ -6,9 +6,11 @@ end of its head, decided (hub/handshakes.py), answered, and its transport switch
 `WebSocket` protocol: no IOStream, HTTP connection, handler or task is made for it, which is
 what lets thousands of clients connect in a second. Plain requests to the API's publishing
 routes are answered here too, one after another on a kept-alive connection
-(hub/api/fastpath.py). Any other request (the rest of the HTTP API, the dashboard, Server-Sent
-Events) goes to Tornado with the bytes already read, on a duplicate of the socket's
-descriptor, and Tornado serves that connection from then on.
+(hub/api/fastpath.py), each answer written once its events are stored and in the order of the
+requests; a request that must go elsewhere waits until the answers before it are written. Any
+other request (the rest of the HTTP API, the dashboard, Server-Sent Events) goes to Tornado
+with the bytes already read, on a duplicate of the socket's descriptor, and Tornado serves that
+connection from then on.
 """
 
 import asyncio
@@ -16,6 +18,7 @@ import logging
 import os
 import socket
 import time
+from collections import deque
 
 from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
@@ -95,7 +98,7 @@ class Arrival(asyncio.Protocol):
     """One connection until it is known what it is for; then a websocket takes its transport,
     or Tornado its socket."""
 
-    __slots__ = ("_buffer", "_door", "_started", "_timer", "_transport")
+    __slots__ = ("_buffer", "_deferred", "_door", "_replies", "_started", "_timer", "_transport")
 
     def __init__(self, door: FrontDoor) -> None:
         self._door = door
@@ -103,6 +106,10 @@ class Arrival(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._started = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        # Answers not written yet, in request order: (reply, close after it, head, started).
+        self._replies: deque[tuple[fastpath.Reply, bool, RequestHead, float]] = deque()
+        # Reading stopped at a request that must wait for the answers before it.
+        self._deferred = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
@@ -146,6 +153,9 @@ class Arrival(asyncio.Protocol):
         if endpoint is None and not (method and fastpath.is_route(method, target)):
             self._hand_over()
             return False
+        if endpoint is not None and self._replies:
+            self._defer()
+            return False
         end = buffer.find(HEAD_END)
         if end < 0:
             if len(buffer) > MAX_HEAD_BYTES:
@@ -178,22 +188,53 @@ class Arrival(asyncio.Protocol):
             return False
         if len(buffer) < head_end + length:
             return False  # the body is on its way; the head is read again when it is here
-        result = fastpath.answer(self._door.hub, head, buffer[head_end : head_end + length])
-        if result is None:
+        hub = self._door.hub
+        reply = fastpath.answer(hub, head, buffer[head_end : head_end + length])
+        if reply is None:
             self._hand_over()
             return False
         self._buffer = buffer[head_end + length :]
-        close = head.headers.get("Connection", "").lower() == "close"
-        transport = self._transport
-        assert transport is not None
-        transport.write(fastpath.http_response(*result, time.time(), close))
-        self._log(result[0], head)
-        if close:
-            transport.close()
+        # A stopping hub takes no more publishes, on this connection either.
+        close = head.headers.get("Connection", "").lower() == "close" or hub.stopping
+        self._replies.append((reply, close, head, self._started))
+        if reply.waiting:
+            reply.published.commit.add_done_callback(self._write_replies)  # type: ignore[union-attr]
+        else:
+            self._write_replies()
+        if close:  # nothing more is read; the connection closes after this answer
+            self._buffer = b""
+            self._transport.pause_reading()  # type: ignore[union-attr]
             return False
         # Kept alive between requests as long as Tornado would keep it (its default).
         self._arm(KEEP_ALIVE_TIMEOUT)
         return True
+
+    def _write_replies(self, _: object = None) -> None:
+        """Writes the answers that are done, up to the first that is not."""
+        replies, transport = self._replies, self._transport
+        while replies and not replies[0][0].waiting:
+            reply, close, head, started = replies.popleft()
+            if transport is None or transport.is_closing():
+                replies.clear()
+                return
+            status, body = reply.final()
+            transport.write(fastpath.http_response(status, body, time.time(), close))
+            self._log(status, head, started)
+            if close:
+                replies.clear()
+                transport.close()
+                return
+        if not replies and self._deferred:
+            self._deferred = False
+            if transport is not None:
+                transport.resume_reading()
+                self.data_received(b"")
+
+    def _defer(self) -> None:
+        """Reads nothing more until the answers queued so far are written."""
+        self._deferred = True
+        assert self._transport is not None
+        self._transport.pause_reading()
 
     def _handshake(self, endpoint: Endpoint, head: RequestHead) -> None:
         key = app_key(endpoint, head)
@@ -267,7 +308,11 @@ class Arrival(asyncio.Protocol):
 
     def _hand_over(self) -> None:
         """Gives the connection to Tornado: a new descriptor for the same socket, with the
-        bytes read so far, and this transport dropped without closing the connection."""
+        bytes read so far, and this transport dropped without closing the connection (once
+        the answers queued before are written)."""
+        if self._replies:
+            self._defer()
+            return
         transport, http = self._transport, self._door.http
         assert transport is not None
         self._stop_timer()  # Tornado has its own
@@ -293,11 +338,11 @@ class Arrival(asyncio.Protocol):
             log.exception("the HTTP server could not take a connection")
             stream.close()
 
-    def _log(self, status: int, head: RequestHead) -> None:
+    def _log(self, status: int, head: RequestHead, started: float | None = None) -> None:
         assert self._transport is not None
         peer = self._transport.get_extra_info("peername")
         address = peer[0] if isinstance(peer, tuple) else str(peer)
-        millis = 1000.0 * (time.monotonic() - self._started)
+        millis = 1000.0 * (time.monotonic() - (started or self._started))
         log_access(status, head.method, head.target, address, millis)
 
     def connection_lost(self, exc: Exception | None) -> None:

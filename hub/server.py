@@ -33,7 +33,7 @@ from hub.broker import make_broker
 from hub.config import Settings
 from hub.core.apps import AppRegistry
 from hub.core.connection import Disconnect
-from hub.core.hub import Hub
+from hub.core.hub import Hub, StoreUnavailable
 from hub.core.models import App, AppSettings
 from hub.dashboard import Dashboard, dashboard_routes, make_dashboard
 from hub.frontdoor import FrontDoor
@@ -49,6 +49,8 @@ DEV_ADMIN_EMAIL = "admin@localhost"
 # Tornado's default, 128, overflowed when hundreds of clients connected at once (a reconnect
 # storm, the connections benchmark): their SYNs were dropped and retried a second later.
 LISTEN_BACKLOG = 2048
+# Seconds a stop waits for the last history write before it gives up on it (and fails).
+FINAL_WRITE_TIMEOUT = 10.0
 
 _APP = r"(?P<app_id>[^/]+)"
 _CHANNEL = r"(?P<name>[^/]+)"
@@ -164,7 +166,7 @@ class HubServer:
 
     async def start(self, sockets: list[socket.socket] | None = None) -> "HubServer":
         settings = self.settings
-        self.store = await Store.open(settings.db_path)
+        self.store = await Store.open(settings.db_path, settings.db_synchronous)
         if settings.dev:
             await ensure_dev_app(self.store)
             self.dev_admin_password = await ensure_dev_admin(self.store)
@@ -193,30 +195,46 @@ class HubServer:
         return self
 
     async def stop(self) -> None:
-        """Stops accepting, tells every client to reconnect (4200), waits up to the grace
-        period for them to go, and closes the store."""
+        """Stops accepting connections and publishes, writes every held event (their
+        publishers get their 2xx), tells every client to reconnect (4200), waits up to the
+        grace period for them to go, and closes the store. Takes at most FINAL_WRITE_TIMEOUT
+        plus the grace period plus a second. When the last write fails, everything is closed
+        all the same, then StoreUnavailable says why."""
+        failure: Exception | None = None
         if self._door is not None:
             self._door.stop_listening()
             self._door = None
-        if self.hub is not None:
-            self.hub.disconnect_all(Disconnect.SHUTDOWN)
-            deadline = time.monotonic() + self.settings.shutdown_grace
-            while self.hub.connections and time.monotonic() < deadline:
-                await asyncio.sleep(0.02)
-        if self._http is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._http.close_all_connections(), 1.0)
-            self._http = None
-        if self.hub is not None:
-            await self.hub.close()
-            await self.hub.broker.close()
-            self.hub = None
-        if self.apps is not None:
-            await self.apps.close()
-            self.apps = None
-        if self.store is not None:
-            await self.store.close()
-            self.store = None
+        try:
+            if self.hub is not None:
+                try:
+                    await asyncio.wait_for(self.hub.stop_publishing(), FINAL_WRITE_TIMEOUT)
+                except (TimeoutError, StoreUnavailable) as error:
+                    failure = error
+                self.hub.disconnect_all(Disconnect.SHUTDOWN)
+                deadline = time.monotonic() + self.settings.shutdown_grace
+                while self.hub.connections and time.monotonic() < deadline:
+                    await asyncio.sleep(0.02)
+            if self._http is not None:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._http.close_all_connections(), 1.0)
+                self._http = None
+            if self.hub is not None:
+                await self.hub.close()
+                await self.hub.broker.close()
+                self.hub = None
+            if self.apps is not None:
+                await self.apps.close()
+                self.apps = None
+        finally:
+            if self.store is not None:
+                store, self.store = self.store, None
+                if failure is None:
+                    with contextlib.suppress(Exception):  # only the log's size is at stake
+                        await store.checkpoint()
+                await store.close()
+        if failure is not None:
+            reason = str(failure) or f"no answer from the store in {FINAL_WRITE_TIMEOUT:.0f} s"
+            raise StoreUnavailable(f"the last history write failed: {reason}")
 
 
 @contextlib.asynccontextmanager

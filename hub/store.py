@@ -18,6 +18,7 @@ import aiosqlite
 from hub import paths
 from hub.core.models import App, AppSettings, KeyPair
 from hub.store_accounts import AccountsStore
+from hub.store_history import HistoryStore
 
 # 1: apps, keys, origins. 2: token_revocations. 3: channel_events (one row per event).
 # 4: history_chunks (one row per channel per history batch) in place of channel_events.
@@ -34,19 +35,30 @@ class StoreError(Exception):
     """The database cannot be used (newer schema, unreadable file...)."""
 
 
-class Store(AccountsStore):
-    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+# How SQLite syncs commits to disk: NORMAL survives any crash of the process, FULL also a power
+# loss or a crash of the machine (every commit waits for the disk).
+SYNCHRONOUS_MODES = ("normal", "full")
+# Bytes the write-ahead log keeps after a checkpoint: it is reused from its start, not grown.
+WAL_SIZE_LIMIT = 8 * 1024 * 1024
+
+
+class Store(AccountsStore, HistoryStore):
+    def __init__(self, db: aiosqlite.Connection, path: str, synchronous: str = "normal") -> None:
         self._db = db
         self.path = path
+        self.synchronous = synchronous
 
     @classmethod
-    async def open(cls, path: str) -> "Store":
-        """Opens (creating if needed, mode 0600) and upgrades the database at `path`."""
+    async def open(cls, path: str, synchronous: str = "normal") -> "Store":
+        """Opens (creating if needed, mode 0600) and upgrades the database at `path`;
+        `synchronous` is one of SYNCHRONOUS_MODES."""
+        if synchronous not in SYNCHRONOUS_MODES:
+            raise StoreError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
         if path != ":memory:":
             _create_private_file(Path(path))
         db = await aiosqlite.connect(path)
         db.row_factory = sqlite3.Row
-        store = cls(db, path)
+        store = cls(db, path, synchronous)
         try:
             await store._prepare()
         except BaseException:
@@ -59,7 +71,8 @@ class Store(AccountsStore):
         await self._db.execute("PRAGMA busy_timeout = 5000")
         if self.path != ":memory:":
             await self._db.execute("PRAGMA journal_mode = WAL")
-            await self._db.execute("PRAGMA synchronous = NORMAL")
+            await self._db.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+            await self._db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         version = await self._scalar("PRAGMA user_version")
         if version > SCHEMA_VERSION:
             raise StoreError(
@@ -326,30 +339,6 @@ class Store(AccountsStore):
             "DELETE FROM token_revocations WHERE app_id = ? AND revoked_at < ?", (app_id, before)
         )
         await self._db.commit()
-
-    # -- channel history --------------------------------------------------------------------
-
-    async def write_history(
-        self, chunks: list[tuple[int, str, str, str, str]], doomed: list[int]
-    ) -> None:
-        """One history batch, one transaction: new chunks (id, app_id, channel, epoch, events
-        as a JSON array of [seq, name, data, time_ms, user_id]) and the ids of chunks to
-        delete."""
-        await self._db.executemany(
-            "INSERT INTO history_chunks (id, app_id, channel, epoch, events) VALUES (?,?,?,?,?)",
-            chunks,
-        )
-        await self._db.executemany(
-            "DELETE FROM history_chunks WHERE id = ?", [(chunk_id,) for chunk_id in doomed]
-        )
-        await self._db.commit()
-
-    async def load_history(self) -> list[tuple[int, str, str, str, str]]:
-        """Every history chunk, oldest first."""
-        async with self._db.execute(
-            "SELECT id, app_id, channel, epoch, events FROM history_chunks ORDER BY id"
-        ) as cursor:
-            return [tuple(row) for row in await cursor.fetchall()]  # type: ignore[misc]
 
 
 def new_key() -> str:

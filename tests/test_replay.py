@@ -7,7 +7,6 @@ import json
 import random
 import sqlite3
 
-import pytest
 from conftest import WsClient, call
 from tornado.httpclient import AsyncHTTPClient
 from tornado.websocket import websocket_connect
@@ -225,7 +224,6 @@ async def test_history_survives_a_restart_with_its_epoch_and_seqs(tmp_path) -> N
         live = await client.recv()
         assert (live["event"], live["seq"], live["epoch"]) == ("after", 6, epoch)
         client.close()
-        await second.hub.save_history()
         chunks = await second.store.load_history()
         assert stored_seqs(chunks, "news")[-3:] == [4, 5, 6]
         assert len(stored_seqs(chunks, "news")) < 6, "what went from memory goes from disk"
@@ -233,20 +231,28 @@ async def test_history_survives_a_restart_with_its_epoch_and_seqs(tmp_path) -> N
         await second.stop()
 
 
-async def test_a_batch_the_store_refuses_is_written_with_the_next(hub_server: RunningHub) -> None:
-    hub, store = hub_server.server.hub, hub_server.server.store
+async def test_an_event_the_store_refuses_is_answered_503_and_never_sent(
+    hub_server: RunningHub, connect
+) -> None:
+    store = hub_server.server.store
     await publish(hub_server, "news", 2)
+    client = await connect()
+    await subscribed(client, "news")
     real_write = store.write_history
 
     async def refuse(*batch) -> None:
         raise sqlite3.OperationalError("database is locked")
 
     store.write_history = refuse
-    with pytest.raises(sqlite3.OperationalError):
-        await hub.save_history()
+    body = {"name": "lost", "channel": "news", "data": "{}"}
+    status, answer = await call(hub_server, "POST", f"/apps/{hub_server.app_id}/events", body)
+    assert status == 503 and "database is locked" in answer["error"]
+    await client.nothing()
     store.write_history = real_write
-    await publish(hub_server, "news", 1)
-    await hub.save_history()
+    await publish(hub_server, "news", 1, name="kept")
+    live = await client.recv()
+    # Nobody saw the refused event's seq: the channel gives it again, in the same epoch.
+    assert (live["event"], live["seq"]) == ("kept", 3)
     assert stored_seqs(await store.load_history(), "news") == [1, 2, 3]
 
 
@@ -264,7 +270,7 @@ async def test_data_of_every_kind_survives_the_store(tmp_path) -> None:
     sent = ["plain", "héllo ✓", "\ud800 lone surrogate", {"client": ["event", 1]}, None, 7]
     for data in sent:
         first.hub.publish(app.id, Event("news", "e", data))
-    await first.stop()
+    await first.stop()  # writes what it holds
     second = await HubServer(settings).start()
     try:
         log = second.hub.history.log(app.id, "news")

@@ -1,6 +1,10 @@
 """POST /apps/{id}/events, /batch_events and /broadcast: publishing through the HTTP API.
 
 A request is validated whole before anything is published, so a bad batch publishes nothing.
+Its 2xx answer waits until the events are stored (`Published.stored`): events their channel
+keeps survive a crash of the hub once acknowledged; when the store cannot keep them, or the hub
+is stopping, the answer is 503 and nothing of them went out. Events on channels that keep no
+history go out at once and are acknowledged as sent.
 """
 
 import re
@@ -9,7 +13,7 @@ from typing import Any
 
 from hub.api.base import AppApiHandler
 from hub.api.channels import channel_info, info_attributes
-from hub.core.hub import Hub
+from hub.core.hub import Commit, Hub, StoreUnavailable
 from hub.core.models import (
     GENERAL_CHANNEL,
     App,
@@ -18,7 +22,7 @@ from hub.core.models import (
     channel_name_problem,
     utf8_size,
 )
-from hub.errors import bad_request, too_large
+from hub.errors import bad_request, too_large, unavailable
 
 _SOCKET_ID = re.compile(r"\d+\.\d+")
 
@@ -78,14 +82,35 @@ def _channels(body: dict[str, Any], single_channel: bool) -> list[str]:
     return channels
 
 
-def trigger(hub: Hub, app: App, body: dict[str, Any]) -> dict[str, Any]:
-    """`POST /apps/{id}/events`: publishes one event to its channels; the answer's JSON."""
+@dataclass(slots=True)
+class Published:
+    """A publishing request's answer: its JSON, once `commit` (None: nothing waits) says the
+    events are stored."""
+
+    answer: dict[str, Any]
+    commit: Commit | None
+
+    def stored(self) -> dict[str, Any]:
+        """The answer, once the commit is done; raises 503 when it refused the events."""
+        refused = self.commit.result() if self.commit is not None else None
+        if isinstance(refused, StoreUnavailable):
+            raise unavailable(str(refused))
+        return self.answer
+
+    async def wait(self) -> dict[str, Any]:
+        if self.commit is not None:
+            await self.commit
+        return self.stored()
+
+
+def trigger(hub: Hub, app: App, body: dict[str, Any]) -> Published:
+    """`POST /apps/{id}/events`: publishes one event to its channels."""
     parsed = parse_trigger(app, body)
-    _publish(hub, app, parsed)
-    return {"channels": _info(hub, app, parsed)} if parsed.attributes else {}
+    commit = _publish(hub, app, parsed)
+    return Published({"channels": _info(hub, app, parsed)} if parsed.attributes else {}, commit)
 
 
-def trigger_batch(hub: Hub, app: App, body: dict[str, Any]) -> dict[str, Any]:
+def trigger_batch(hub: Hub, app: App, body: dict[str, Any]) -> Published:
     """`POST /apps/{id}/batch_events`: every entry validated, then all published."""
     batch = body.get("batch")
     if not isinstance(batch, list) or not batch:
@@ -96,18 +121,25 @@ def trigger_batch(hub: Hub, app: App, body: dict[str, Any]) -> dict[str, Any]:
     if not all(isinstance(entry, dict) for entry in batch):
         raise bad_request("each batch entry must be an object")
     triggers = [parse_trigger(app, entry, single_channel=True) for entry in batch]
+    commit = None
     for parsed in triggers:
-        _publish(hub, app, parsed)
+        commit = _publish(hub, app, parsed) or commit
     if any(t.attributes for t in triggers):
-        return {
-            "batch": [_info(hub, app, t)[t.channels[0]] if t.attributes else {} for t in triggers]
-        }
-    return {}
+        infos = [_info(hub, app, t)[t.channels[0]] if t.attributes else {} for t in triggers]
+        return Published({"batch": infos}, commit)
+    return Published({}, commit)
 
 
-def _publish(hub: Hub, app: App, parsed: Trigger) -> None:
+def _publish(hub: Hub, app: App, parsed: Trigger) -> Commit | None:
+    """Publishes to each channel; the last Commit, which resolves after every earlier one
+    (groups are written in order, and a refused group takes the later ones with it)."""
+    if hub.stopping:
+        raise unavailable("the hub is stopping")
+    commit = None
     for channel in parsed.channels:
-        hub.publish(app.id, Event(channel, parsed.name, parsed.data, parsed.socket_id))
+        event = Event(channel, parsed.name, parsed.data, parsed.socket_id)
+        commit = hub.publish(app.id, event) or commit
+    return commit
 
 
 def _info(hub: Hub, app: App, parsed: Trigger) -> dict[str, dict]:
@@ -118,13 +150,13 @@ def _info(hub: Hub, app: App, parsed: Trigger) -> dict[str, dict]:
 
 
 class EventsHandler(AppApiHandler):
-    def post(self, app_id: str) -> None:
-        self.send_json(trigger(self.hub, self.app, self.json_body()))
+    async def post(self, app_id: str) -> None:
+        self.send_json(await trigger(self.hub, self.app, self.json_body()).wait())
 
 
 class BatchEventsHandler(AppApiHandler):
-    def post(self, app_id: str) -> None:
-        self.send_json(trigger_batch(self.hub, self.app, self.json_body()))
+    async def post(self, app_id: str) -> None:
+        self.send_json(await trigger_batch(self.hub, self.app, self.json_body()).wait())
 
 
 class BroadcastHandler(AppApiHandler):
@@ -134,5 +166,7 @@ class BroadcastHandler(AppApiHandler):
 
     def post(self, app_id: str) -> None:
         name, data, socket_id = parse_event(self.app.settings, self.json_body())
+        if self.hub.stopping:
+            raise unavailable("the hub is stopping")
         self.hub.publish(self.app.id, Event(GENERAL_CHANNEL, name, data, socket_id))
         self.send_json({})

@@ -3,6 +3,9 @@ the front door (hub/frontdoor.py) on the connection itself, kept alive between r
 Tornado's handlers would answer them: the same checks in the same order (unknown app 404, bad
 auth 401, disabled app 403, then the body), through the same functions.
 
+An answer waits, as Tornado's would, until the request's events are stored: the front door
+queues it (`Reply`) and writes the answers of one connection in the order of their requests.
+
 Only plain requests come here: HTTP/1.1 with a Content-Length body of at most MAX_BODY_BYTES,
 no Transfer-Encoding or Expect, for an app already in the cache. Any other request, and every
 request after it on the same connection, is Tornado's (`answer` returning None says so).
@@ -12,12 +15,13 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from hub.api.base import MAX_BODY_BYTES, authenticate, json_object
-from hub.api.events import trigger, trigger_batch
+from hub.api.events import Published, trigger, trigger_batch
 from hub.core.hub import Hub
 from hub.core.models import App
 from hub.errors import ApiError, forbidden
@@ -26,7 +30,7 @@ from hub.httphead import RequestHead, response
 log = logging.getLogger("hub.api")
 
 _ROUTE = re.compile(r"/apps/([^/]+)/(events|batch_events)")
-_ANSWERS: dict[str, Callable[[Hub, App, dict[str, Any]], dict[str, Any]]] = {
+_ANSWERS: dict[str, Callable[[Hub, App, dict[str, Any]], Published]] = {
     "events": trigger,
     "batch_events": trigger_batch,
 }
@@ -50,9 +54,33 @@ def body_length(head: RequestHead) -> int | None:
     return length if length <= MAX_BODY_BYTES else None
 
 
-def answer(hub: Hub, head: RequestHead, body: bytes) -> tuple[int, bytes] | None:
-    """(status, JSON body) for a plain request to one of these routes, or None when the app is
-    not cached (Tornado looks it up)."""
+@dataclass(slots=True)
+class Reply:
+    """A request's answer: `status` and `body` now, or those of `published` once it is done."""
+
+    status: int
+    body: bytes = b""
+    published: Published | None = None
+
+    @property
+    def waiting(self) -> bool:
+        commit = self.published.commit if self.published is not None else None
+        return commit is not None and not commit.done()
+
+    def final(self) -> tuple[int, bytes]:
+        """(status, JSON body); only once not `waiting`."""
+        if self.published is None:
+            return self.status, self.body
+        try:
+            payload = self.published.stored()
+        except ApiError as error:
+            return error.status, json.dumps({"error": error.message}).encode()
+        return 200, json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def answer(hub: Hub, head: RequestHead, body: bytes) -> Reply | None:
+    """The answer to a plain request to one of these routes, or None when the app is not
+    cached (Tornado looks it up)."""
     found = _ROUTE.fullmatch(head.path)
     assert found is not None
     live = hub.apps.cached(unquote(found[1]))
@@ -64,14 +92,14 @@ def answer(hub: Hub, head: RequestHead, body: bytes) -> tuple[int, bytes] | None
         authenticate(app, "POST", head.path, query, body, head.headers.get("Authorization", ""))
         if not app.active:
             raise forbidden("app is disabled")
-        payload = _ANSWERS[found[2]](hub, app, json_object(body))
+        published = _ANSWERS[found[2]](hub, app, json_object(body))
     except ApiError as error:
         log.info("POST %s -> %d %s", head.path, error.status, error.message)
-        return error.status, json.dumps({"error": error.message}).encode()
+        return Reply(error.status, json.dumps({"error": error.message}).encode())
     except Exception:  # a bug: answered as Tornado answers one, the connection kept
         log.exception("POST %s failed", head.path)
-        return 500, json.dumps({"error": "Internal Server Error"}).encode()
-    return 200, json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        return Reply(500, json.dumps({"error": "Internal Server Error"}).encode())
+    return Reply(200, published=published)
 
 
 _date: tuple[int, str] = (0, "")

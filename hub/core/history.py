@@ -5,12 +5,21 @@ A channel's log lives from its first event until its history has aged out; a log
 comes back with a new epoch, which tells a client that continuity can no longer be proven. The
 logs are held in memory, and every read or write happens in one synchronous call, so a replay
 and the live events that follow it can never interleave: the subscriber is registered and its
-history sent before any other event runs. What changed is handed to the store in batches
-(`take_batch`, called by the core every few hundred milliseconds, never per event): per channel,
-one chunk row with the events it kept since its last chunk, and the ids of the chunks whose
-events are all gone. Chunks are appended and deleted in about the order they were written, so a
-batch touches a few pages of the table rather than one per channel. `load` brings the kept
-events back after a restart with their epochs and seqs.
+history sent before any other event runs.
+
+The rule that makes resuming safe: **a channel's (epoch, seq) names one event, forever.** An
+event the channel keeps is *held* from its stamp until the store has it: only then is it
+*released* (delivered, acknowledged, replayed, listed: hub/core/commits.py does that), so no
+client sees a position the store could forget. A held event the store refuses is withdrawn and
+its seq given again, which is safe because nobody saw it. After a restart a channel continues
+from its last stored seq in the same epoch, unless the hub cannot prove that every released
+event was stored (`renew_epochs`).
+
+What changed is handed to the store in batches (`take_batch`, one per group commit): per
+channel, one chunk row with the events it kept since its last chunk, and the ids of the chunks
+whose events are all gone. Chunks are appended and deleted in about the order they were
+written, so a batch touches a few pages of the table rather than one per channel. `load` brings
+the kept events back after a restart with their epochs and seqs.
 """
 
 import json
@@ -19,9 +28,10 @@ import time
 from array import array
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from hub.core.models import AppSettings, Event
+from hub.core.replay import Gap, Replay, Stored
 
 # Pusher keeps a cache channel's last event for 30 minutes, whatever else the app keeps.
 CACHE_TTL_SECONDS = 1800
@@ -36,42 +46,23 @@ def new_epoch() -> str:
     return secrets.token_hex(4)
 
 
-class Stored(NamedTuple):
-    """One kept event (a tuple: made once per published event, it must be cheap)."""
-
-    seq: int
-    name: str
-    data: Any
-    time_ms: int
-    user_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Gap:
-    """Why a replay cannot start where the client asked: `too_old` (events it has not seen are
-    no longer kept) or `epoch_changed` (the channel's history was reset since)."""
-
-    reason: str
-    epoch: str
-    first_seq: int  # the oldest seq still kept (last_seq + 1 when none is)
-
-    def as_data(self) -> dict[str, Any]:
-        return {"reason": self.reason, "epoch": self.epoch, "first_seq": self.first_seq}
-
-
-@dataclass(frozen=True, slots=True)
-class Replay:
-    events: list[Stored]
-    epoch: str
-    gap: Gap | None = None
-
-
 class ChannelLog:
-    __slots__ = ("chunks", "epoch", "events", "last_seq", "limits", "saved_seq", "settings")
+    __slots__ = (
+        "chunks",
+        "epoch",
+        "events",
+        "last_seq",
+        "limits",
+        "released_seq",
+        "saved_seq",
+        "settings",
+    )
 
     def __init__(self, epoch: str, last_seq: int = 0) -> None:
         self.epoch = epoch
         self.last_seq = last_seq
+        # The last seq clients may see; those after it are held until the store has them.
+        self.released_seq = last_seq
         # The app settings the limits were worked out from, and (depth, max age in ms).
         self.settings: AppSettings | None = None
         self.limits = (0, 0)
@@ -102,6 +93,13 @@ class ChannelLog:
     def first_seq(self) -> int:
         return self.events[0].seq if self.events else self.last_seq + 1
 
+    def released(self) -> list[Stored]:
+        """The kept events clients may see, oldest first (the held ones are the newest)."""
+        events = list(self.events)
+        while events and events[-1].seq > self.released_seq:
+            events.pop()
+        return events
+
     def prune(self, depth: int, max_age_ms: int, now_ms: int) -> bool:
         """Drops what is over the depth or the age; True when anything went."""
         before = len(self.events)
@@ -130,9 +128,13 @@ class History:
 
     def __init__(self, max_events: int = 100_000) -> None:
         self.max_events = max_events
-        self.kept = 0  # events held, all channels together
-        # Least recently published first.
-        self._logs: OrderedDict[tuple[str, str], ChannelLog] = OrderedDict()
+        self.kept = 0  # events in memory, all channels together
+        self._logs: dict[tuple[str, str], ChannelLog] = {}
+        # The logs that may hold events, least recently published first: eviction takes from
+        # the front and drops a log from here once it is empty, so it never walks past them.
+        self._lru: OrderedDict[tuple[str, str], ChannelLog] = OrderedDict()
+        # The logs a sweep round has still to look at (it works through them a slice a call).
+        self._unswept: list[tuple[str, str]] = []
         # The channels whose chunks are behind memory (new events or events gone), and the
         # chunks of logs that went.
         self._dirty: set[tuple[str, str]] = set()
@@ -142,15 +144,15 @@ class History:
     def log(self, app_id: str, channel: str) -> ChannelLog | None:
         return self._logs.get((app_id, channel))
 
-    def stamp(self, app_id: str, settings: AppSettings, event: Event) -> None:
-        """Gives `event` its channel's next seq and epoch, and keeps it as the app allows."""
+    def stamp(self, app_id: str, settings: AppSettings, event: Event) -> ChannelLog | None:
+        """Gives `event` its channel's next seq and epoch, and keeps it as the app allows.
+        Returns the log when the event is held (kept, or behind held events: it must wait
+        for the store, then `release`), None when it may go out at once."""
         now_ms = int(time.time() * 1000)
         key = (app_id, event.channel)
         log = self._logs.get(key)
         if log is None:
             log = self._logs[key] = ChannelLog(new_epoch())
-        else:
-            self._logs.move_to_end(key)
         log.last_seq += 1
         event.seq, event.epoch, event.time_ms = log.last_seq, log.epoch, now_ms
         depth, max_age_ms = log.limits_for(settings, event.channel)
@@ -165,10 +167,32 @@ class History:
                 self.kept += 1
             events.append(Stored(log.last_seq, event.name, event.data, now_ms, event.user_id))
             self._dirty.add(key)
+            self._lru[key] = log
+            self._lru.move_to_end(key)
         if events and now_ms - events[0].time_ms > max_age_ms:
             self._prune(key, log, depth, max_age_ms, now_ms)
         if self.kept > self.max_events:
             self._evict()
+        if depth or log.released_seq < log.last_seq - 1:
+            return log
+        log.released_seq = log.last_seq  # nothing to store, nothing held before it
+        return None
+
+    @staticmethod
+    def release(log: ChannelLog, seq: int) -> None:
+        """The store has the held events of `log` up to `seq`: clients may see them."""
+        log.released_seq = max(log.released_seq, seq)
+
+    def withdraw(self, logs: Any) -> None:
+        """Takes back every held event of `logs` (the store could not keep them): nobody saw
+        them, so the channel goes on from its last released seq, in the same epoch."""
+        for log in logs:
+            events, released = log.events, log.released_seq
+            while events and events[-1].seq > released:
+                events.pop()
+                self.kept -= 1
+            log.last_seq = released
+            log.saved_seq = min(log.saved_seq, released)
 
     def _prune(
         self, key: tuple[str, str], log: ChannelLog, depth: int, max_age_ms: int, now_ms: int
@@ -179,13 +203,22 @@ class History:
             self._dirty.add(key)
 
     def _evict(self) -> None:
-        for key, log in self._logs.items():
-            while log.events and self.kept > self.max_events:
-                log.events.popleft()
+        """Drops the oldest events of the least recently published logs until the bound holds
+        again, each step O(1). An event not handed to the store yet stays until its batch is
+        taken (the bound is passed by at most one batch meanwhile): dropping it could drop a
+        channel's newest seq, which a restart would then give again."""
+        lru = self._lru
+        while self.kept > self.max_events and lru:
+            key, log = next(iter(lru.items()))
+            events = log.events
+            if events and events[0].seq > log.saved_seq:
+                return
+            if events:
+                events.popleft()
                 self.kept -= 1
                 self._dirty.add(key)
-            if self.kept <= self.max_events:
-                return
+            if not events:
+                del lru[key]
 
     def replay(
         self,
@@ -205,34 +238,45 @@ class History:
             log = self._logs[key] = ChannelLog(new_epoch())
         depth, max_age_ms = log.limits_for(settings, channel)
         self._prune(key, log, depth, max_age_ms, int(time.time() * 1000))
+        shown = log.released()  # a held event reaches this subscriber live, once released
         if since is None:
             count = max(0, last or 0)
-            return Replay(list(log.events)[-count:] if count else [], log.epoch)
+            return Replay(shown[-count:] if count else [], log.epoch)
         seq, epoch = since
+        first_seq = shown[0].seq if shown else log.released_seq + 1
         if epoch != log.epoch:
-            return Replay(
-                list(log.events), log.epoch, Gap("epoch_changed", log.epoch, log.first_seq)
-            )
-        if seq + 1 < log.first_seq:
-            return Replay(list(log.events), log.epoch, Gap("too_old", log.epoch, log.first_seq))
-        return Replay([e for e in log.events if e.seq > seq], log.epoch)
+            return Replay(shown, log.epoch, Gap("epoch_changed", log.epoch, first_seq))
+        if seq + 1 < first_seq:
+            return Replay(shown, log.epoch, Gap("too_old", log.epoch, first_seq))
+        return Replay([e for e in shown if e.seq > seq], log.epoch)
 
-    def sweep(self, settings_of: Any) -> None:
-        """Drops the logs whose events have all aged out and that keep nothing: `settings_of`
-        gives an app's AppSettings (None for a deleted app). Called now and then, not per
-        event, so a quiet channel keeps its position while it has anything kept."""
+    def sweep(self, settings_of: Any, budget: int | None = None) -> bool:
+        """Prunes aged-out events and drops the logs that keep nothing and hold nothing:
+        `settings_of` gives an app's AppSettings (None for a deleted app). A round looks at
+        every log, `budget` of them per call (all when None), so that a call never holds the
+        loop for long; True when the round is over. Called now and then, not per event, so a
+        quiet channel keeps its position while it has anything kept."""
+        if not self._unswept:
+            self._unswept = list(self._logs)
+        unswept, logs = self._unswept, self._logs
         now_ms = int(time.time() * 1000)
-        for key, log in list(self._logs.items()):
+        for _ in range(len(unswept) if budget is None else min(budget, len(unswept))):
+            key = unswept.pop()
+            log = logs.get(key)
+            if log is None:
+                continue
             settings = settings_of(key[0])
             if settings is not None:
                 depth, max_age_ms = log.limits_for(settings, key[1])
                 self._prune(key, log, depth, max_age_ms, now_ms)
-            if settings is None or not log.events:
+            if settings is None or (not log.events and log.released_seq == log.last_seq):
                 self._forget(key, log)
+        return not unswept
 
     def _forget(self, key: tuple[str, str], log: ChannelLog) -> None:
         self.kept -= len(log.events)
         del self._logs[key]
+        self._lru.pop(key, None)
         self._dirty.discard(key)
         self._doomed += log.chunks[::2]
 
@@ -270,6 +314,8 @@ class History:
                 del chunks[:gone]
             batch.marks.append((key, log, saved_seq, chunk))
         self._dirty, self._doomed = set(), []
+        if self.kept > self.max_events:  # what waited for this batch may go now
+            self._evict()
         return batch
 
     def retry(self, batch: "Batch") -> None:
@@ -297,17 +343,28 @@ class History:
                 self._forget(key, log)
                 log = None
             if log is None:
-                log = self._logs[key] = ChannelLog(epoch)
+                log = self._logs[key] = self._lru[key] = ChannelLog(epoch)
                 log.events = deque()
             for seq, name, data, time_ms, user_id in json.loads(events):
                 if seq > log.last_seq:
                     log.events.append(Stored(seq, name, data, time_ms, user_id))
-                    log.last_seq = log.saved_seq = seq
+                    log.last_seq = log.saved_seq = log.released_seq = seq
                     self.kept += 1
             log.chunks.extend((chunk_id, log.last_seq))
+        self._unswept = []
         self.sweep(settings_of)
         if self.kept > self.max_events:
             self._evict()
+
+    def renew_epochs(self) -> list[tuple[str, str, str]]:
+        """Gives every log a new epoch, keeping its events and seqs: for a start where the
+        store may have lost its last commits, so that a seq released before them cannot name
+        another event now. Returns (epoch, app_id, channel) for the store to match."""
+        renewed = []
+        for (app_id, channel), log in self._logs.items():
+            log.epoch = new_epoch()
+            renewed.append((log.epoch, app_id, channel))
+        return renewed
 
 
 @dataclass(slots=True)
@@ -319,45 +376,3 @@ class Batch:
     chunks: list[tuple[int, str, str, str, str]]
     doomed: list[int]
     marks: list[tuple[tuple[str, str], ChannelLog, int, tuple[int, int] | None]]
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayRequest:
-    """What a subscriber asks for, the same on every protocol: `"history": N` (the last N
-    events) or `"since": {"seq": S, "epoch": "E"}` (every event after S of epoch E)."""
-
-    last: int | None = None
-    since: tuple[int, str] | None = None
-
-
-def replay_request(fields: Any) -> ReplayRequest | None:
-    """The request in a subscribe's data or a join's payload; None when it asks for none.
-    ValueError says what is malformed."""
-    if not isinstance(fields, dict):
-        return None
-    last, since = fields.get("history"), fields.get("since")
-    if last is None and since is None:
-        return None
-    if since is not None:
-        seq = since.get("seq") if isinstance(since, dict) else None
-        epoch = since.get("epoch") if isinstance(since, dict) else None
-        bad_seq = isinstance(seq, bool) or not isinstance(seq, int) or seq < 0
-        if bad_seq or not isinstance(epoch, str):
-            raise ValueError('since must be {"seq": a whole number >= 0, "epoch": "..."}')
-        return ReplayRequest(since=(seq, epoch))
-    if isinstance(last, bool) or not isinstance(last, int) or last < 0:
-        raise ValueError("history must be a whole number >= 0")
-    return ReplayRequest(last=last)
-
-
-def stored_event(channel: str, epoch: str, stored: Stored) -> Event:
-    """A kept event as the core event it was, to encode for a replay."""
-    return Event(
-        channel,
-        stored.name,
-        stored.data,
-        user_id=stored.user_id,
-        seq=stored.seq,
-        epoch=epoch,
-        time_ms=stored.time_ms,
-    )

@@ -18,20 +18,23 @@ from hub.broker import Broker
 from hub.core.access import Grants
 from hub.core.apps import AppRegistry, LiveApp
 from hub.core.channels import Channel, ChannelRegistry, Member, PresenceFull
+from hub.core.commits import Commit, GroupCommit, StoreUnavailable
 from hub.core.connection import Connection, Disconnect, Peer
-from hub.core.history import History, Replay, ReplayRequest, is_cache_channel
+from hub.core.history import History, is_cache_channel
 from hub.core.metrics import Metrics
 from hub.core.models import GENERAL_CHANNEL, App, AppSettings, Event, EventKind
 from hub.core.monitor import Monitor, preview
+from hub.core.replay import Replay, ReplayRequest
 from hub.core.revocations import SESSION, USER, Revocations
 from hub.core.traffic import Traffic
+from hub.store_history import STOPPED
 
 log = logging.getLogger("hub.core")
 
-__all__ = ["Hub", "OverQuota", "PresenceFull"]
+__all__ = ["Commit", "Hub", "OverQuota", "PresenceFull", "StoreUnavailable"]
 
-# Seconds between two history batches written to the store.
-HISTORY_WRITE_INTERVAL = 0.2
+# Channel logs a history sweep looks at before it lets other work run.
+SWEEP_SLICE = 2000
 # Seconds between two clean-ups of terminated users' and sessions' records past their use.
 REVOCATION_PRUNE_INTERVAL = 3600
 
@@ -54,6 +57,8 @@ class Hub:
         self.broker = broker
         self.revocations = Revocations(apps.store)
         self.history = History(history_max_events)
+        self.commits = GroupCommit(self.history, apps.store, self._release)
+        self.stopping = False  # set once the hub takes no more publishes
         self.traffic = Traffic()
         self.monitor = Monitor()
         self.metrics = Metrics()
@@ -63,48 +68,44 @@ class Hub:
         self._by_app: dict[str, dict[str, Connection]] = {}
         self._channels: dict[str, ChannelRegistry] = {}
         self._sweeper: asyncio.Task | None = None
-        self._writer: asyncio.Task | None = None
         broker.start(self._deliver)
         apps.on_change(self._app_changed)
 
     # -- life cycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        store = self.apps.store
         await self.revocations.load()
-        self.history.load(await self.apps.store.load_history(), self._settings_of)
+        self.history.load(await store.load_history(), self._settings_of)
+        if not await store.last_run_complete():
+            # The last run was killed and its last commits may be gone with the machine: a
+            # seq it released may be missing, so no channel may continue in its epoch.
+            renewed = self.history.renew_epochs()
+            if renewed:
+                log.warning(
+                    "the last run did not stop cleanly before the machine restarted: the"
+                    " history of %d channels continues in new epochs",
+                    len(renewed),
+                )
+                await store.rename_epochs(renewed)
+        await store.mark_running()
+        self.commits.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="hub-activity-sweeper")
-        self._writer = asyncio.create_task(self._save_history_forever(), name="hub-history")
+
+    async def stop_publishing(self) -> None:
+        """Takes no more channel events (the API answers 503), writes every held one, and
+        marks the store as cleanly stopped. Raises StoreUnavailable when that write fails."""
+        self.stopping = True
+        await self.commits.close(STOPPED)
 
     async def close(self) -> None:
-        for task in (self._sweeper, self._writer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._sweeper = self._writer = None
-        await self.save_history()  # what the last interval had not written yet
-
-    async def save_history(self) -> None:
-        """Writes what the history changed since the last call, in one transaction."""
-        batch = self.history.take_batch()
-        if batch is None:
-            return
-        try:
-            await self.apps.store.write_history(batch.chunks, batch.doomed)
-        except sqlite3.OperationalError:  # busy or locked: the next batch takes this one along
-            self.history.retry(batch)
-            raise
-        except Exception:
-            # Anything else would fail again forever: keep the hub (and memory) going.
-            log.exception("dropping a history batch the store cannot take")
-
-    async def _save_history_forever(self) -> None:
-        while True:
-            await asyncio.sleep(HISTORY_WRITE_INTERVAL)
-            try:
-                await self.save_history()
-            except Exception:  # a busy or locked database passes; the next batch retries
-                log.exception("writing history failed")
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        if not self.stopping:
+            await self.stop_publishing()
 
     def disconnect_all(self, reason: Disconnect) -> None:
         for conn in list(self.connections.values()):
@@ -259,24 +260,35 @@ class Hub:
 
     # -- events -----------------------------------------------------------------------------
 
-    def publish(self, app_id: str, event: Event) -> None:
-        """Publishes an event; channel messages get their position and are kept first."""
+    def publish(self, app_id: str, event: Event) -> Commit | None:
+        """Publishes an event. A channel message gets its position; one its channel keeps goes
+        out once stored, and the returned Commit says when (None: it went out now)."""
         if event.kind is EventKind.MESSAGE and event.channel != GENERAL_CHANNEL:
+            if self.stopping:
+                refused = asyncio.get_running_loop().create_future()
+                refused.set_result(StoreUnavailable("the hub is stopping"))
+                return refused
             settings = self._settings_of(app_id)
-            if settings is not None:
-                self.history.stamp(app_id, settings, event)
+            held = self.history.stamp(app_id, settings, event) if settings else None
             self.traffic.published(app_id)
             self.metrics.events_published += 1
-            if self.monitor.watched(app_id):
-                self.monitor.report(
-                    app_id,
-                    "event",
-                    channel=event.channel,
-                    event=event.name,
-                    data=preview(event.data),
-                    socket_id=event.exclude,
-                    seq=event.seq,
-                )
+            if held is not None:
+                return self.commits.hold(app_id, event, held)
+        self._release(app_id, event)
+        return None
+
+    def _release(self, app_id: str, event: Event) -> None:
+        """Sends a published event on its way: now, or once the store has it."""
+        if event.seq is not None and self.monitor.watched(app_id):
+            self.monitor.report(
+                app_id,
+                "event",
+                channel=event.channel,
+                event=event.name,
+                data=preview(event.data),
+                socket_id=event.exclude,
+                seq=event.seq,
+            )
         self.broker.publish(app_id, event)
 
     def _deliver(self, app_id: str, event: Event) -> None:
@@ -320,7 +332,9 @@ class Hub:
         while True:
             await asyncio.sleep(interval)
             self.sweep(time.monotonic())
-            self.history.sweep(self._settings_of)
+            # A slice of the logs at a time, so that 100,000 channels never hold the loop.
+            while not self.history.sweep(self._settings_of, SWEEP_SLICE):
+                await asyncio.sleep(0)
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + REVOCATION_PRUNE_INTERVAL
                 try:
@@ -343,10 +357,11 @@ class Hub:
             if conn.signin_deadline is not None and now >= conn.signin_deadline:
                 conn.peer.disconnect(Disconnect.SIGNIN_TIMEOUT)
                 continue
-            idle = now - conn.last_seen
+            # Deadlines rather than `now - last_seen`: that difference can round to just
+            # below the timeout, and a silent client would get one more sweep.
             if conn.pinged:
-                if idle >= self.activity_timeout + self.pong_timeout:
+                if now >= conn.last_seen + (self.activity_timeout + self.pong_timeout):
                     conn.peer.disconnect(Disconnect.PONG_TIMEOUT)
-            elif idle >= self.activity_timeout:
+            elif now >= conn.last_seen + self.activity_timeout:
                 conn.pinged = True
                 conn.peer.ping()

@@ -110,4 +110,17 @@ def collect(hub: "Hub", protocols: tuple[str, ...] = ()) -> list[Family]:
             "Events kept in history now, every channel together.",
             [((), hub.history.kept)],
         ),
+        Family(
+            "history_write_failures_total",
+            "counter",
+            "History writes the store refused (full disk, read-only file...); their events"
+            " were answered 503 and not sent.",
+            [((), hub.commits.failures)],
+        ),
+        Family(
+            "history_store_failing",
+            "gauge",
+            "1 while the last history write failed (publishing answers 503), else 0.",
+            [((), int(hub.commits.failing))],
+        ),
     ]

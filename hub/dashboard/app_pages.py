@@ -10,8 +10,8 @@ from typing import Any
 
 import tornado.web
 
-from hub.api.events import parse_trigger
-from hub.core.models import MAX_APP_NAME_LENGTH, App, AppSettings, Event
+from hub.api.events import trigger
+from hub.core.models import MAX_APP_NAME_LENGTH, App, AppSettings
 from hub.dashboard.base import PREFIX, DashboardHandler
 from hub.dashboard.snippets import reached_at, snippets_for
 from hub.errors import ApiError
@@ -171,12 +171,12 @@ class AppPageHandler(DashboardHandler):
             "data": self.get_body_argument("data", ""),
         }
         try:
-            trigger = parse_trigger(app, body, single_channel=True)
+            # Answered once stored, or refused (503) when the store cannot keep it.
+            await trigger(self.dashboard.hub, app, body).wait()
         except ApiError as exc:
             self.set_status(exc.status)
             await self.render_tab(app, "console", error=exc.message, form=body)
             return
-        self.dashboard.hub.publish(app.id, Event(trigger.channels[0], trigger.name, trigger.data))
         if self.request.headers.get("X-CSRF-Token"):  # the console's script: stay on the page
             self.finish({"published": True})
             return

@@ -19,7 +19,6 @@ from hub.auth.tokens import SocketToken
 from hub.core.access import join_refusal, publish_refusal
 from hub.core.channels import Channel, Member, PresenceFull
 from hub.core.connection import Connection
-from hub.core.history import ReplayRequest, replay_request, stored_event
 from hub.core.hub import Hub, OverQuota
 from hub.core.models import (
     GENERAL_CHANNEL,
@@ -31,6 +30,7 @@ from hub.core.models import (
     channel_name_problem,
     utf8_size,
 )
+from hub.core.replay import ReplayRequest, replay_request, stored_event
 from hub.errors import (
     HandshakeRefused,
     PhoenixClose,

@@ -15,7 +15,6 @@ from hub.auth import signatures
 from hub.core.access import join_refusal
 from hub.core.channels import Member, PresenceFull
 from hub.core.connection import Connection, Disconnect
-from hub.core.history import ReplayRequest, replay_request, stored_event
 from hub.core.hub import Hub, OverQuota
 from hub.core.models import (
     GENERAL_CHANNEL,
@@ -27,6 +26,7 @@ from hub.core.models import (
     channel_name_problem,
     utf8_size,
 )
+from hub.core.replay import ReplayRequest, replay_request, stored_event
 from hub.errors import (
     CLOSE_CODES,
     PRESENCE_FULL_STATUS,

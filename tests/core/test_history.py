@@ -5,17 +5,23 @@ channels, and the parsing of replay requests."""
 import pytest
 
 import hub.core.history as history_module
-from hub.core.history import Gap, History, ReplayRequest, replay_request
+from hub.core.history import History
 from hub.core.models import AppSettings, Event
+from hub.core.replay import Gap, ReplayRequest, replay_request
 
 APP = "app"
 KEEP_5 = AppSettings(history_depth=5, history_age=60)
 
 
 def publish(history: History, channel: str, count: int, settings: AppSettings = KEEP_5) -> list:
+    """Stamps `count` events, each handed to the store (`take_batch`) and released, as the
+    core does at each group commit."""
     events = [Event(channel, f"e{n}", str(n)) for n in range(count)]
     for event in events:
-        history.stamp(APP, settings, event)
+        held = history.stamp(APP, settings, event)
+        history.take_batch()
+        if held is not None:
+            history.release(held, event.seq)
     return events
 
 

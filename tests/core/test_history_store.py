@@ -1,8 +1,8 @@
 """The history's store mirror: whatever happens between batches (events in and out, channels
 over their depth, all-channel eviction, aged-out logs swept and reborn with a new epoch, depth
-changes, batches the store refuses), once a batch is written the store holds every event memory
-keeps and no chunk memory no longer needs, so a restart brings back the same events with the
-same epochs and seqs."""
+changes, batches the store refuses and their events withdrawn), once a batch is written the
+store holds every event memory keeps and no chunk memory no longer needs, so a restart brings
+back the same events with the same epochs and seqs."""
 
 import json
 import random
@@ -23,6 +23,19 @@ async def write(store: Store, history: History) -> None:
     batch = history.take_batch()
     if batch is not None:
         await store.write_history(batch.chunks, batch.doomed)
+    release_all(history)
+
+
+def release_all(history: History) -> None:
+    """What the core does once a batch is written: every held event is released."""
+    for log in history._logs.values():
+        history.release(log, log.last_seq)
+
+
+def refuse(history: History, batch) -> None:
+    """What the core does when the store refuses a batch: every held event is withdrawn."""
+    history.retry(batch)
+    history.withdraw(list(history._logs.values()))
 
 
 def check_mirror(history: History, chunks: list[tuple]) -> None:
@@ -74,9 +87,10 @@ async def test_after_each_batch_the_store_mirrors_what_memory_keeps(
                     continue
                 if rng.random() < 0.3:
                     refused += 1
-                    history.retry(batch)  # as Hub.save_history does on a locked database
+                    refuse(history, batch)
                     continue
                 await store.write_history(batch.chunks, batch.doomed)
+                release_all(history)
                 written += 1
                 check_mirror(history, await store.load_history())
         await write(store, history)
@@ -113,19 +127,28 @@ async def test_an_event_gone_before_its_batch_is_never_written() -> None:
         await store.close()
 
 
-async def test_a_refused_batch_goes_whole_into_the_next() -> None:
+async def test_a_refused_batch_is_withdrawn_and_its_seqs_given_again() -> None:
     store, (app_id,) = await store_with_apps(1)
     try:
         history = History()
         keep_3 = AppSettings(history_depth=3)
-        for n in range(2):
+        history.stamp(app_id, keep_3, Event("news", "tick", "0"))
+        await write(store, history)
+        for n in range(1, 3):
             history.stamp(app_id, keep_3, Event("news", "tick", str(n)))
-        history.retry(history.take_batch())
-        history.stamp(app_id, keep_3, Event("news", "tick", "2"))
+        refuse(history, history.take_batch())
+        log = history.log(app_id, "news")
+        assert (log.last_seq, [e.data for e in log.events]) == (1, ["0"])
+        again = Event("news", "tick", "again")
+        history.stamp(app_id, keep_3, again)
+        assert again.seq == 2
         await write(store, history)
         assert history.take_batch() is None
-        [(_, _, _, _, events)] = await store.load_history()
-        assert [event[0] for event in json.loads(events)] == [1, 2, 3]
+        stored = [json.loads(chunk[4]) for chunk in await store.load_history()]
+        assert [[event[0], event[2]] for chunk in stored for event in chunk] == [
+            [1, "0"],
+            [2, "again"],
+        ]
     finally:
         await store.close()
 

@@ -104,7 +104,11 @@ H = TypeVar("H", bound=Harness)
 
 def running_harness(io_loop: Any, kind: type[H], settings: AppSettings) -> Iterator[H]:
     """A harness of `kind` on an in-memory store with one app, closed afterwards (the body of
-    this module's fixture and of test_phoenix.py's)."""
+    this module's fixture and of test_phoenix.py's). The app keeps no history: an event that a
+    channel keeps goes out only once the hub's writer has stored it, which runs on the loop,
+    while these tests deliver in the same call. Replay is tested with a running hub
+    (tests/test_replay.py) and in the core (tests/core)."""
+    settings = settings.updated({"history_depth": 0})
 
     async def build() -> H:
         store = await Store.open(":memory:")

@@ -1,0 +1,165 @@
+"""Group commit: an event the history keeps is stored before anything leaves the process.
+
+`Hub.publish` stamps an event; when its channel keeps it (hub/core/history.py: `stamp` says it
+is *held*) it joins the open group here instead of going out. One writer task takes the open
+group with the history's batch, writes both in one transaction, and only then releases the
+group's events in publishing order: they are fanned out, and the group's `Commit` resolves, on
+which the HTTP API answers 2xx. While one transaction is under way the next group gathers, so a
+busy hub writes big groups and a quiet one writes each event at once: no fixed wait is added.
+
+A write that fails withdraws every held event (that group's and the one gathering behind it):
+their publishers get 503, nobody has seen them, and their seqs are given again. The failure is
+counted (`hub_history_write_failures_total`) and logged once per interval with its reason; the
+next publish tries again, so the hub recovers as soon as the store can write.
+"""
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hub.core.history import ChannelLog, History
+from hub.core.models import Event
+
+log = logging.getLogger("hub.history")
+
+# Seconds between two writes of what changed without a publish (pruned or evicted events).
+IDLE_WRITE_INTERVAL = 0.2
+# Seconds between two log lines about failing writes (each failure is counted in /metrics).
+FAILURE_LOG_INTERVAL = 10.0
+
+
+class StoreUnavailable(Exception):
+    """The store could not keep the events (full disk, read-only file...), or the hub stops."""
+
+
+# Resolves with None once its events are stored and released, or with the StoreUnavailable
+# that refused them (a result, not an exception: most publishers never look).
+Commit = asyncio.Future
+
+
+class GroupCommit:
+    def __init__(
+        self,
+        history: History,
+        store: Any,
+        release: Callable[[str, Event], None],
+    ) -> None:
+        self.history = history
+        self.store = store  # its write_history takes each group
+        self._release = release  # the hub's fan-out of a stored event
+        self._held: list[tuple[str, Event, ChannelLog]] = []
+        self._open: Commit | None = None  # the Commit of the group gathering now
+        self._wakeup: asyncio.Future | None = None
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+        self.failures = 0  # writes the store refused since the hub started
+        self.failing = False
+        self._unlogged = 0
+        self._logged_at = float("-inf")
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._write_forever(), name="hub-history")
+
+    def hold(self, app_id: str, event: Event, log: ChannelLog) -> Commit:
+        """Holds a stamped event until its group is stored; the group's Commit."""
+        self._held.append((app_id, event, log))
+        if self._open is None:
+            self._open = asyncio.get_running_loop().create_future()
+            if self._wakeup is not None and not self._wakeup.done():
+                self._wakeup.set_result(None)
+        return self._open
+
+    async def _write_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            if not self._held:
+                self._wakeup = loop.create_future()
+                timer = loop.call_later(IDLE_WRITE_INTERVAL, _resolve, self._wakeup)
+                await self._wakeup
+                timer.cancel()
+                self._wakeup = None
+                if self._stopping:
+                    return
+            try:
+                await self._write_group(None)
+            except StoreUnavailable:  # withdrawn and counted; the next group tries again
+                pass
+            except Exception:  # a bug in fan-out: the writer must go on, or publishing stops
+                log.exception("releasing stored events failed")
+
+    async def _write_group(self, run_state: str | None) -> None:
+        """Writes the held events and what else the history changed, then releases them;
+        raises StoreUnavailable, with the events withdrawn, when the store refuses."""
+        held, self._held = self._held, []
+        commit, self._open = self._open, None
+        batch = self.history.take_batch()
+        try:
+            if batch is not None or run_state is not None:
+                chunks, doomed = (batch.chunks, batch.doomed) if batch else ([], [])
+                await self.store.write_history(chunks, doomed, run_state)
+        except (sqlite3.Error, OSError, ValueError) as error:
+            # ValueError: aiosqlite's connection is closed.
+            if batch is not None:
+                self.history.retry(batch)
+            refused = StoreUnavailable(f"history could not be stored: {error}")
+            self._withdraw(held, commit, refused)
+            self._failed(error, logged=run_state is None)  # a stop's failure is its own line
+            raise refused from error
+        if self.failing:
+            self.failing = False
+            log.warning("history writes work again (%d failed)", self._unlogged)
+            self._unlogged, self._logged_at = 0, float("-inf")
+        release, history = self._release, self.history
+        try:
+            for app_id, event, channel_log in held:
+                history.release(channel_log, event.seq)  # type: ignore[arg-type]
+                release(app_id, event)
+        finally:  # stored is stored: the publishers get their answer whatever fan-out did
+            if commit is not None:
+                commit.set_result(None)
+
+    def _withdraw(
+        self, held: list[tuple[str, Event, ChannelLog]], commit: Commit | None, refused: Exception
+    ) -> None:
+        # The group gathering behind this one holds later seqs of the same channels: it goes
+        # too, so that the channels continue from their last released seq.
+        held += self._held
+        later, self._held, self._open = self._open, [], None
+        self.history.withdraw({id(log): log for _, _, log in held}.values())
+        for waiting in (commit, later):
+            if waiting is not None:
+                waiting.set_result(refused)
+
+    def _failed(self, error: BaseException, logged: bool) -> None:
+        self.failures += 1
+        self.failing = True
+        self._unlogged += 1
+        now = time.monotonic()
+        if logged and now - self._logged_at >= FAILURE_LOG_INTERVAL:
+            log.error(
+                "history write failed (%d in the last %.0f s), publishing answers 503: %s",
+                self._unlogged,
+                FAILURE_LOG_INTERVAL,
+                error,
+            )
+            self._logged_at, self._unlogged = now, 0
+
+    async def close(self, run_state: str) -> None:
+        """Lets the writer finish the write under way (never cancelled mid-write: its events
+        would be neither released nor withdrawn), then writes what is still held with the
+        final `run_state`. Raises StoreUnavailable when that last write fails."""
+        self._stopping = True
+        if self._wakeup is not None:
+            _resolve(self._wakeup)
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self._write_group(run_state)
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
