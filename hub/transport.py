@@ -42,7 +42,10 @@ def refuse(handler: RequestHandler, refused: HandshakeRefused) -> None:
 class SseHandler(RequestHandler):
     """`GET /apps/{app_key}/sse?channel=NAME[&channel=...][&token=...]`: a channel's events as
     Server-Sent Events (`curl -N`, EventSource), resumed from `Last-Event-ID` or `lastEventId`.
-    Refusals are JSON with a status, before the stream starts; origins apply as on sockets."""
+    Refusals are JSON with a status, before the stream starts; origins apply as on sockets. An
+    admitted `Origin` is echoed in `Access-Control-Allow-Origin` (with `Vary: Origin`), on the
+    stream and on any later refusal, so a page of another site can read them; a refused origin,
+    an unknown or disabled app and a request without `Origin` get no CORS header."""
 
     hub: Hub
     config: Settings
@@ -90,7 +93,11 @@ class SseHandler(RequestHandler):
             raise HandshakeRefused(404, "unknown app key")
         if not live.app.active:
             raise HandshakeRefused(403, "app is disabled")
-        refuse_foreign_origin(self.request.headers.get("Origin"), live)
+        origin = self.request.headers.get("Origin")
+        refuse_foreign_origin(origin, live)
+        if origin is not None:
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.add_header("Vary", "Origin")
         return live.app, identify(self.hub, live.app, self.get_query_argument("token", None))
 
     def _beat(self) -> None:

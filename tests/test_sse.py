@@ -20,6 +20,7 @@ class Stream:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
         self.status = 0
+        self.headers: dict[str, list[str]] = {}  # lower-cased names, every value in order
         self.body = b""
 
     @classmethod
@@ -36,8 +37,18 @@ class Stream:
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         stream = cls(reader, writer)
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
-        stream.status = int(head.split(b" ", 2)[1])
+        status_line, *fields = head.decode("latin-1").strip("\r\n").split("\r\n")
+        stream.status = int(status_line.split(" ", 2)[1])
+        for field in fields:
+            name, _, value = field.partition(":")
+            stream.headers.setdefault(name.strip().lower(), []).append(value.strip())
         return stream
+
+    def header(self, name: str) -> str | None:
+        """The one value of a response header, None when absent."""
+        values = self.headers.get(name.lower(), [])
+        assert len(values) <= 1, (name, values)
+        return values[0] if values else None
 
     async def message(self) -> dict[str, str]:
         """The next message (comments skipped): {"id"?, "event", "data"}."""
@@ -146,6 +157,78 @@ async def test_origins_apply_as_on_the_sockets(hub_server: RunningHub) -> None:
     good = await Stream.open(hub_server, {"Origin": "https://good.example"}, key=key, channel="a")
     assert (evil.status, good.status) == (403, 200)
     evil.close(), good.close()
+
+
+async def test_an_admitted_origin_may_read_the_stream_and_its_refusals(
+    hub_server: RunningHub,
+) -> None:
+    store, apps = hub_server.server.store, hub_server.server.apps
+    app = await store.create_app("web", origins=("https://good.example",))
+    await apps.reload()
+    key = app.keys[0].key
+    good = await Stream.open(hub_server, {"Origin": "https://good.example"}, key=key, channel="a")
+    assert good.status == 200
+    assert good.header("Access-Control-Allow-Origin") == "https://good.example"
+    assert good.header("Vary") == "Origin"
+    assert good.header("Content-Type") == "text/event-stream; charset=utf-8"
+    # A refusal after the origin was admitted: the page may read why.
+    bad_name = await Stream.open(
+        hub_server, {"Origin": "https://good.example"}, key=key, channel="bad name"
+    )
+    assert bad_name.status == 400
+    assert bad_name.header("Access-Control-Allow-Origin") == "https://good.example"
+    assert bad_name.header("Vary") == "Origin"
+    # The test app allows every origin: whichever came is echoed.
+    anywhere = await Stream.open(hub_server, {"Origin": "http://app.test"}, channel="a")
+    assert (anywhere.status, anywhere.header("Access-Control-Allow-Origin")) == (
+        200,
+        "http://app.test",
+    )
+    good.close(), bad_name.close(), anywhere.close()
+
+
+async def test_a_refused_origin_gets_no_cors_header(hub_server: RunningHub) -> None:
+    store, apps = hub_server.server.store, hub_server.server.apps
+    app = await store.create_app("web", origins=("https://good.example",))
+    await apps.reload()
+    key = app.keys[0].key
+    evil = await Stream.open(hub_server, {"Origin": "https://evil.example"}, key=key, channel="a")
+    assert (evil.status, await evil.error()) == (403, {"error": "origin not allowed for this app"})
+    assert evil.header("Access-Control-Allow-Origin") is None
+    assert evil.header("Vary") is None
+    unknown = await Stream.open(
+        hub_server, {"Origin": "https://good.example"}, key="no-such-key", channel="a"
+    )
+    assert (unknown.status, unknown.header("Access-Control-Allow-Origin")) == (404, None)
+    evil.close(), unknown.close()
+
+
+async def test_no_origin_no_cors_header(hub_server: RunningHub) -> None:
+    stream = await Stream.open(hub_server, channel="news")
+    refused = await Stream.open(hub_server, channel="bad name")
+    assert (stream.status, refused.status) == (200, 400)
+    for answer in (stream, refused):
+        assert answer.header("Access-Control-Allow-Origin") is None
+        assert answer.header("Vary") is None
+    stream.close(), refused.close()
+
+
+async def test_a_resumed_stream_is_an_event_stream(hub_server: RunningHub) -> None:
+    """Resuming writes the replay while the session opens: the stream's headers must already
+    be set then, or the replay's flush sends Tornado's default (text/html)."""
+    for n in range(3):
+        await trigger(hub_server, "news", "tick", str(n))
+    epoch = epoch_of(hub_server, "news")
+    by_header = await Stream.open(hub_server, {"Last-Event-ID": f"{epoch}:1"}, channel="news")
+    by_query = await Stream.open(hub_server, channel="news", lastEventId=f"{epoch}:2")
+    with_gap = await Stream.open(hub_server, {"Last-Event-ID": "gone:7"}, channel="news")
+    firsts = [f"{epoch}:2", f"{epoch}:3", None]
+    for stream, first in zip((by_header, by_query, with_gap), firsts, strict=True):
+        assert stream.status == 200
+        assert stream.header("Content-Type") == "text/event-stream; charset=utf-8"
+        assert stream.header("Cache-Control") == "no-cache"
+        assert (await stream.message()).get("id") == first, "the replay came with them"
+        stream.close()
 
 
 async def test_terminating_the_tokens_user_ends_the_stream(hub_server: RunningHub) -> None:
