@@ -4,10 +4,13 @@ Prints one JSON line and one table row per scenario and server, and writes them 
 benchmarks/results/ (a .json file and a Markdown table with the machine it ran on).
 
     python benchmarks/run.py [--servers hub,soketi] [--only ramp,connections] [--tiny]
-                             [--hub-loop auto|uvloop|asyncio] [--soketi-dir DIR]
-                             [--out benchmarks/results]
+                             [--baseline REV] [--hub-loop auto|uvloop|asyncio]
+                             [--soketi-dir DIR] [--out benchmarks/results]
 
 benchmarks/run.sh installs soketi and calls this; --tiny is the smoke test's size.
+--baseline REV also runs the hub of git revision REV (checked out in a temporary worktree) as
+the server `hub@<short hash>`, next to `hub` (this checkout's working tree), and adds the ratio
+of the two for each scenario's headline figures.
 """
 
 import argparse
@@ -17,6 +20,8 @@ import dataclasses
 import json
 import os
 import platform
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -30,10 +35,9 @@ import scenarios
 from pusherload import Target
 
 from hub import eventloop
-from hub.core.models import AppSettings
-from hub.store import Store
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 SERVER_CORE, LOADGEN_CORE = 1, 0
 SOKETI_APP = ("bench-app", "bench-key", "bench-secret")
 HUB_LOOP = "auto"  # HUB_EVENT_LOOP for every hub started; --hub-loop sets it
@@ -62,36 +66,159 @@ async def wait_listening(process: subprocess.Popen, port: int, what: str) -> Non
             await asyncio.sleep(0.05)
 
 
+@dataclasses.dataclass
+class HubBuild:
+    """The code of one hub to run: its processes start in `root` and import `root`/hub."""
+
+    name: str  # "hub", or "hub@<short hash>" for a baseline
+    root: Path
+    commit: str | None  # full hash of the checkout (HEAD for the working tree)
+    rev: str  # what it was asked as: "working tree", or --baseline's REV
+    dirty: bool = False  # uncommitted changes to what the server runs (SERVED)
+    imported_from: str | None = None  # hub/__init__.py as the server process found it
+
+    def describe(self) -> dict:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in vars(self).items()}
+
+
+SERVED = ("hub", "schema.sql", "dashboard")  # what a hub process runs or reads
+
+
+def git(*args: str, cwd: Path = REPO) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def working_tree() -> HubBuild:
+    """This checkout's hub, as it is on disk (committed or not)."""
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", *SERVED))
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout
+        commit, dirty = None, False
+    return HubBuild("hub", REPO, commit, "working tree", dirty)
+
+
+@contextlib.contextmanager
+def baseline_tree(rev: str):
+    """REV checked out (detached) in a temporary git worktree, removed again at the end,
+    whatever ends the run; yields its HubBuild."""
+    try:
+        commit = git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    except subprocess.CalledProcessError:
+        raise SystemExit(f"run.py: --baseline {rev}: no such commit") from None
+    short = git("rev-parse", "--short", commit)
+    folder = Path(tempfile.mkdtemp(prefix="hub-baseline-"))
+    tree = folder / "tree"
+    try:
+        git("worktree", "add", "--detach", "--quiet", str(tree), commit)
+        yield HubBuild(f"hub@{short}", tree, commit, rev)
+    finally:
+        removed = subprocess.run(
+            ["git", "worktree", "remove", "--force", str(tree)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
+        if removed.returncode != 0 and tree.exists():
+            print(f"could not remove the worktree {tree}: {removed.stderr.strip()}", flush=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# Run with `python -c` in the build's root, whose folder is then first on sys.path: the hub
+# imported is that root's, not whichever one is installed.
+PREPARE = """
+import asyncio, json, sys
+import hub
+from hub.core.models import AppSettings
+from hub.store import Store
+
+async def prepare(path):
+    store = await Store.open(path)
+    made = {}
+    for name, settings in (("on", AppSettings()), ("off", AppSettings(history_depth=0))):
+        app = await store.create_app(name, settings=settings)
+        made[name] = [app.id, app.keys[0].key, app.keys[0].secret]
+    await store.close()
+    return made
+
+print(json.dumps({"hub": hub.__file__, "apps": asyncio.run(prepare(sys.argv[1]))}))
+"""
+SERVE = """
+import sys, hub
+print("hub imported from", hub.__file__, flush=True)
+from hub.cli import main
+raise SystemExit(main())
+"""
+
+
+def check_origin(build: HubBuild, imported: str, where: str) -> None:
+    expected = (build.root / "hub").resolve()
+    if not Path(imported).resolve().is_relative_to(expected):
+        raise RuntimeError(f"{build.name}'s {where} imported {imported}, not {expected}")
+
+
+def build_env() -> dict[str, str]:
+    env = {**os.environ, "HUB_LOG_LEVEL": "WARNING", "HUB_EVENT_LOOP": HUB_LOOP}
+    env.pop("PYTHONSAFEPATH", None)  # it would keep the root off sys.path
+    return env
+
+
+async def prepare_db(build: HubBuild, path: str) -> dict[str, tuple[str, str, str]]:
+    """A new database with two apps, "on" (the default history depth) and "off" (no history),
+    made by the build's own code (its schema may differ from this checkout's)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        PREPARE,
+        path,
+        cwd=build.root,
+        env=build_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"{build.name}: preparing the database failed:\n{err.decode()}")
+    answer = json.loads(out.decode().strip().splitlines()[-1])
+    check_origin(build, answer["hub"], "database setup")
+    return {name: tuple(creds) for name, creds in answer["apps"].items()}
+
+
 @contextlib.asynccontextmanager
-async def hub_server():
-    """A hub on a new database with two apps, "on" (the default history depth) and "off"
-    (no history); yields {"on": Target, "off": Target}."""
+async def hub_server(build: HubBuild):
+    """A hub of `build` on a new database with two apps, "on" and "off" (prepare_db); yields
+    {"on": Target, "off": Target}. Its output goes to a log file read back for the file its
+    `hub` was imported from, which must lie under the build's root."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "hub.db")
-        store = await Store.open(path)
-        made = {}
-        for name, settings in (("on", AppSettings()), ("off", AppSettings(history_depth=0))):
-            app = await store.create_app(name, settings=settings)
-            made[name] = (app.id, app.keys[0].key, app.keys[0].secret)
-        await store.close()
+        made = await prepare_db(build, path)
         port = loadgen.free_port()
-        command = [sys.executable, "-m", "hub", "serve", "--db", path, "--port", str(port)]
-        process = subprocess.Popen(
-            pinned(command),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={
-                **os.environ,
-                "HUB_LOG_LEVEL": "WARNING",
-                "HUB_EVENT_LOOP": HUB_LOOP,
-            },
-        )
-        try:
-            await wait_listening(process, port, "the hub")
-            yield {name: Target(port, *creds, process.pid) for name, creds in made.items()}
-        finally:
-            process.terminate()
-            process.wait(10)
+        command = [sys.executable, "-c", SERVE, "serve", "--db", path, "--port", str(port)]
+        log_path = Path(folder) / "hub.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                pinned(command),
+                cwd=build.root,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=build_env(),
+            )
+            try:
+                try:
+                    await wait_listening(process, port, build.name)
+                except RuntimeError as error:
+                    raise RuntimeError(f"{error}:\n{log_path.read_text()[-2000:]}") from None
+                first = log_path.read_text().split("\n", 1)[0]
+                imported = first.removeprefix("hub imported from ")
+                check_origin(build, imported, "server")
+                if build.imported_from is None:
+                    build.imported_from = imported
+                    print(f"{build.name} runs {imported} ({build.commit})", flush=True)
+                yield {name: Target(port, *creds, process.pid) for name, creds in made.items()}
+            finally:
+                process.terminate()
+                process.wait(10)
 
 
 @contextlib.asynccontextmanager
@@ -159,20 +286,86 @@ def row(scenario: str, server: str, result: dict) -> str:
     return f"| {scenario} | {server} | " + ", ".join(f"{k} {v}" for k, v in shown.items()) + " |"
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--servers", default="hub,soketi")
-    parser.add_argument("--only", default="")
-    parser.add_argument("--tiny", action="store_true")
-    parser.add_argument("--hub-loop", default="auto", choices=eventloop.CHOICES)
-    parser.add_argument("--soketi-dir", default=os.path.join(tempfile.gettempdir(), "soketi"))
-    parser.add_argument("--out", default=str(HERE / "results"))
-    args = parser.parse_args()
+# Each scenario's headline figures for a comparison with --baseline, and which way is better.
+FANOUT_HEADLINE = (("p50_ms", "lower"), ("p99_ms", "lower"), ("server_cpu", "lower"))
+HEADLINES: dict[str, tuple[tuple[str, str], ...]] = {
+    "fanout_1k_1ch_50": FANOUT_HEADLINE,
+    "fanout_5k_100ch_200": FANOUT_HEADLINE,
+    "fanout_1k_1000ch_2000": FANOUT_HEADLINE,
+    "ramp": (("sustained_deliveries_per_s", "higher"), ("deliveries_per_server_cpu_s", "higher")),
+    "connections": (("connect_subscribe_s", "lower"), ("rss_per_connection_kb", "lower")),
+    "trigger_api": (
+        ("requests_per_s", "higher"),
+        ("request_p50_ms", "lower"),
+        ("request_p99_ms", "lower"),
+    ),
+    "stalled": (("p99_ratio", "lower"),),
+    "history": (("cpu_us_per_delivery_on", "lower"), ("p99_ms_on", "lower")),
+}
+
+
+def compare(results: list[dict], base: str) -> list[dict]:
+    """For every scenario run on both `hub` and `base`: its headline figures side by side, the
+    ratio hub / base and the difference hub - base (for a latency: what the change adds)."""
+    found = {(r["scenario"], r["server"]): r for r in results}
+    rows = []
+    for scenario in dict.fromkeys(r["scenario"] for r in results):
+        ours, theirs = found.get((scenario, "hub")), found.get((scenario, base))
+        if ours is None or theirs is None:
+            continue
+        for metric, better in HEADLINES.get(scenario, ()):
+            a, b = ours.get(metric), theirs.get(metric)
+            numbers = isinstance(a, int | float) and isinstance(b, int | float)
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "metric": metric,
+                    "better": better,
+                    "hub": a,
+                    base: b,
+                    "ratio": round(a / b, 3) if numbers and b else None,
+                    "difference": round(a - b, 3) if numbers else None,
+                }
+            )
+    return rows
+
+
+def comparison_table(rows: list[dict], base: str) -> list[str]:
+    lines = [
+        f"| scenario | figure (better) | hub | {base} | hub / {base} | hub - {base} |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['scenario']} | {r['metric']} ({r['better']}) | {r['hub']} | {r[base]} "
+            f"| {r['ratio']} | {r['difference']} |"
+        )
+    return lines
+
+
+def choose_servers(asked: str, baseline: HubBuild | None) -> list[str]:
+    """--servers' names; "base" stands for the baseline, which is otherwise put right after
+    "hub" (or first) when --baseline is given."""
+    servers = [name for name in asked.split(",") if name]
+    unknown = set(servers) - {"hub", "soketi", "base"}
+    if unknown:
+        raise SystemExit(f"run.py: unknown servers {sorted(unknown)} (hub, soketi, base)")
+    if baseline is None:
+        if "base" in servers:
+            raise SystemExit("run.py: --servers names base but no --baseline REV is given")
+        return servers
+    if "base" not in servers:
+        servers.insert(servers.index("hub") + 1 if "hub" in servers else 0, "base")
+    return [baseline.name if name == "base" else name for name in servers]
+
+
+async def main(args: argparse.Namespace, baseline: HubBuild | None) -> None:
     pin_self()
     global HUB_LOOP
     HUB_LOOP = args.hub_loop
     size = scenarios.TINY if args.tiny else scenarios.FULL
-    servers = args.servers.split(",")
+    servers = choose_servers(args.servers, baseline)
+    builds = {build.name: build for build in (working_tree(), baseline) if build is not None}
     chosen = [name for name in SCENARIOS if not args.only or name in args.only.split(",")]
     if not args.only or "history" in args.only.split(","):
         chosen.append("history")
@@ -180,11 +373,15 @@ async def main() -> None:
     ramp_rate: float | None = None
     for scenario in chosen:
         for server in servers:
-            if scenario == "history" and server != "hub":
-                continue
-            opened = hub_server() if server == "hub" else soketi_server(args.soketi_dir)
+            if scenario == "history" and server not in builds:
+                continue  # the history on/off apps are the hub's
+            if server in builds:
+                opened = hub_server(builds[server])
+            else:
+                opened = soketi_server(args.soketi_dir)
             async with opened as targets:
                 if scenario == "history":
+                    # the hub's sustained ramp rate, the same for a baseline
                     rate = ramp_rate or 50
                     result = await history_on_off(targets, rate, size)
                 else:
@@ -195,7 +392,12 @@ async def main() -> None:
             results.append(record)
             print(json.dumps(record), flush=True)
             print(row(scenario, server, result), flush=True)
-    write(results, Path(args.out), args.tiny)
+    comparison = None
+    if baseline is not None:
+        comparison = compare(results, baseline.name)
+        print(f"\nhub (working tree) against {baseline.name} = {baseline.commit}:", flush=True)
+        print("\n".join(comparison_table(comparison, baseline.name)), flush=True)
+    write(results, Path(args.out), args.tiny, builds, baseline, comparison)
 
 
 def machine() -> str:
@@ -213,16 +415,58 @@ def machine() -> str:
     )
 
 
-def write(results: list[dict], folder: Path, tiny: bool) -> None:
+def write(
+    results: list[dict],
+    folder: Path,
+    tiny: bool,
+    builds: dict[str, HubBuild],
+    baseline: HubBuild | None,
+    comparison: list[dict] | None,
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
+    base = baseline.name if baseline is not None else ""
     stamp = time.strftime("%Y-%m-%d-%H%M%S") + ("-tiny" if tiny else "")
-    (folder / f"{stamp}.json").write_text(
-        json.dumps({"machine": machine(), "results": results}, indent=1) + "\n"
-    )
-    lines = [f"Machine: {machine()}", "", "| scenario | server | results |", "|---|---|---|"]
+    document: dict = {
+        "machine": machine(),
+        "hubs": {name: build.describe() for name, build in builds.items()},
+        "results": results,
+    }
+    hub = builds["hub"]
+    changed = f" with uncommitted changes to {', '.join(SERVED)}" if hub.dirty else ""
+    lines = [f"Machine: {machine()}", "", f"hub: the working tree at {hub.commit}{changed}"]
+    if baseline is not None and comparison is not None:
+        document["baseline"] = {k: getattr(baseline, k) for k in ("name", "rev", "commit")}
+        document["comparison"] = comparison
+        lines.append(f"{baseline.name}: {baseline.commit} (--baseline {baseline.rev})")
+    lines += ["", "| scenario | server | results |", "|---|---|---|"]
     lines += [row(r["scenario"], r["server"], r) for r in results]
+    if comparison is not None:
+        lines += ["", "hub against the baseline:", "", *comparison_table(comparison, base)]
+    (folder / f"{stamp}.json").write_text(json.dumps(document, indent=1) + "\n")
     (folder / f"{stamp}.md").write_text("\n".join(lines) + "\n")
     print(f"results written to {folder / stamp}.json and .md")
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--servers", default="hub,soketi", help="hub, soketi, base (the --baseline hub)"
+    )
+    parser.add_argument("--only", default="")
+    parser.add_argument("--tiny", action="store_true")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also run the hub of git revision REV, as the server hub@<short hash>",
+    )
+    parser.add_argument("--hub-loop", default="auto", choices=eventloop.CHOICES)
+    parser.add_argument("--soketi-dir", default=os.path.join(tempfile.gettempdir(), "soketi"))
+    parser.add_argument("--out", default=str(HERE / "results"))
+    return parser.parse_args()
+
+
+def stop(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C: servers stopped, worktree removed
 
 
 if __name__ == "__main__":
@@ -230,4 +474,8 @@ if __name__ == "__main__":
         import uvloop  # the load generator's own loop: several times cheaper per socket read
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    asyncio.run(main())
+    args = arguments()
+    signal.signal(signal.SIGTERM, stop)
+    with contextlib.ExitStack() as cleanup:
+        baseline = cleanup.enter_context(baseline_tree(args.baseline)) if args.baseline else None
+        asyncio.run(main(args, baseline))

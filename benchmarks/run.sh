@@ -5,6 +5,9 @@
 # to run.py (for example --only ramp,connections, or --hub-loop asyncio).
 set -euo pipefail
 cd "$(dirname "$0")"
+# This checkout's hub for the load generator's own imports (run.py starts every hub server in
+# its checkout's root itself), not whichever one pip installed.
+export PYTHONPATH="$(cd .. && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 PEER_DIR="${SOKETI_DIR:-${TMPDIR:-/tmp}/hub-bench-soketi}"
 bash soketi.sh install "$PEER_DIR"
 # The hub's optional fast event loop (its 'fast' extra), which the load generator uses too.
