@@ -133,6 +133,7 @@ async def crash_run(
     run = f"seed {seed}, {signal.Signals(signum).name} after {delay:.2f} s, {n_channels} channel(s)"
     problems: list[str] = []
     live = resumer = None
+    tasks: list[asyncio.Task] = []
     try:
         await hub.start()
         live = await PusherSocket.subscribed(hub, channels)
@@ -179,7 +180,12 @@ async def crash_run(
             "events published after the restart at the resuming subscriber",
         )
         history = {channel: await channel_history(hub, channel) for channel in channels}
+    except AssertionError as error:
+        raise AssertionError(f"{run}: {error}\n{hub.output(2000)}") from None
     finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for sock in (live, resumer):
             if sock is not None:
                 await sock.close()
