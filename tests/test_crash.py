@@ -21,6 +21,7 @@ import os
 import random
 import shutil
 import signal
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,7 @@ class Publishing:
     requests: int = 0
     refused: dict[int, int] = field(default_factory=lambda: defaultdict(int))  # status: count
     cut: int = 0  # requests with no complete answer (connection gone)
+    answered: int = 0  # 2xx answers so far
 
 
 async def publisher(
@@ -103,6 +105,7 @@ async def publisher(
                 conn = None
                 continue
             if 200 <= status < 300:
+                out.answered += 1
                 for event in events:
                     out.acked[event["channel"]].append(event["data"])
             else:
@@ -143,6 +146,11 @@ async def crash_run(
             for i in range(PUBLISHERS)
         ]
         await asyncio.sleep(delay)
+        # Kill while acknowledgements are coming: right after the next one (should this
+        # process have been held up, the hub must still hold freshly acknowledged events).
+        answered, deadline = publishing.answered, time.monotonic() + 5.0
+        while publishing.answered == answered and time.monotonic() < deadline:
+            await asyncio.sleep(0.0005)
         hub.signal(signum)
         if signum == signal.SIGKILL:
             stop.set()
