@@ -288,7 +288,7 @@ async def _serve_until_signal(settings: Settings) -> int:
     try:
         await server.stop()
     except StoreUnavailable as error:
-        print(f"hub: {error}; the events it held were refused (503)", file=sys.stderr)
+        print(f"hub: {error}", file=sys.stderr)
         return 1
     return 0
 

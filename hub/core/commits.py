@@ -57,6 +57,7 @@ class GroupCommit:
         self._stopping = False
         self.failures = 0  # writes the store refused since the hub started
         self.failing = False
+        self._failed_in_a_row = 0
         self._unlogged = 0
         self._logged_at = float("-inf")
 
@@ -96,9 +97,11 @@ class GroupCommit:
         held, self._held = self._held, []
         commit, self._open = self._open, None
         batch = self.history.take_batch()
+        chunks, doomed = (batch.chunks, batch.doomed) if batch else ([], [])
+        # An empty transaction commits even on a full disk: it proves nothing, so none is made.
+        writes = bool(chunks or doomed or run_state)
         try:
-            if batch is not None or run_state is not None:
-                chunks, doomed = (batch.chunks, batch.doomed) if batch else ([], [])
+            if writes:
                 await self.store.write_history(chunks, doomed, run_state)
         except (sqlite3.Error, OSError, ValueError) as error:
             # ValueError: aiosqlite's connection is closed.
@@ -108,10 +111,10 @@ class GroupCommit:
             self._withdraw(held, commit, refused)
             self._failed(error, logged=run_state is None)  # a stop's failure is its own line
             raise refused from error
-        if self.failing:
+        if self.failing and writes:
             self.failing = False
-            log.warning("history writes work again (%d failed)", self._unlogged)
-            self._unlogged, self._logged_at = 0, float("-inf")
+            log.warning("history writes work again (%d failed)", self._failed_in_a_row)
+            self._failed_in_a_row, self._unlogged, self._logged_at = 0, 0, float("-inf")
         release, history = self._release, self.history
         try:
             for app_id, event, channel_log in held:
@@ -135,6 +138,7 @@ class GroupCommit:
 
     def _failed(self, error: BaseException, logged: bool) -> None:
         self.failures += 1
+        self._failed_in_a_row += 1
         self.failing = True
         self._unlogged += 1
         now = time.monotonic()
