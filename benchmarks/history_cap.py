@@ -11,6 +11,7 @@ It also runs against an older checkout (PYTHONPATH=that-checkout), whose sweep h
 
 import argparse
 import inspect
+import statistics
 import time
 
 from hub.core.history import History
@@ -42,19 +43,18 @@ def publish(history: History, channels: range, prefix: str) -> float:
     return time.perf_counter() - started
 
 
-def longest_sweep_call(history: History) -> tuple[float, int]:
-    """(seconds of the longest sweep call, calls) for one round over every log."""
+def sweep_calls(history: History) -> list[float]:
+    """Seconds of each sweep call of one round over every log."""
     sliced = "budget" in inspect.signature(history.sweep).parameters
-    longest, calls = 0.0, 0
+    calls = []
     while True:
         started = time.perf_counter()
         done = history.sweep(lambda app_id: KEEP, SWEEP_SLICE) if sliced else True
         if not sliced:
             history.sweep(lambda app_id: KEEP)
-        longest = max(longest, time.perf_counter() - started)
-        calls += 1
+        calls.append(time.perf_counter() - started)
         if done:
-            return longest, calls
+            return calls
 
 
 def main() -> None:
@@ -70,14 +70,15 @@ def main() -> None:
     publish(at_cap, range(count), "a")  # fills it: one event on each of `count` channels
     above_s = publish(at_cap, range(count), "b")  # each evicts the oldest channel's event
 
-    sweep_s, calls = longest_sweep_call(at_cap)
+    calls = sweep_calls(at_cap)
     print(f"{count} events on {count} channels, one each, max_events {count}")
     print(f"below the cap: {below_s:.2f} s ({below_s / count * 1e6:.2f} us an event)")
     print(f"past the cap:  {above_s:.2f} s ({above_s / count * 1e6:.2f} us an event)")
     print(f"past / below:  {above_s / below_s:.2f}")
     print(
-        f"sweep of {len(at_cap._logs)} channels: longest call {sweep_s * 1000:.1f} ms"
-        f" ({calls} calls, slice {SWEEP_SLICE or 'none'})"
+        f"sweep of {len(at_cap._logs)} channels: {len(calls)} calls (slice"
+        f" {SWEEP_SLICE or 'none'}), median {statistics.median(calls) * 1000:.2f} ms,"
+        f" longest {max(calls) * 1000:.2f} ms"
     )
 
 

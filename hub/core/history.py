@@ -133,8 +133,10 @@ class History:
         # The logs that may hold events, least recently published first: eviction takes from
         # the front and drops a log from here once it is empty, so it never walks past them.
         self._lru: OrderedDict[tuple[str, str], ChannelLog] = OrderedDict()
-        # The logs a sweep round has still to look at (it works through them a slice a call).
-        self._unswept: list[tuple[str, str]] = []
+        # Every log's key, in the order the logs were made: a sweep round walks it a slice a
+        # call, writing back the keys of the logs that stay, so no call copies it whole.
+        self._order: list[tuple[str, str]] = []
+        self._sweep_read = self._sweep_write = 0
         # The channels whose chunks are behind memory (new events or events gone), and the
         # chunks of logs that went.
         self._dirty: set[tuple[str, str]] = set()
@@ -153,6 +155,7 @@ class History:
         log = self._logs.get(key)
         if log is None:
             log = self._logs[key] = ChannelLog(new_epoch())
+            self._order.append(key)
         log.last_seq += 1
         event.seq, event.epoch, event.time_ms = log.last_seq, log.epoch, now_ms
         depth, max_age_ms = log.limits_for(settings, event.channel)
@@ -236,6 +239,7 @@ class History:
         if log is None:
             # No position to continue from: a new epoch, which an old client sees as a reset.
             log = self._logs[key] = ChannelLog(new_epoch())
+            self._order.append(key)
         depth, max_age_ms = log.limits_for(settings, channel)
         self._prune(key, log, depth, max_age_ms, int(time.time() * 1000))
         shown = log.released()  # a held event reaches this subscriber live, once released
@@ -256,12 +260,13 @@ class History:
         every log, `budget` of them per call (all when None), so that a call never holds the
         loop for long; True when the round is over. Called now and then, not per event, so a
         quiet channel keeps its position while it has anything kept."""
-        if not self._unswept:
-            self._unswept = list(self._logs)
-        unswept, logs = self._unswept, self._logs
+        order, logs = self._order, self._logs
+        read, write = self._sweep_read, self._sweep_write
+        end = len(order) if budget is None else min(len(order), read + budget)
         now_ms = int(time.time() * 1000)
-        for _ in range(len(unswept) if budget is None else min(budget, len(unswept))):
-            key = unswept.pop()
+        while read < end:
+            key = order[read]
+            read += 1
             log = logs.get(key)
             if log is None:
                 continue
@@ -271,7 +276,15 @@ class History:
                 self._prune(key, log, depth, max_age_ms, now_ms)
             if settings is None or (not log.events and log.released_seq == log.last_seq):
                 self._forget(key, log)
-        return not unswept
+                continue
+            order[write] = key
+            write += 1
+        if read < len(order):
+            self._sweep_read, self._sweep_write = read, write
+            return False
+        del order[write:]
+        self._sweep_read = self._sweep_write = 0
+        return True
 
     def _forget(self, key: tuple[str, str], log: ChannelLog) -> None:
         self.kept -= len(log.events)
@@ -340,9 +353,10 @@ class History:
             key = (app_id, channel)
             log = self._logs.get(key)
             if log is not None and log.epoch != epoch:
-                self._forget(key, log)
-                log = None
-            if log is None:
+                self._forget(key, log)  # its key stays in _order, for the new log
+            elif log is None:
+                self._order.append(key)
+            if log is None or log.epoch != epoch:
                 log = self._logs[key] = self._lru[key] = ChannelLog(epoch)
                 log.events = deque()
             for seq, name, data, time_ms, user_id in json.loads(events):
@@ -351,7 +365,6 @@ class History:
                     log.last_seq = log.saved_seq = log.released_seq = seq
                     self.kept += 1
             log.chunks.extend((chunk_id, log.last_seq))
-        self._unswept = []
         self.sweep(settings_of)
         if self.kept > self.max_events:
             self._evict()

@@ -34,7 +34,7 @@ log = logging.getLogger("hub.core")
 __all__ = ["Commit", "Hub", "OverQuota", "PresenceFull", "StoreUnavailable"]
 
 # Channel logs a history sweep looks at before it lets other work run.
-SWEEP_SLICE = 2000
+SWEEP_SLICE = 500
 # Seconds between two clean-ups of terminated users' and sessions' records past their use.
 REVOCATION_PRUNE_INTERVAL = 3600
 
