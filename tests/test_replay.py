@@ -277,3 +277,45 @@ async def test_data_of_every_kind_survives_the_store(tmp_path) -> None:
         assert [stored.data for stored in log.events] == sent
     finally:
         await second.stop()
+
+
+async def test_an_event_on_its_way_to_the_store_is_nobodys_to_see(
+    hub_server: RunningHub, connect
+) -> None:
+    """Held until stored: not delivered, not replayed, not listed; then all three at once."""
+    store = hub_server.server.store
+    await publish(hub_server, "news", 1)
+    gate, real_write = asyncio.Event(), store.write_history
+
+    async def slow_write(*batch) -> None:
+        await gate.wait()
+        await real_write(*batch)
+
+    store.write_history = slow_write
+    try:
+        live = await connect()
+        await subscribed(live, "news")
+        answer = asyncio.ensure_future(
+            call(
+                hub_server,
+                "POST",
+                f"/apps/{hub_server.app_id}/events",
+                {"name": "held", "channel": "news", "data": "{}"},
+            )
+        )
+        path = f"/apps/{hub_server.app_id}/channels/news/events"
+        for _ in range(20):  # the write is under way: ask a few times while it waits
+            await asyncio.sleep(0.01)
+            status, page = await call(hub_server, "GET", path)
+            assert (status, page["last_seq"], len(page["events"])) == (200, 1, 1)
+        late = await connect()
+        await subscribed(late, "news", history=10)
+        assert (await late.recv())["seq"] == 1
+        await live.nothing(0.1)
+        await late.nothing(0.1)
+        assert not answer.done()
+    finally:
+        gate.set()  # also when a check failed: the hub's stop writes through it
+    assert await answer == (200, {})
+    assert [(await live.recv())["seq"], (await late.recv())["seq"]] == [2, 2]
+    assert (await call(hub_server, "GET", path))[1]["last_seq"] == 2

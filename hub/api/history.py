@@ -26,12 +26,14 @@ class ChannelEventsHandler(AppApiHandler):
         if log is None:
             self.send_json({"epoch": None, "first_seq": 1, "last_seq": 0, "events": []})
             return
-        page = [stored for stored in log.events if stored.seq > after][:limit]
+        # Only released events: one still on its way to the store is nobody's to see yet.
+        released, first_seq = log.released()
+        page = [stored for stored in released if stored.seq > after][:limit]
         self.send_json(
             {
                 "epoch": log.epoch,
-                "first_seq": log.first_seq,
-                "last_seq": log.last_seq,
+                "first_seq": first_seq,
+                "last_seq": log.released_seq,
                 "events": [
                     {"seq": e.seq, "event": e.name, "data": e.data, "time_ms": e.time_ms}
                     for e in page

@@ -93,12 +93,13 @@ class ChannelLog:
     def first_seq(self) -> int:
         return self.events[0].seq if self.events else self.last_seq + 1
 
-    def released(self) -> list[Stored]:
-        """The kept events clients may see, oldest first (the held ones are the newest)."""
+    def released(self) -> tuple[list[Stored], int]:
+        """The kept events clients may see, oldest first (the held ones are the newest), and
+        the seq they start at (the next one when there is none)."""
         events = list(self.events)
         while events and events[-1].seq > self.released_seq:
             events.pop()
-        return events
+        return events, events[0].seq if events else self.released_seq + 1
 
     def prune(self, depth: int, max_age_ms: int, now_ms: int) -> bool:
         """Drops what is over the depth or the age; True when anything went."""
@@ -242,12 +243,12 @@ class History:
             self._order.append(key)
         depth, max_age_ms = log.limits_for(settings, channel)
         self._prune(key, log, depth, max_age_ms, int(time.time() * 1000))
-        shown = log.released()  # a held event reaches this subscriber live, once released
+        # A held event reaches this subscriber live, once released.
+        shown, first_seq = log.released()
         if since is None:
             count = max(0, last or 0)
             return Replay(shown[-count:] if count else [], log.epoch)
         seq, epoch = since
-        first_seq = shown[0].seq if shown else log.released_seq + 1
         if epoch != log.epoch:
             return Replay(shown, log.epoch, Gap("epoch_changed", log.epoch, first_seq))
         if seq + 1 < first_seq:
