@@ -44,16 +44,15 @@ CREATE TABLE IF NOT EXISTS token_revocations (
     PRIMARY KEY (app_id, kind, subject)
 );
 
--- Kept channel history (schema version 4), written behind the in-memory logs in batches
--- (hub/core/history.py): a row ("chunk") holds the events one batch kept for one channel, as a
--- JSON array of [seq, name, data, time_ms, user_id]. Chunks are appended in id order and
--- deleted once none of their events is kept, so a batch writes a few pages at the table's end
--- instead of one page per channel; there is no other index, the hub reads it only at start.
-CREATE TABLE IF NOT EXISTS history_chunks (
+-- Kept channel history (schema version 6; 4 kept a row per channel per batch), written by the
+-- hub's group commits (hub/core/commits.py, hub/core/history.py): a row ("batch") holds the
+-- events one commit stored, every channel together, as a JSON array of
+-- [app_id, channel, epoch, [[seq, name, data, time_ms, user_id], ...]]. Rows are appended in id
+-- order and deleted once none of their events is kept, so a commit writes a page or two at the
+-- table's end whatever the number of channels; there is no other index, the hub reads it only
+-- at start. A deleted app's events go with the next deletions, not by a foreign key.
+CREATE TABLE IF NOT EXISTS history_batches (
     id          INTEGER PRIMARY KEY,
-    app_id      TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
-    channel     TEXT NOT NULL,
-    epoch       TEXT NOT NULL,
     events      TEXT NOT NULL
 );
 

@@ -23,7 +23,9 @@ from hub.store_history import HistoryStore
 # 1: apps, keys, origins. 2: token_revocations. 3: channel_events (one row per event).
 # 4: history_chunks (one row per channel per history batch) in place of channel_events.
 # 5: dashboard users, sessions, API tokens, hub_settings; apps.owner_id.
-SCHEMA_VERSION = 5
+# 6: history_batches (one row per group commit, every channel together) in place of
+#    history_chunks.
+SCHEMA_VERSION = 6
 
 
 # aiosqlite logs every statement with its parameters at DEBUG: app secrets, password hashes and
@@ -91,13 +93,15 @@ class Store(AccountsStore, HistoryStore):
                 )
             await self._db.executescript(paths.schema_sql().read_text(encoding="utf-8"))
             if version == 3:
-                await self._history_rows_to_chunks()
+                await self._history_rows_to_batches()
+            elif version in (4, 5):
+                await self._history_chunks_to_batches()
             await self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             await self._db.commit()
 
-    async def _history_rows_to_chunks(self) -> None:
+    async def _history_rows_to_batches(self) -> None:
         """Version 3 kept one row per event in channel_events; each channel's rows become one
-        chunk of version 4."""
+        history batch."""
         async with self._db.execute(
             "SELECT app_id, channel, epoch, seq, name, data, is_json, time_ms, user_id"
             " FROM channel_events ORDER BY app_id, channel, epoch, seq"
@@ -110,10 +114,19 @@ class Store(AccountsStore, HistoryStore):
                 [seq, name, value, time_ms, user_id]
             )
         await self._db.executemany(
-            "INSERT INTO history_chunks (app_id, channel, epoch, events) VALUES (?,?,?,?)",
-            [(*key, json.dumps(events)) for key, events in chunks.items()],
+            "INSERT INTO history_batches (events) VALUES (?)",
+            [(json.dumps([[*key, events]]),) for key, events in chunks.items()],
         )
         await self._db.execute("DROP TABLE channel_events")
+
+    async def _history_chunks_to_batches(self) -> None:
+        """Versions 4 and 5 kept a row per channel per batch (history_chunks): each becomes a
+        history batch of one channel, under the same id, so their order stays."""
+        await self._db.execute(
+            "INSERT INTO history_batches (id, events) SELECT id, json_array(json_array("
+            "app_id, channel, epoch, json(events))) FROM history_chunks ORDER BY id"
+        )
+        await self._db.execute("DROP TABLE history_chunks")
 
     async def close(self) -> None:
         await self._db.close()

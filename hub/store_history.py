@@ -1,5 +1,5 @@
 """The store's SQL for channel history (a mixin of hub.store.Store, which holds the connection):
-the group commits of history chunks, their load at start, and the record of how the last run
+the group commits of history batches, their load at start, and the record of how the last run
 ended, from which a start tells whether every released seq is surely in the store.
 
 A history write is one transaction run as one call on aiosqlite's thread, so that no statement
@@ -20,7 +20,7 @@ RUN_STATE = "history_run"
 RUNNING, STOPPED = "running", "stopped"
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
-Chunk = tuple[int, str, str, str, str]
+Row = tuple[int, str]  # a history batch: id, JSON (hub/core/history.py's take_batch)
 
 
 def boot_id() -> str:
@@ -37,18 +37,15 @@ class HistoryStore:
     synchronous: str
 
     async def write_history(
-        self, chunks: list[Chunk], doomed: list[int], run_state: str | None = None
+        self, rows: list[Row], doomed: list[int], run_state: str | None = None
     ) -> None:
-        """One history batch, one transaction: new chunks (id, app_id, channel, epoch, events
-        as a JSON array of [seq, name, data, time_ms, user_id]), the ids of chunks to delete,
+        """One history batch, one transaction: the rows to add, the ids of rows to delete,
         and the run state when given (the last write of a clean stop). Raises sqlite3.Error
         with nothing written."""
         # aiosqlite's own queue runs it on the connection's thread, between two other calls.
-        await self._db._execute(self._write_history_now, chunks, doomed, run_state)
+        await self._db._execute(self._write_history_now, rows, doomed, run_state)
 
-    def _write_history_now(
-        self, chunks: list[Chunk], doomed: list[int], run_state: str | None
-    ) -> None:
+    def _write_history_now(self, rows: list[Row], doomed: list[int], run_state: str | None) -> None:
         conn = self._db._conn
         if conn.in_transaction:
             # Another task is between the statements of its own change (Python's sqlite3
@@ -56,14 +53,8 @@ class HistoryStore:
             # this shared connection would, so that a failure below cannot roll it back.
             conn.commit()
         try:
-            conn.executemany(
-                "INSERT INTO history_chunks (id, app_id, channel, epoch, events)"
-                " VALUES (?,?,?,?,?)",
-                chunks,
-            )
-            conn.executemany(
-                "DELETE FROM history_chunks WHERE id = ?", [(chunk_id,) for chunk_id in doomed]
-            )
+            conn.executemany("INSERT INTO history_batches (id, events) VALUES (?,?)", rows)
+            conn.executemany("DELETE FROM history_batches WHERE id = ?", [(i,) for i in doomed])
             if run_state is not None:
                 conn.execute(
                     "INSERT INTO hub_settings (name, value) VALUES (?, ?)"
@@ -76,19 +67,10 @@ class HistoryStore:
                 conn.rollback()
             raise
 
-    async def load_history(self) -> list[Chunk]:
-        """Every history chunk, oldest first."""
-        async with self._db.execute(
-            "SELECT id, app_id, channel, epoch, events FROM history_chunks ORDER BY id"
-        ) as cursor:
+    async def load_history(self) -> list[Row]:
+        """Every history batch, oldest first."""
+        async with self._db.execute("SELECT id, events FROM history_batches ORDER BY id") as cursor:
             return [tuple(row) for row in await cursor.fetchall()]  # type: ignore[misc]
-
-    async def rename_epochs(self, renamed: list[tuple[str, str, str]]) -> None:
-        """Gives the chunks of each (epoch, app_id, channel) that epoch."""
-        await self._db.executemany(
-            "UPDATE history_chunks SET epoch = ? WHERE app_id = ? AND channel = ?", renamed
-        )
-        await self._db.commit()
 
     async def last_run_complete(self) -> bool:
         """True when every commit of the hub that last served from this store is surely here:

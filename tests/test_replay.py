@@ -23,9 +23,15 @@ async def publish(hub: RunningHub, channel: str, count: int, name: str = "tick")
         assert await call(hub, "POST", f"/apps/{hub.app_id}/events", body) == (200, {})
 
 
-def stored_seqs(chunks: list[tuple], channel: str) -> list[int]:
-    """The seqs a channel's stored history chunks hold, in order."""
-    return [e[0] for _, _, name, _, events in chunks if name == channel for e in json.loads(events)]
+def stored_seqs(rows: list[tuple], channel: str) -> list[int]:
+    """The seqs the stored history rows hold of a channel, in order."""
+    return [
+        event[0]
+        for _, entries in rows
+        for _, name, _, events in json.loads(entries)
+        if name == channel
+        for event in events
+    ]
 
 
 def epoch_of(hub: RunningHub, channel: str) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.core.history import History
 from hub.core.models import AppSettings
 from hub.store import SCHEMA_VERSION, Store, StoreError
 
@@ -116,7 +117,7 @@ async def test_a_version_1_database_is_upgraded_and_keeps_its_apps(tmp_path: Pat
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
 
 
 # What version 3 added: one row per kept event (data raw for ASCII strings, else JSON).
@@ -133,25 +134,66 @@ PRAGMA user_version = 3;
 """
 
 
-async def test_a_version_3_database_keeps_its_history_as_chunks(tmp_path: Path) -> None:
-    path = tmp_path / "hub.db"
-    with sqlite3.connect(path) as db:
-        db.executescript(SCHEMA_V1 + SCHEMA_V3_HISTORY)
+async def kept_history(path: Path) -> dict[str, tuple[str, list]]:
+    """channel -> (epoch, events) as an upgraded store holds them; checks the version."""
     store = await Store.open(str(path))
     try:
-        chunks = {
-            channel: json.loads(events) for _, _, channel, _, events in await store.load_history()
-        }
+        rows = await store.load_history()
     finally:
         await store.close()
-    assert chunks == {
-        "chat": [[2, "msg", "h\u00e9", 1002, None]],
-        "news": [[8, "tick", "plain", 1000, None], [9, "push", {"a": [1]}, 1001, "u1"]],
-    }
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-        assert "channel_events" not in tables and "history_chunks" in tables
+        assert {"channel_events", "history_chunks"}.isdisjoint(tables)
+    return {
+        channel: (epoch, events)
+        for _, entries in rows
+        for _, channel, epoch, events in json.loads(entries)
+    }
+
+
+async def test_a_version_3_database_keeps_its_history(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA_V1 + SCHEMA_V3_HISTORY)
+    assert await kept_history(path) == {
+        "chat": ("e2", [[2, "msg", "h\u00e9", 1002, None]]),
+        "news": ("e1", [[8, "tick", "plain", 1000, None], [9, "push", {"a": [1]}, 1001, "u1"]]),
+    }
+
+
+# What version 4 changed (and 5 kept): a row per channel per history batch.
+SCHEMA_V4_HISTORY = """
+CREATE TABLE token_revocations (app_id TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
+    revoked_at INTEGER NOT NULL, PRIMARY KEY (app_id, kind, subject));
+CREATE TABLE history_chunks (id INTEGER PRIMARY KEY, app_id TEXT NOT NULL, channel TEXT NOT NULL,
+    epoch TEXT NOT NULL, events TEXT NOT NULL);
+INSERT INTO history_chunks VALUES (3, '7', 'news', 'e1', '[[8,"tick","plain",1000,null]]');
+INSERT INTO history_chunks VALUES (5, '7', 'chat', 'e2', '[[2,"msg","h\\u00e9",1002,null]]');
+INSERT INTO history_chunks VALUES (9, '7', 'news', 'e1', '[[9,"push",{"a":[1]},1001,"u1"]]');
+PRAGMA user_version = 4;
+"""
+
+
+async def test_a_version_4_database_keeps_its_history_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA_V1 + SCHEMA_V4_HISTORY)
+    history = History()
+    store = await Store.open(str(path))
+    try:
+        rows = await store.load_history()
+        forever = AppSettings(history_age=2**40)  # the events' times are of 1970
+        history.load(rows, lambda app_id: forever)
+    finally:
+        await store.close()
+    assert [row_id for row_id, _ in rows] == [3, 5, 9]
+    news = history.log("7", "news")
+    assert (news.epoch, [(e.seq, e.data) for e in news.events]) == (
+        "e1",
+        [(8, "plain"), (9, {"a": [1]})],
+    )
+    assert [e.data for e in history.log("7", "chat").events] == ["h\u00e9"]
 
 
 async def test_revocations_keep_the_latest_time_and_are_pruned() -> None:

@@ -15,7 +15,6 @@ next publish tries again, so the hub recovers as soon as the store can write.
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -55,6 +54,7 @@ class GroupCommit:
         self._wakeup: asyncio.Future | None = None
         self._task: asyncio.Task | None = None
         self._stopping = False
+        self._deleted_at = 0.0  # when the last write took the chunks memory no longer needs
         self.failures = 0  # writes the store refused since the hub started
         self.failing = False
         self._failed_in_a_row = 0
@@ -96,15 +96,19 @@ class GroupCommit:
         raises StoreUnavailable, with the events withdrawn, when the store refuses."""
         held, self._held = self._held, []
         commit, self._open = self._open, None
-        batch = self.history.take_batch()
+        # Deleting what aged out is not urgent: once per interval, not in every commit.
+        now = time.monotonic()
+        deletions = run_state is not None or now - self._deleted_at >= IDLE_WRITE_INTERVAL
+        if deletions:
+            self._deleted_at = now
+        batch = self.history.take_batch(deletions)
         chunks, doomed = (batch.chunks, batch.doomed) if batch else ([], [])
         # An empty transaction commits even on a full disk: it proves nothing, so none is made.
         writes = bool(chunks or doomed or run_state)
         try:
             if writes:
                 await self.store.write_history(chunks, doomed, run_state)
-        except (sqlite3.Error, OSError, ValueError) as error:
-            # ValueError: aiosqlite's connection is closed.
+        except Exception as error:  # sqlite3.Error, OSError, a closed connection's ValueError...
             if batch is not None:
                 self.history.retry(batch)
             refused = StoreUnavailable(f"history could not be stored: {error}")
@@ -115,10 +119,10 @@ class GroupCommit:
             self.failing = False
             log.warning("history writes work again (%d failed)", self._failed_in_a_row)
             self._failed_in_a_row, self._unlogged, self._logged_at = 0, 0, float("-inf")
-        release, history = self._release, self.history
+        release = self._release
         try:
             for app_id, event, channel_log in held:
-                history.release(channel_log, event.seq)  # type: ignore[arg-type]
+                channel_log.released_seq = event.seq  # type: ignore[assignment]
                 release(app_id, event)
         finally:  # stored is stored: the publishers get their answer whatever fan-out did
             if commit is not None:
@@ -131,7 +135,7 @@ class GroupCommit:
         # too, so that the channels continue from their last released seq.
         held += self._held
         later, self._held, self._open = self._open, [], None
-        self.history.withdraw({id(log): log for _, _, log in held}.values())
+        self.history.withdraw({(app_id, event.channel): log for app_id, event, log in held})
         for waiting in (commit, later):
             if waiting is not None:
                 waiting.set_result(refused)
@@ -150,6 +154,11 @@ class GroupCommit:
                 error,
             )
             self._logged_at, self._unlogged = now, 0
+
+    async def write_now(self) -> None:
+        """Writes what the history changed, before the writer runs (at start); raises
+        StoreUnavailable when the store refuses it."""
+        await self._write_group(None)
 
     async def close(self, run_state: str) -> None:
         """Lets the writer finish the write under way (never cancelled mid-write: its events

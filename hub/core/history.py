@@ -15,11 +15,12 @@ its seq given again, which is safe because nobody saw it. After a restart a chan
 from its last stored seq in the same epoch, unless the hub cannot prove that every released
 event was stored (`renew_epochs`).
 
-What changed is handed to the store in batches (`take_batch`, one per group commit): per
-channel, one chunk row with the events it kept since its last chunk, and the ids of the chunks
-whose events are all gone. Chunks are appended and deleted in about the order they were
-written, so a batch touches a few pages of the table rather than one per channel. `load` brings
-the kept events back after a restart with their epochs and seqs.
+What changed is handed to the store in batches (`take_batch`, one per group commit): one row
+with the events every channel kept since its last batch (the cost of a commit does not grow
+with the number of channels it touches), and, now and then, the ids of the rows none of whose
+events is kept any more. Rows are appended and deleted in about the order they were written, so
+a batch touches a few pages at the ends of the table. `load` brings the kept events back after
+a restart with their epochs and seqs.
 """
 
 import json
@@ -68,9 +69,9 @@ class ChannelLog:
         self.limits = (0, 0)
         # Bounded by the channel's depth, so an append past it drops the oldest in C.
         self.events: deque[Stored] = deque(maxlen=0)
-        # What the store holds of this log: its chunks, oldest first, as flat pairs of chunk
-        # id and last seq in it (an array: 16 bytes a chunk, where tuples of ints take 100),
-        # with every kept event up to `saved_seq`.
+        # What the store holds of this log: the rows with its events, oldest first, as flat
+        # pairs of row id and its last seq there (an array: 16 bytes a row, where tuples of
+        # ints take 100), with every kept event up to `saved_seq`.
         self.chunks = array("q")
         self.saved_seq = 0
 
@@ -142,6 +143,8 @@ class History:
         # chunks of logs that went.
         self._dirty: set[tuple[str, str]] = set()
         self._doomed: list[int] = []
+        # How many logs still keep events of each row the store holds: at 0 it is doomed.
+        self._row_users: dict[int, int] = {}
         self._next_chunk = 1
 
     def log(self, app_id: str, channel: str) -> ChannelLog | None:
@@ -187,10 +190,13 @@ class History:
         """The store has the held events of `log` up to `seq`: clients may see them."""
         log.released_seq = max(log.released_seq, seq)
 
-    def withdraw(self, logs: Any) -> None:
-        """Takes back every held event of `logs` (the store could not keep them): nobody saw
-        them, so the channel goes on from its last released seq, in the same epoch."""
-        for log in logs:
+    def withdraw(self, logs: dict[tuple[str, str], ChannelLog]) -> None:
+        """Takes back every held event of `logs` ((app_id, channel) -> log; the store could
+        not keep them): nobody saw them, so each channel goes on from its last released seq,
+        in the same epoch. A log forgotten meanwhile (its app deleted) is left as it is."""
+        for key, log in logs.items():
+            if self._logs.get(key) is not log:
+                continue
             events, released = log.events, log.released_seq
             while events and events[-1].seq > released:
                 events.pop()
@@ -292,16 +298,31 @@ class History:
         del self._logs[key]
         self._lru.pop(key, None)
         self._dirty.discard(key)
-        self._doomed += log.chunks[::2]
+        self._let_go(log.chunks[::2], self._doomed)
 
-    def take_batch(self) -> "Batch | None":
-        """What the store must do to mirror memory since the last batch: the chunks to add
-        and the chunk ids to delete; None when nothing changed. Only events still kept are
-        written: one dropped before its batch never reaches the store."""
-        if not self._dirty and not self._doomed:
+    def _let_go(self, rows: Any, doomed: list[int]) -> None:
+        """A log no longer needs `rows`: those no log needs go to `doomed`."""
+        users = self._row_users
+        for row in rows:
+            left = users.get(row, 0) - 1
+            if left > 0:
+                users[row] = left
+            else:
+                users.pop(row, None)
+                doomed.append(row)
+
+    def take_batch(self, deletions: bool = True) -> "Batch | None":
+        """What the store must do to mirror memory since the last batch: the row to add
+        (id, JSON of [app_id, channel, epoch, [[seq, name, data, time_ms, user_id], ...]] for
+        every channel with new events) and, with `deletions`, the row ids to delete (else
+        they wait for a later batch: a row kept too long costs nothing but room); None when
+        nothing is to be done. Only events still kept are written: one dropped before its
+        batch never reaches the store."""
+        if not self._dirty and not (deletions and self._doomed):
             return None
-        dumps = json.dumps
-        batch = Batch([], self._doomed, [])
+        batch = Batch([], self._doomed if deletions else [], [])
+        doomed = batch.doomed if deletions else self._doomed
+        row_id, entries = self._next_chunk, []
         for key in self._dirty:
             log = self._logs[key]
             saved_seq, chunk = log.saved_seq, None
@@ -312,22 +333,26 @@ class History:
                 fresh.append(stored)
             if fresh:
                 fresh.reverse()
-                chunk = (self._next_chunk, fresh[-1].seq)
-                self._next_chunk += 1
-                # Each event as [seq, name, data, time_ms, user_id]; JSON's escapes also carry
-                # lone surrogates, which UTF-8 and SQLite refuse.
-                batch.chunks.append((chunk[0], *key, log.epoch, dumps(fresh)))
+                entries.append((*key, log.epoch, fresh))
+                chunk = (row_id, fresh[-1].seq)
                 log.chunks.extend(chunk)
                 log.saved_seq = log.last_seq
             first_seq = log.first_seq
             chunks, gone = log.chunks, 0
             while gone < len(chunks) and chunks[gone + 1] < first_seq:
-                batch.doomed.append(chunks[gone])
                 gone += 2
             if gone:
+                self._let_go(chunks[:gone:2], doomed)
                 del chunks[:gone]
             batch.marks.append((key, log, saved_seq, chunk))
-        self._dirty, self._doomed = set(), []
+        if entries:
+            self._next_chunk += 1
+            self._row_users[row_id] = len(entries)
+            # JSON's escapes also carry lone surrogates, which UTF-8 and SQLite refuse.
+            batch.chunks.append((row_id, json.dumps(entries)))
+        self._dirty = set()
+        if deletions:
+            self._doomed = []
         if self.kept > self.max_events:  # what waited for this batch may go now
             self._evict()
         return batch
@@ -342,51 +367,64 @@ class History:
                 log.saved_seq = min(log.saved_seq, saved_seq)
             if self._logs.get(key) is log:
                 self._dirty.add(key)
+        for row_id, _ in batch.chunks:  # never written
+            self._row_users.pop(row_id, None)
         self._doomed = batch.doomed + self._doomed
 
-    def load(self, chunks: list[tuple[int, str, str, str, str]], settings_of: Any) -> None:
-        """Brings back kept events from the store's chunks (id, app_id, channel, epoch,
-        events), in id order, and prunes them as their apps' settings (`settings_of`) say.
-        A chunk of a newer epoch than the ones before it (the channel's log was reborn while
-        the old chunks' deletion had not been written) replaces them."""
-        for chunk_id, app_id, channel, epoch, events in chunks:
-            self._next_chunk = max(self._next_chunk, chunk_id + 1)
-            key = (app_id, channel)
-            log = self._logs.get(key)
-            if log is not None and log.epoch != epoch:
-                self._forget(key, log)  # its key stays in _order, for the new log
-            elif log is None:
-                self._order.append(key)
-            if log is None or log.epoch != epoch:
-                log = self._logs[key] = self._lru[key] = ChannelLog(epoch)
-                log.events = deque()
-            for seq, name, data, time_ms, user_id in json.loads(events):
-                if seq > log.last_seq:
-                    log.events.append(Stored(seq, name, data, time_ms, user_id))
-                    log.last_seq = log.saved_seq = log.released_seq = seq
-                    self.kept += 1
-            log.chunks.extend((chunk_id, log.last_seq))
+    def load(self, rows: list[tuple[int, str]], settings_of: Any) -> None:
+        """Brings back kept events from the store's rows (id, JSON as `take_batch` writes
+        them), in id order, and prunes them as their apps' settings (`settings_of`) say. A
+        channel's events of a newer epoch than those before them (its log was reborn while
+        the old rows' deletion had not been written) replace them."""
+        users = self._row_users
+        for row_id, entries in rows:
+            self._next_chunk = max(self._next_chunk, row_id + 1)
+            users[row_id] = 0
+            for app_id, channel, epoch, events in json.loads(entries):
+                key = (app_id, channel)
+                log = self._logs.get(key)
+                if log is not None and log.epoch != epoch:
+                    self._forget(key, log)  # its key stays in _order, for the new log
+                elif log is None:
+                    self._order.append(key)
+                if log is None or log.epoch != epoch:
+                    log = self._logs[key] = self._lru[key] = ChannelLog(epoch)
+                    log.events = deque()
+                for seq, name, data, time_ms, user_id in events:
+                    if seq > log.last_seq:
+                        log.events.append(Stored(seq, name, data, time_ms, user_id))
+                        log.last_seq = log.saved_seq = log.released_seq = seq
+                        self.kept += 1
+                log.chunks.extend((row_id, log.last_seq))
+                users[row_id] += 1
+            if not users[row_id]:  # an empty row: nothing of it is needed
+                del users[row_id]
+                self._doomed.append(row_id)
         self.sweep(settings_of)
         if self.kept > self.max_events:
             self._evict()
 
-    def renew_epochs(self) -> list[tuple[str, str, str]]:
+    def renew_epochs(self) -> int:
         """Gives every log a new epoch, keeping its events and seqs: for a start where the
         store may have lost its last commits, so that a seq released before them cannot name
-        another event now. Returns (epoch, app_id, channel) for the store to match."""
-        renewed = []
-        for (app_id, channel), log in self._logs.items():
+        another event now. The next batch writes every kept event again under its new epoch
+        (the newer epoch replaces the old at the next load, whether or not the old rows'
+        deletion was written). Returns how many logs were renewed."""
+        for key, log in self._logs.items():
             log.epoch = new_epoch()
-            renewed.append((log.epoch, app_id, channel))
-        return renewed
+            self._let_go(log.chunks[::2], self._doomed)
+            log.chunks = array("q")
+            log.saved_seq = 0
+            self._dirty.add(key)
+        return len(self._logs)
 
 
 @dataclass(slots=True)
 class Batch:
-    """One write of the history to the store: the `chunks` to add (id, app_id, channel,
-    epoch, events as JSON) and the chunk ids to delete (`doomed`), with `marks` to undo what
-    the batch advanced should the store refuse it."""
+    """One write of the history to the store: the rows to add (`chunks`: none or one, as
+    (id, JSON)) and the row ids to delete (`doomed`), with `marks` to undo what the batch
+    advanced should the store refuse it."""
 
-    chunks: list[tuple[int, str, str, str, str]]
+    chunks: list[tuple[int, str]]
     doomed: list[int]
     marks: list[tuple[tuple[str, str], ChannelLog, int, tuple[int, int] | None]]

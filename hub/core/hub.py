@@ -85,9 +85,9 @@ class Hub:
                 log.warning(
                     "the last run did not stop cleanly before the machine restarted: the"
                     " history of %d channels continues in new epochs",
-                    len(renewed),
+                    renewed,
                 )
-                await store.rename_epochs(renewed)
+                await self.commits.write_now()  # before anything is served: raises if it fails
         await store.mark_running()
         self.commits.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="hub-activity-sweeper")

@@ -3,6 +3,8 @@ sockets: a kept event is held until released, and nobody sees it before; a withd
 seq is given again; eviction never walks past emptied channels and never drops what the store
 has not been handed; sweeping works a slice at a time; renewed epochs keep events and seqs."""
 
+import json
+
 from hub.core.history import History
 from hub.core.models import AppSettings, Event
 
@@ -64,7 +66,7 @@ def test_withdrawn_events_give_their_seqs_again_in_the_same_epoch() -> None:
     batch = history.take_batch()
     stamp(history, "a", "three")  # gathered behind the refused batch
     history.retry(batch)
-    history.withdraw([log])
+    history.withdraw({(APP, "a"): log})
     assert (log.last_seq, [e.data for e in log.events], history.kept) == (1, ["one"], 1)
     again, _ = stamp(history, "a", "again")
     assert (again.seq, again.epoch) == (2, one.epoch)
@@ -121,10 +123,17 @@ def test_sweeping_keeps_a_log_with_held_events() -> None:
 def test_renewed_epochs_keep_the_events_and_their_seqs() -> None:
     history = History()
     first, log = stamp(history, "a", "one")
+    [(old_row, _)] = history.take_batch().chunks
     history.release(log, first.seq)
-    [(epoch, app_id, channel)] = history.renew_epochs()
-    assert (app_id, channel, log.epoch) == (APP, "a", epoch)
-    assert epoch != first.epoch
+    assert history.renew_epochs() == 1
+    assert log.epoch != first.epoch
     replay = history.replay(APP, KEEP_5, "a", since=(1, first.epoch))
     assert replay.gap.reason == "epoch_changed"
     assert [(e.seq, e.data) for e in replay.events] == [(1, "one")]
+    # The next batch writes them again under the new epoch, and lets the old row go.
+    batch = history.take_batch()
+    [(_, row)] = batch.chunks
+    assert json.loads(row) == [
+        [APP, "a", log.epoch, [[1, "e", "one", log.events[0].time_ms, None]]]
+    ]
+    assert batch.doomed == [old_row]

@@ -35,20 +35,38 @@ def release_all(history: History) -> None:
 def refuse(history: History, batch) -> None:
     """What the core does when the store refuses a batch: every held event is withdrawn."""
     history.retry(batch)
-    history.withdraw(list(history._logs.values()))
+    history.withdraw(dict(history._logs))
 
 
-def check_mirror(history: History, chunks: list[tuple]) -> None:
-    """Each chunk belongs to a live log of its epoch and still holds one of its kept events;
-    together they hold every kept event, as it is in memory."""
+def entries(rows: list[tuple]) -> list[list]:
+    """Each row's entries: [app_id, channel, epoch, [[seq, name, data, time_ms, user_id]...]]."""
+    return [json.loads(row[1]) for row in rows]
+
+
+def row_seqs(rows: list[tuple], channel: str = "news") -> list[list[int]]:
+    """The seqs each row holds of `channel`."""
+    return [
+        [event[0] for event in events]
+        for row in entries(rows)
+        for _, name, _, events in row
+        if name == channel
+    ]
+
+
+def check_mirror(history: History, rows: list[tuple]) -> None:
+    """Each row still holds a kept event of a live log in its epoch; together they hold every
+    kept event, as it is in memory."""
     stored: dict[tuple, dict[int, list]] = {}
-    for _, app_id, channel, epoch, events in chunks:
-        log = history.log(app_id, channel)
-        assert log is not None and log.epoch == epoch, "a chunk of a log that went"
-        seqs = [event[0] for event in json.loads(events)]
-        assert max(seqs) >= log.first_seq, "a chunk none of whose events is kept"
-        for seq, *rest in json.loads(events):
-            stored.setdefault((app_id, channel), {})[seq] = rest
+    for row in entries(rows):
+        needed = False
+        for app_id, channel, epoch, events in row:
+            log = history.log(app_id, channel)
+            if log is None or log.epoch != epoch:
+                continue  # an old epoch's events, in a row another channel still needs
+            needed = needed or max(event[0] for event in events) >= log.first_seq
+            for seq, *rest in events:
+                stored.setdefault((app_id, channel), {})[seq] = rest
+        assert needed, "a row none of whose events is kept"
     for (app_id, channel), log in history._logs.items():
         for event in log.events:
             assert stored[app_id, channel][event.seq] == list(event[1:]), "a kept event unsaved"
@@ -121,8 +139,7 @@ async def test_an_event_gone_before_its_batch_is_never_written() -> None:
         for n in range(50):
             history.stamp(app_id, keep_2, Event("news", "tick", str(n)))
         await write(store, history)
-        [(_, _, _, _, events)] = await store.load_history()
-        assert [event[0] for event in json.loads(events)] == [49, 50]
+        assert row_seqs(await store.load_history()) == [[49, 50]]
     finally:
         await store.close()
 
@@ -144,11 +161,13 @@ async def test_a_refused_batch_is_withdrawn_and_its_seqs_given_again() -> None:
         assert again.seq == 2
         await write(store, history)
         assert history.take_batch() is None
-        stored = [json.loads(chunk[4]) for chunk in await store.load_history()]
-        assert [[event[0], event[2]] for chunk in stored for event in chunk] == [
-            [1, "0"],
-            [2, "again"],
+        stored = [
+            [event[0], event[2]]
+            for row in entries(await store.load_history())
+            for _, _, _, events in row
+            for event in events
         ]
+        assert stored == [[1, "0"], [2, "again"]]
     finally:
         await store.close()
 
@@ -162,8 +181,7 @@ async def test_a_chunk_goes_once_none_of_its_events_is_kept() -> None:
             for _ in range(batch_size):
                 history.stamp(app_id, keep_3, Event("news", "tick", "x"))
             await write(store, history)
-        # Kept: 4, 5, 6. The first chunk (1, 2) went; the second (3, 4) is still needed.
-        chunks = await store.load_history()
-        assert [[e[0] for e in json.loads(c[4])] for c in chunks] == [[3, 4], [5, 6]]
+        # Kept: 4, 5, 6. The first row (1, 2) went; the second (3, 4) is still needed.
+        assert row_seqs(await store.load_history()) == [[3, 4], [5, 6]]
     finally:
         await store.close()
