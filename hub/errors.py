@@ -56,6 +56,7 @@ class PhoenixReason(StrEnum):
     TOO_LARGE = "too large"  # payload, event name or user_info over the app's limit
     RATE_LIMITED = "rate limited"  # over the app's client_events_per_second
     INVALID_HISTORY = "invalid history"  # a malformed `history` or `since` in the join payload
+    UNAVAILABLE = "unavailable"  # the push could not be stored (full disk...) or the hub stops
 
 
 class PhoenixClose(IntEnum):

@@ -18,7 +18,7 @@ import aiosqlite
 from hub import paths
 from hub.core.models import App, AppSettings, KeyPair
 from hub.store_accounts import AccountsStore
-from hub.store_history import HistoryStore
+from hub.store_history import WAL_SIZE_LIMIT, HistoryStore
 
 # 1: apps, keys, origins. 2: token_revocations. 3: channel_events (one row per event).
 # 4: history_chunks (one row per channel per history batch) in place of channel_events.
@@ -40,8 +40,6 @@ class StoreError(Exception):
 # How SQLite syncs commits to disk: NORMAL survives any crash of the process, FULL also a power
 # loss or a crash of the machine (every commit waits for the disk).
 SYNCHRONOUS_MODES = ("normal", "full")
-# Bytes the write-ahead log keeps after a checkpoint: it is reused from its start, not grown.
-WAL_SIZE_LIMIT = 8 * 1024 * 1024
 
 
 class Store(AccountsStore, HistoryStore):
@@ -49,6 +47,7 @@ class Store(AccountsStore, HistoryStore):
         self._db = db
         self.path = path
         self.synchronous = synchronous
+        self._history_db: sqlite3.Connection | None = None  # hub/store_history.py
 
     @classmethod
     async def open(cls, path: str, synchronous: str = "normal") -> "Store":
@@ -63,8 +62,9 @@ class Store(AccountsStore, HistoryStore):
         store = cls(db, path, synchronous)
         try:
             await store._prepare()
+            store._open_history_writer()
         except BaseException:
-            await db.close()
+            await store.close()
             raise
         return store
 
@@ -129,6 +129,7 @@ class Store(AccountsStore, HistoryStore):
         await self._db.execute("DROP TABLE history_chunks")
 
     async def close(self) -> None:
+        self._close_history_writer()
         await self._db.close()
 
     async def _scalar(self, sql: str, args: tuple = ()) -> int:
@@ -137,7 +138,10 @@ class Store(AccountsStore, HistoryStore):
         return row[0]
 
     async def data_version(self) -> int:
-        """Changes whenever another connection (the CLI, another process) commits."""
+        """Changes whenever another connection (the CLI, another process) commits; asked of
+        the history writer's connection when there is one, whose own commits do not count."""
+        if self._history_db is not None:
+            return self._history_db.execute("PRAGMA data_version").fetchone()[0]
         return await self._scalar("PRAGMA data_version")
 
     # -- apps -------------------------------------------------------------------------------

@@ -2,14 +2,26 @@
 the group commits of history batches, their load at start, and the record of how the last run
 ended, from which a start tells whether every released seq is surely in the store.
 
-A history write is one transaction run as one call on aiosqlite's thread, so that no statement
-of another task on the shared connection can fall between its statements, and a failed write is
-rolled back at once: a failure leaves nothing half written behind it, and the next write starts
-clean (a transaction left open would grow the write-ahead log with every retry).
+A history write is one transaction made in one synchronous call, and a failed write is rolled
+back at once: a failure leaves nothing half written behind it, and the next write starts clean
+(a transaction left open would grow the write-ahead log with every retry).
+
+Where it runs: with synchronous=NORMAL a commit only hands pages to the operating system (tens
+of microseconds), so it is made on the event loop's own thread, on a connection of its own:
+handing each group commit to aiosqlite's thread and back cost several times more (a thread
+wake-up, the interpreter lock passed twice, a loop wake-up). That connection never waits for a
+lock: when another writer holds it (the CLI, or the hub's own connection between the statements
+of a change), the write goes to aiosqlite's thread, which may wait. It never checkpoints either
+(that copies the log into the database and syncs it): aiosqlite's thread does, every
+CHECKPOINT_INTERVAL. With synchronous=FULL every commit waits for the disk, so each goes to
+aiosqlite's thread; so does every write of an in-memory database (the tests'), which a second
+connection would not see.
 """
 
+import asyncio
 import contextlib
 import sqlite3
+import time
 from pathlib import Path
 
 import aiosqlite
@@ -19,6 +31,10 @@ import aiosqlite
 RUN_STATE = "history_run"
 RUNNING, STOPPED = "running", "stopped"
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+# Seconds between two checkpoints of the write-ahead log while history is written.
+CHECKPOINT_INTERVAL = 1.0
+# Bytes the write-ahead log keeps after a checkpoint: it is reused from its start, not grown.
+WAL_SIZE_LIMIT = 8 * 1024 * 1024
 
 Row = tuple[int, str]  # a history batch: id, JSON (hub/core/history.py's take_batch)
 
@@ -34,7 +50,30 @@ def boot_id() -> str:
 
 class HistoryStore:
     _db: aiosqlite.Connection
+    _history_db: sqlite3.Connection | None
+    path: str
     synchronous: str
+    _checkpoint_due = 0.0
+
+    def _open_history_writer(self) -> None:
+        """The loop thread's own connection for history writes, where one fits (above)."""
+        if self.path == ":memory:" or self.synchronous != "normal":
+            return
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout = 0")  # never block the loop on a lock
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+        except BaseException:
+            conn.close()
+            raise
+        self._history_db = conn
+
+    def _close_history_writer(self) -> None:
+        if self._history_db is not None:
+            self._history_db.close()
+            self._history_db = None
 
     async def write_history(
         self, rows: list[Row], doomed: list[int], run_state: str | None = None
@@ -42,30 +81,37 @@ class HistoryStore:
         """One history batch, one transaction: the rows to add, the ids of rows to delete,
         and the run state when given (the last write of a clean stop). Raises sqlite3.Error
         with nothing written."""
+        if self._history_db is not None:
+            try:
+                _write(self._history_db, rows, doomed, run_state)
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+            else:
+                self._checkpoint_now_and_then()
+                return
         # aiosqlite's own queue runs it on the connection's thread, between two other calls.
-        await self._db._execute(self._write_history_now, rows, doomed, run_state)
+        await self._db._execute(self._write_on_shared_connection, rows, doomed, run_state)
 
-    def _write_history_now(self, rows: list[Row], doomed: list[int], run_state: str | None) -> None:
+    def _checkpoint_now_and_then(self) -> None:
+        """A passive checkpoint on aiosqlite's thread, off the publishers' way, at most once
+        per CHECKPOINT_INTERVAL (one that fails, on a full disk say, is tried again then)."""
+        if time.monotonic() < self._checkpoint_due:
+            return
+        self._checkpoint_due = time.monotonic() + CHECKPOINT_INTERVAL
+        done = asyncio.ensure_future(self._db.execute("PRAGMA wal_checkpoint(PASSIVE)"))
+        done.add_done_callback(_ignore_failure)
+
+    def _write_on_shared_connection(
+        self, rows: list[Row], doomed: list[int], run_state: str | None
+    ) -> None:
         conn = self._db._conn
         if conn.in_transaction:
             # Another task is between the statements of its own change (Python's sqlite3
             # opened a transaction for it): it is committed as it stands, as any commit on
             # this shared connection would, so that a failure below cannot roll it back.
             conn.commit()
-        try:
-            conn.executemany("INSERT INTO history_batches (id, events) VALUES (?,?)", rows)
-            conn.executemany("DELETE FROM history_batches WHERE id = ?", [(i,) for i in doomed])
-            if run_state is not None:
-                conn.execute(
-                    "INSERT INTO hub_settings (name, value) VALUES (?, ?)"
-                    " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    (RUN_STATE, run_state),
-                )
-            conn.commit()
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.rollback()
-            raise
+        _write(conn, rows, doomed, run_state)
 
     async def load_history(self) -> list[Row]:
         """Every history batch, oldest first."""
@@ -100,3 +146,29 @@ class HistoryStore:
     async def checkpoint(self) -> None:
         """Moves the write-ahead log into the database file, synced, and empties it."""
         await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _write(
+    conn: sqlite3.Connection, rows: list[Row], doomed: list[int], run_state: str | None
+) -> None:
+    """The transaction of one history write on `conn`, rolled back whole when it fails."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany("INSERT INTO history_batches (id, events) VALUES (?,?)", rows)
+        conn.executemany("DELETE FROM history_batches WHERE id = ?", [(i,) for i in doomed])
+        if run_state is not None:
+            conn.execute(
+                "INSERT INTO hub_settings (name, value) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (RUN_STATE, run_state),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _ignore_failure(done: asyncio.Future) -> None:
+    if not done.cancelled():
+        done.exception()  # retrieved: a checkpoint that could not run is tried again later

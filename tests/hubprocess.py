@@ -123,6 +123,27 @@ class HubProcess:
     def _where(self) -> list[str]:
         return ["--host", self.host, "--port", str(self.port)]
 
+    # What conftest.call needs of a hub.
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def app_id(self) -> str:
+        return self.app.id
+
+    @property
+    def secret(self) -> str:
+        return self.app.secret
+
+    async def stop(self, limit: float = 15.0) -> tuple[int, float]:
+        """SIGTERM; (exit code, seconds it took). Fails when it still runs after `limit`."""
+        began = time.monotonic()
+        self.signal(signal.SIGTERM)
+        code = await self.exited(limit)
+        assert code is not None, f"the hub still runs {limit} s after SIGTERM\n{self.output()}"
+        return code, time.monotonic() - began
+
     @property
     def pid(self) -> int:
         assert self.proc is not None

@@ -14,32 +14,31 @@ holds its database, -wal and -shm files.
 """
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
 import os
-import re
-import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import WAIT, call, signed_query
+from hubprocess import HubProcess, create_app, free_port
 from rawsocket import Raw
 from tornado.httpclient import AsyncHTTPClient
+from tornado.websocket import websocket_connect
 
 from hub.core.commits import FAILURE_LOG_INTERVAL, IDLE_WRITE_INTERVAL
 from hub.pytest_plugin import RunningHub
 from hub.server import FINAL_WRITE_TIMEOUT
 from hub.store import WAL_SIZE_LIMIT
+from hub.tokens import mint
 
-REPO = Path(__file__).resolve().parent.parent
 FULL = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
@@ -185,6 +184,50 @@ async def test_a_refusing_store_answers_503_on_both_paths_then_recovers(
     assert not problems, "\n".join(problems)
 
 
+async def test_socket_events_the_store_refuses_are_refused_to_their_senders(
+    hub_server: RunningHub, connect, sdk
+) -> None:
+    """A Pusher client event gets `pusher:error` 4301 and a Phoenix push an `unavailable`
+    reply; nobody receives them. Once the store writes again both go through, the push's `ok`
+    coming once it is stored."""
+    store = hub_server.server.store
+    ann, bob = await connect(), await connect()
+    for client in (ann, bob):
+        auth = sdk.authenticate("private-chat", client.socket_id)
+        assert (await client.subscribe("private-chat", **auth))["event"].endswith("succeeded")
+    token = mint(hub_server.secret, "carl", publish=["private-chat"], channels=["private-chat"])
+    carl = await websocket_connect(
+        f"{hub_server.ws_url}/socket/websocket?vsn=2.0.0&key={hub_server.key}&token={token}"
+    )
+    await carl.write_message(json.dumps(["1", "1", "private-chat", "phx_join", {}]))
+    assert json.loads(await carl.read_message())[4]["status"] == "ok"
+    real_write = store.write_history
+
+    async def full_disk(*batch) -> None:
+        raise FULL
+
+    store.write_history = full_disk
+    try:
+        await ann.send("client-typing", {"n": 1}, channel="private-chat")
+        error = await ann.expect("pusher:error")
+        assert error["data"]["code"] == 4301 and "could not be stored" in error["data"]["message"]
+        await carl.write_message(json.dumps(["1", "2", "private-chat", "shout", {"n": 2}]))
+        reply = json.loads(await carl.read_message())
+        assert reply[1] == "2" and reply[4]["status"] == "error"
+        assert reply[4]["response"]["reason"] == "unavailable"
+        await bob.nothing()
+    finally:
+        store.write_history = real_write
+    await ann.send("client-typing", {"n": 3}, channel="private-chat")
+    assert (await bob.expect("client-typing"))["data"] == {"n": 3}
+    await carl.write_message(json.dumps(["1", "3", "private-chat", "shout", {"n": 4}]))
+    frames = [json.loads(await carl.read_message()) for _ in range(2)]
+    assert [f[3] for f in frames] == ["client-typing", "phx_reply"]
+    assert frames[1][4]["status"] == "ok"
+    assert (await bob.expect("shout"))["seq"] == 2, "the refused events gave their seqs back"
+    carl.close()
+
+
 # -- a real hub process on a small filesystem that fills up ---------------------------------------
 
 
@@ -234,99 +277,32 @@ def fill(directory: Path) -> Path:
     return filler
 
 
-@dataclass
-class HubProcess:
-    """`python -m hub --db DB serve` with its output in files; `url`, `app_id`, `key` and
-    `secret` as `call` needs them."""
-
-    db: Path
-    logs: Path
-    app: dict
-    process: asyncio.subprocess.Process | None = None
-    url: str = ""
-    runs: int = 0
-
-    @classmethod
-    def with_app(cls, db: Path, logs: Path) -> "HubProcess":
-        created = subprocess.run(
-            [sys.executable, "-m", "hub", "--db", str(db), "apps", "create", "faults", "--json"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-        return cls(db, logs, json.loads(created.stdout))
-
-    @property
-    def app_id(self) -> str:
-        return self.app["id"]
-
-    @property
-    def key(self) -> str:
-        return self.app["keys"][0]["key"]
-
-    @property
-    def secret(self) -> str:
-        return self.app["keys"][0]["secret"]
-
-    @property
-    def stdout(self) -> Path:
-        return self.logs / f"stdout.{self.runs}"
-
-    @property
-    def stderr(self) -> Path:
-        return self.logs / f"stderr.{self.runs}"
-
-    async def start(self) -> None:
-        self.runs += 1
-        with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
-            self.process = await asyncio.create_subprocess_exec(
-                *(sys.executable, "-m", "hub", "--db", str(self.db), "serve"),
-                *("--host", "127.0.0.1", "--port", "0"),
-                cwd=REPO,
-                stdout=out,
-                stderr=err,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", "HUB_LOG_LEVEL": "INFO"},
-            )
-        deadline = time.monotonic() + 15
-        while not (match := re.search(r"listening on (http://127\.0\.0\.1:\d+) ", self.out())):
-            assert self.process.returncode is None, f"the hub exited:\n{self.err()}"
-            assert time.monotonic() < deadline, f"the hub did not start:\n{self.err()}"
-            await asyncio.sleep(0.05)
-        self.url = match[1]
-
-    def out(self) -> str:
-        return self.stdout.read_text(errors="replace")
-
-    def err(self) -> str:
-        return self.stderr.read_text(errors="replace")
-
-    async def stop(self, limit: float = 15) -> tuple[int, float]:
-        """SIGTERM; (exit code, seconds it took)."""
-        assert self.process is not None
-        began = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(self.process.wait(), limit)
-        return code, time.monotonic() - began
-
-    async def kill(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.kill()
-            await self.process.wait()
+def empty_the_log(db: Path) -> None:
+    """Checkpoints the write-ahead log into the database and truncates it to nothing, so that
+    once the disk is full no commit fits: without this, a commit may still land in log space
+    written before (and is then stored for real: these tests want writes that cannot be)."""
+    with contextlib.closing(sqlite3.connect(db)) as db_:
+        busy, frames, _ = db_.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    assert (busy, frames) == (0, 0), "the log could not be emptied"
 
 
 @pytest.fixture
-def hub_process(io_loop: Any, small_disk: Path, tmp_path: Path) -> Iterator[HubProcess]:
+def hub_process(small_disk: Path, tmp_path: Path) -> Iterator[HubProcess]:
     """A hub process to start on the small disk, with its app; killed at the end if need be
-    (before the disk is unmounted)."""
-    logs = tmp_path / "logs"  # not on the small disk
-    logs.mkdir()
-    hub = HubProcess.with_app(small_disk / "hub.db", logs)
+    (before the disk is unmounted). Its log is kept off the small disk."""
+    db = small_disk / "hub.db"
+    hub = HubProcess(
+        db, free_port(), create_app(db, "faults"), tmp_path / "hub.log", HUB_LOG_LEVEL="INFO"
+    )
     try:
         yield hub
     finally:
-        io_loop.run_sync(hub.kill, timeout=WAIT)
+        hub.kill()
+
+
+def log_of(hub: HubProcess) -> str:
+    """Everything the hub process wrote, every start of it."""
+    return hub.output(last=10**9)
 
 
 def error_lines(text: str) -> list[str]:
@@ -350,6 +326,7 @@ async def test_a_full_disk_answers_503_until_it_has_room_again(hub_process: HubP
     for name in acknowledged:
         assert (await publish(hub, name))[:2] == (200, {})
 
+    empty_the_log(hub.db)
     filler = fill(hub.db.parent)
     refused, slowest = [], 0.0
     until = time.monotonic() + 2.5
@@ -367,7 +344,7 @@ async def test_a_full_disk_answers_503_until_it_has_room_again(hub_process: HubP
     assert (status, answer["ok"]) == (200, True)
     await asyncio.sleep(0.5)  # quiet, and the disk still full
     samples = await metrics(hub)
-    log = hub.err()
+    log = log_of(hub)
     assert samples["hub_history_write_failures_total"] >= len(refused) >= 10
     assert "Traceback" not in log
     # Every failure is counted; one line per interval (10 s) says so, with the reason.
@@ -387,12 +364,12 @@ async def test_a_full_disk_answers_503_until_it_has_room_again(hub_process: HubP
         acknowledged.append(name)
     samples = await metrics(hub)
     assert samples["hub_history_store_failing"] == 0
-    if "history writes work again" not in hub.err()[len(log) :]:
+    if "history writes work again" not in log_of(hub)[len(log) :]:
         problems.append("no line said that writes work again once they did")
 
     code, _ = await hub.stop()
-    assert code == 0, hub.err()
-    assert "Traceback" not in hub.err()
+    assert code == 0, log_of(hub)
+    assert "Traceback" not in log_of(hub)
     with sqlite3.connect(hub.db) as db:
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     db.close()
@@ -416,13 +393,14 @@ async def test_a_stop_while_the_disk_is_full_ends_in_time_with_one_line(
     hub = hub_process
     await hub.start()
     assert (await publish(hub, "kept"))[:2] == (200, {})
+    empty_the_log(hub.db)
     filler = fill(hub.db.parent)
     # Nothing is held: the last write is the record that the hub stopped, which cannot be
     # written either.
     code, took = await hub.stop(limit=30)
     # The grace period (2 s) + FINAL_WRITE_TIMEOUT + 1 s, with a margin for the process.
     assert took < 2 + FINAL_WRITE_TIMEOUT + 3, f"the stop took {took:.1f} s"
-    log = hub.err()
+    log = log_of(hub)
     assert code == 1, log
     assert "Traceback" not in log
     last = [line for line in log.splitlines() if line.startswith("hub: the last history write")]

@@ -78,13 +78,14 @@ class Hub:
         await self.revocations.load()
         self.history.load(await store.load_history(), self._settings_of)
         if not await store.last_run_complete():
-            # The last run was killed and its last commits may be gone with the machine: a
-            # seq it released may be missing, so no channel may continue in its epoch.
+            # No clean stop on record, and the machine restarted since: the last commits may
+            # be gone with it, and a seq released then with them, so no channel may continue
+            # in its epoch.
             renewed = self.history.renew_epochs()
             if renewed:
                 log.warning(
-                    "the last run did not stop cleanly before the machine restarted: the"
-                    " history of %d channels continues in new epochs",
+                    "the last run's last commits may be lost (no clean stop, and the machine"
+                    " restarted since): the history of %d channels continues in new epochs",
                     renewed,
                 )
                 await self.commits.write_now()  # before anything is served: raises if it fails

@@ -319,10 +319,19 @@ class PhoenixSession(PeerSession):
         topic = message.topic
         live = self.hub.channel(app.id, topic)
         user_id = live.member_of.get(conn.socket_id) if live is not None else None
-        self.hub.publish(
+        commit = self.hub.publish(
             app.id, Event(topic, message.event, message.payload, conn.socket_id, user_id)
         )
-        self._reply(message, "ok")
+        if commit is None:
+            self._reply(message, "ok")
+        else:  # acknowledged once stored, as the HTTP API's 2xx
+            commit.add_done_callback(lambda done: self._stored(message, done.result()))
+
+    def _stored(self, message: Message, refused: Exception | None) -> None:
+        if refused is None:
+            self._reply(message, "ok")
+        else:
+            self._reply(message, "error", PhoenixReason.UNAVAILABLE, str(refused))
 
     def _push_refusal(
         self, app: App, conn: Connection, message: Message

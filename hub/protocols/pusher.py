@@ -367,7 +367,14 @@ class PusherSession:
             )
         live = self.hub.channel(app.id, channel)
         user_id = live.member_of.get(conn.socket_id) if live is not None else None
-        self.hub.publish(app.id, Event(channel, event, data, conn.socket_id, user_id))
+        commit = self.hub.publish(app.id, Event(channel, event, data, conn.socket_id, user_id))
+        if commit is not None:  # kept by the channel: it goes out once stored, or not at all
+            commit.add_done_callback(self._client_event_stored)
+
+    def _client_event_stored(self, done: Any) -> None:
+        refused = done.result()
+        if refused is not None:  # the sender learns that nobody got it
+            self.fail(PusherError(PusherCode.CLIENT_EVENT_REJECTED, str(refused), close=False))
 
 
 def _replay_request(data: dict) -> ReplayRequest | None:
