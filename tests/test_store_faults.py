@@ -228,6 +228,29 @@ async def test_socket_events_the_store_refuses_are_refused_to_their_senders(
     carl.close()
 
 
+async def test_a_publish_while_another_writer_holds_the_database_waits_for_it(
+    hub_server: RunningHub, connect
+) -> None:
+    """The loop's own connection never waits for a lock: the write goes to aiosqlite's
+    thread, which does, and the publish is answered once the other writer is done."""
+    client = await connect()
+    assert (await client.subscribe("news"))["event"] == "pusher_internal:subscription_succeeded"
+    other = sqlite3.connect(hub_server.server.store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # as the CLI would while it changes an app
+    try:
+        answer = asyncio.ensure_future(
+            call(hub_server, "POST", f"/apps/{hub_server.app_id}/events", one("late", "late"))
+        )
+        await asyncio.sleep(0.3)
+        assert not answer.done(), "answered while the store could not have it"
+        await client.nothing(0.05)
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    assert await answer == (200, {})
+    assert (await client.expect("late"))["seq"] == 1
+
+
 # -- a real hub process on a small filesystem that fills up ---------------------------------------
 
 
