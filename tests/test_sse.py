@@ -148,11 +148,15 @@ async def test_refusals(hub_server: RunningHub) -> None:
     unknown.close()
 
 
+async def key_of_an_app_for(hub_server: RunningHub, origin: str) -> str:
+    """The key of a new app that allows `origin` only, already known to the hub."""
+    app = await hub_server.server.store.create_app("web", origins=(origin,))
+    await hub_server.server.apps.reload()
+    return app.keys[0].key
+
+
 async def test_origins_apply_as_on_the_sockets(hub_server: RunningHub) -> None:
-    store, apps = hub_server.server.store, hub_server.server.apps
-    app = await store.create_app("web", origins=("https://good.example",))
-    await apps.reload()
-    key = app.keys[0].key
+    key = await key_of_an_app_for(hub_server, "https://good.example")
     evil = await Stream.open(hub_server, {"Origin": "https://evil.example"}, key=key, channel="a")
     good = await Stream.open(hub_server, {"Origin": "https://good.example"}, key=key, channel="a")
     assert (evil.status, good.status) == (403, 200)
@@ -162,10 +166,7 @@ async def test_origins_apply_as_on_the_sockets(hub_server: RunningHub) -> None:
 async def test_an_admitted_origin_may_read_the_stream_and_its_refusals(
     hub_server: RunningHub,
 ) -> None:
-    store, apps = hub_server.server.store, hub_server.server.apps
-    app = await store.create_app("web", origins=("https://good.example",))
-    await apps.reload()
-    key = app.keys[0].key
+    key = await key_of_an_app_for(hub_server, "https://good.example")
     good = await Stream.open(hub_server, {"Origin": "https://good.example"}, key=key, channel="a")
     assert good.status == 200
     assert good.header("Access-Control-Allow-Origin") == "https://good.example"
@@ -188,10 +189,7 @@ async def test_an_admitted_origin_may_read_the_stream_and_its_refusals(
 
 
 async def test_a_refused_origin_gets_no_cors_header(hub_server: RunningHub) -> None:
-    store, apps = hub_server.server.store, hub_server.server.apps
-    app = await store.create_app("web", origins=("https://good.example",))
-    await apps.reload()
-    key = app.keys[0].key
+    key = await key_of_an_app_for(hub_server, "https://good.example")
     evil = await Stream.open(hub_server, {"Origin": "https://evil.example"}, key=key, channel="a")
     assert (evil.status, await evil.error()) == (403, {"error": "origin not allowed for this app"})
     assert evil.header("Access-Control-Allow-Origin") is None

@@ -4,8 +4,10 @@
 is *held*) it joins the open group here instead of going out. One writer task takes the open
 group with the history's batch, writes both in one transaction, and only then releases the
 group's events in publishing order: they are fanned out, and the group's `Commit` resolves, on
-which the HTTP API answers 2xx. While one transaction is under way the next group gathers, so a
-busy hub writes big groups and a quiet one writes each event at once: no fixed wait is added.
+which the HTTP API answers 2xx. A group is whatever was published since the writer's last
+turn (or during its write, when the store's thread makes it), so a busy hub writes big groups
+and a quiet one writes each event at once: no fixed wait is added. Rows the history no longer
+needs are deleted in one write every IDLE_WRITE_INTERVAL, not in every commit.
 
 A write that fails withdraws every held event (that group's and the one gathering behind it):
 their publishers get 503, nobody has seen them, and their seqs are given again. The failure is
@@ -24,7 +26,8 @@ from hub.core.models import Event
 
 log = logging.getLogger("hub.history")
 
-# Seconds between two writes of what changed without a publish (pruned or evicted events).
+# Seconds between two writes of what changed without a publish (pruned or evicted events), and
+# between two deletions of the rows the history no longer needs.
 IDLE_WRITE_INTERVAL = 0.2
 # Seconds between two log lines about failing writes (each failure is counted in /metrics).
 FAILURE_LOG_INTERVAL = 10.0
