@@ -1,8 +1,9 @@
 """The SQLite store: every SQL statement of the hub lives here.
 
 One aiosqlite connection per store; aiosqlite runs its statements one at a time on its own
-thread, so this connection is the single writer of the process. The schema comes from
-schema.sql; PRAGMA user_version records which version a database file is at.
+thread. History's group commits may also go through a second connection, on the event loop's
+thread, that never waits for a lock (hub/store_history.py says when and why). The schema comes
+from schema.sql; PRAGMA user_version records which version a database file is at.
 """
 
 import json
