@@ -1,5 +1,6 @@
 """The SQLite store: schema version, file mode, apps with key pairs and origins."""
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -120,10 +121,18 @@ async def test_a_version_1_database_is_upgraded_and_keeps_its_apps(tmp_path: Pat
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
 
 
+# What version 2 added, as it wrote it.
+SCHEMA_V2_REVOCATIONS = """
+CREATE TABLE token_revocations (
+    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('user', 'session')),
+    subject TEXT NOT NULL, revoked_at INTEGER NOT NULL, PRIMARY KEY (app_id, kind, subject));
+"""
+
 # What version 3 added: one row per kept event (data raw for ASCII strings, else JSON).
-SCHEMA_V3_HISTORY = """
-CREATE TABLE token_revocations (app_id TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
-    revoked_at INTEGER NOT NULL, PRIMARY KEY (app_id, kind, subject));
+SCHEMA_V3_HISTORY = (
+    SCHEMA_V2_REVOCATIONS
+    + """
 CREATE TABLE channel_events (app_id TEXT NOT NULL, channel TEXT NOT NULL, seq INTEGER NOT NULL,
     epoch TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL, is_json INTEGER NOT NULL,
     user_id TEXT, time_ms INTEGER NOT NULL, PRIMARY KEY (app_id, channel, seq)) WITHOUT ROWID;
@@ -132,6 +141,7 @@ INSERT INTO channel_events VALUES ('7', 'news', 9, 'e1', 'push', '{"a": [1]}', 1
 INSERT INTO channel_events VALUES ('7', 'chat', 2, 'e2', 'msg', '"h\\u00e9"', 1, NULL, 1002);
 PRAGMA user_version = 3;
 """
+)
 
 
 async def kept_history(path: Path) -> dict[str, tuple[str, list]]:
@@ -163,9 +173,9 @@ async def test_a_version_3_database_keeps_its_history(tmp_path: Path) -> None:
 
 
 # What version 4 changed (and 5 kept): a row per channel per history batch.
-SCHEMA_V4_HISTORY = """
-CREATE TABLE token_revocations (app_id TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
-    revoked_at INTEGER NOT NULL, PRIMARY KEY (app_id, kind, subject));
+SCHEMA_V4_HISTORY = (
+    SCHEMA_V2_REVOCATIONS
+    + """
 CREATE TABLE history_chunks (id INTEGER PRIMARY KEY, app_id TEXT NOT NULL, channel TEXT NOT NULL,
     epoch TEXT NOT NULL, events TEXT NOT NULL);
 INSERT INTO history_chunks VALUES (3, '7', 'news', 'e1', '[[8,"tick","plain",1000,null]]');
@@ -173,6 +183,7 @@ INSERT INTO history_chunks VALUES (5, '7', 'chat', 'e2', '[[2,"msg","h\\u00e9",1
 INSERT INTO history_chunks VALUES (9, '7', 'news', 'e1', '[[9,"push",{"a":[1]},1001,"u1"]]');
 PRAGMA user_version = 4;
 """
+)
 
 
 async def test_a_version_4_database_keeps_its_history_in_order(tmp_path: Path) -> None:
@@ -215,3 +226,30 @@ async def test_revocations_keep_the_latest_time_and_are_pruned() -> None:
         assert await store.list_revocations() == [(app.id, "session", "s-1", 200)]
     finally:
         await store.close()
+
+
+def schema_of(path: Path) -> dict[str, list[tuple]]:
+    """Each table's columns (name, type, not null, default, primary key) and indexes, as
+    SQLite reports them: what a hub's statements can rely on."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {
+            table: [row[1:] for row in db.execute(f"PRAGMA table_info({table})")]
+            + sorted((row[1], row[2]) for row in db.execute(f"PRAGMA index_list({table})"))
+            + [row[2:] for row in db.execute(f"PRAGMA foreign_key_list({table})")]
+            for table in sorted(tables)
+        }
+
+
+@pytest.mark.parametrize(
+    "old",
+    [SCHEMA_V1, SCHEMA_V1 + SCHEMA_V3_HISTORY, SCHEMA_V1 + SCHEMA_V4_HISTORY],
+    ids=["version 1", "version 3", "version 4"],
+)
+async def test_a_migrated_database_has_the_schema_of_a_new_one(tmp_path: Path, old: str) -> None:
+    new, migrated = tmp_path / "new.db", tmp_path / "migrated.db"
+    with contextlib.closing(sqlite3.connect(migrated)) as db:
+        db.executescript(old)
+    for path in (new, migrated):
+        await (await Store.open(str(path))).close()
+    assert schema_of(migrated) == schema_of(new)
