@@ -266,9 +266,10 @@ async def _serve_until_signal(settings: Settings) -> int:
     # 10,000 allocations rather than every 700 saves connects time (benchmarks/README.md).
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
-    # History commits run on SQLite's thread; when the loop is busy (a fan-out), that thread
-    # waits for the interpreter lock to hand its result back, by default up to 5 ms: every
-    # stored event waited that much more before it went out.
+    # Some history work runs on the store's thread (checkpoints; every commit with
+    # synchronous=FULL or while another writer holds the database): when the loop is busy (a
+    # fan-out), that thread waits for the interpreter lock to hand its result back, by default
+    # up to 5 ms, and the events of that commit with it.
     sys.setswitchinterval(SWITCH_INTERVAL)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -74,8 +74,12 @@ class Reply:
         try:
             payload = self.published.stored()
         except ApiError as error:
-            return error.status, json.dumps({"error": error.message}).encode()
+            return error.status, _error_body(error.message)
         return 200, json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _error_body(message: str) -> bytes:
+    return json.dumps({"error": message}).encode()
 
 
 def answer(hub: Hub, head: RequestHead, body: bytes) -> Reply | None:
@@ -95,10 +99,10 @@ def answer(hub: Hub, head: RequestHead, body: bytes) -> Reply | None:
         published = _ANSWERS[found[2]](hub, app, json_object(body))
     except ApiError as error:
         log.info("POST %s -> %d %s", head.path, error.status, error.message)
-        return Reply(error.status, json.dumps({"error": error.message}).encode())
+        return Reply(error.status, _error_body(error.message))
     except Exception:  # a bug: answered as Tornado answers one, the connection kept
         log.exception("POST %s failed", head.path)
-        return Reply(500, json.dumps({"error": "Internal Server Error"}).encode())
+        return Reply(500, _error_body("Internal Server Error"))
     return Reply(200, published=published)
 
 

@@ -56,7 +56,7 @@ class GroupCommit:
         self._open: Commit | None = None  # the Commit of the group gathering now
         self._wakeup: asyncio.Future | None = None
         self._task: asyncio.Task | None = None
-        self._stopping = False
+        self.closing = False  # set once close() began: nothing more may be held
         self._deleted_at = 0.0  # when the last write took the chunks memory no longer needs
         self.failures = 0  # writes the store refused since the hub started
         self.failing = False
@@ -78,14 +78,14 @@ class GroupCommit:
 
     async def _write_forever(self) -> None:
         loop = asyncio.get_running_loop()
-        while not self._stopping:
+        while not self.closing:
             if not self._held:
                 self._wakeup = loop.create_future()
                 timer = loop.call_later(IDLE_WRITE_INTERVAL, _resolve, self._wakeup)
                 await self._wakeup
                 timer.cancel()
                 self._wakeup = None
-                if self._stopping:
+                if self.closing:
                     return
             try:
                 await self._write_group(None)
@@ -125,7 +125,7 @@ class GroupCommit:
         release = self._release
         try:
             for app_id, event, channel_log in held:
-                channel_log.released_seq = event.seq  # type: ignore[assignment]
+                History.release(channel_log, event.seq)  # type: ignore[arg-type]
                 release(app_id, event)
         finally:  # stored is stored: the publishers get their answer whatever fan-out did
             if commit is not None:
@@ -167,7 +167,7 @@ class GroupCommit:
         """Lets the writer finish the write under way (never cancelled mid-write: its events
         would be neither released nor withdrawn), then writes what is still held with the
         final `run_state`. Raises StoreUnavailable when that last write fails."""
-        self._stopping = True
+        self.closing = True
         if self._wakeup is not None:
             _resolve(self._wakeup)
         if self._task is not None:

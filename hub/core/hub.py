@@ -58,7 +58,6 @@ class Hub:
         self.revocations = Revocations(apps.store)
         self.history = History(history_max_events)
         self.commits = GroupCommit(self.history, apps.store, self._release)
-        self.stopping = False  # set once the hub takes no more publishes
         self.traffic = Traffic()
         self.monitor = Monitor()
         self.metrics = Metrics()
@@ -96,8 +95,12 @@ class Hub:
     async def stop_publishing(self) -> None:
         """Takes no more channel events (the API answers 503), writes every held one, and
         marks the store as cleanly stopped. Raises StoreUnavailable when that write fails."""
-        self.stopping = True
         await self.commits.close(STOPPED)
+
+    @property
+    def stopping(self) -> bool:
+        """True once the hub takes no more channel events (stop_publishing began)."""
+        return self.commits.closing
 
     async def close(self) -> None:
         if self._sweeper is not None:
