@@ -15,7 +15,7 @@ import statistics
 import time
 
 from hub.core.history import History
-from hub.core.models import AppSettings, Event
+from hub.models import AppSettings, Event
 
 try:
     from hub.core.hub import SWEEP_SLICE

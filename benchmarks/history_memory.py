@@ -14,7 +14,7 @@ import resource
 import time
 
 from hub.core.history import History
-from hub.core.models import AppSettings, Event
+from hub.models import AppSettings, Event
 
 # The bound the README states for the default settings (100,000 events of ~100-byte data):
 # the whole process, interpreter included.

@@ -34,7 +34,7 @@ import pusherload
 from hub.broker.local import LocalBroker
 from hub.core.apps import AppRegistry
 from hub.core.hub import Hub
-from hub.core.models import AppSettings, Event
+from hub.models import AppSettings, Event
 from hub.protocols.pusher import PusherSession
 from hub.store import Store
 

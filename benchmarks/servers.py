@@ -111,7 +111,10 @@ def baseline_tree(rev: str):
 PREPARE = """
 import asyncio, json, sys
 import hub
-from hub.core.models import AppSettings
+try:
+    from hub.models import AppSettings
+except ImportError:  # a build from before the shared vocabulary left hub/core
+    from hub.core.models import AppSettings
 from hub.store import Store
 
 async def prepare(path):

@@ -22,12 +22,12 @@ from hub.auth.signatures import request_signed_text, sign
 from hub.cli_users import add_users
 from hub.config import Settings
 from hub.core.hub import StoreUnavailable
-from hub.core.models import App, AppSettings
 from hub.eventloop import loop_factory
+from hub.models import App, AppSettings
 from hub.origins import OriginPatternError, OriginPolicy, normalize_pattern
 from hub.server import DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET, HubServer
 from hub.store import Store, StoreError
-from hub.store_accounts import AccountError
+from hub.store.accounts import AccountError
 
 # `--db` is accepted before or after the subcommand: `hub --db x.db apps list` and
 # `hub apps list --db x.db` are the same. SUPPRESS keeps a subcommand from erasing the first.

@@ -12,7 +12,7 @@ from typing import Any
 
 from hub.auth.passwords import hash_password, password_problem
 from hub.store import Store
-from hub.store_accounts import ROLES, AccountError, User
+from hub.store.accounts import ROLES, AccountError, User
 
 WithStore = Callable[[argparse.Namespace, Callable[[Store], Awaitable[Any]]], Any]
 

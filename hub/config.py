@@ -2,7 +2,7 @@
 variables and defaults, in that order of precedence. Nothing here does I/O beyond reading env.
 
 Per-app limits (event size, presence members...) are not here: they are app settings, kept in
-the store (hub/core/models.py: AppSettings).
+the store (hub/models.py: AppSettings).
 """
 
 import os

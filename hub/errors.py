@@ -8,7 +8,7 @@ errors carry a status and a JSON message. Call sites name these, never a bare nu
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
-from hub.core.connection import Disconnect
+from hub.models import Disconnect
 
 # The exceptions below are plain (not frozen) dataclasses: contextlib assigns __traceback__.
 

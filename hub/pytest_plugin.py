@@ -7,7 +7,7 @@ Fixtures:
 
 Both give a `RunningHub` with `url`, `ws_url`, `host`, `port`, `app_id`, `key`, `secret` and
 `server`. Override the `hub_settings` fixture (a dict of hub.config.Settings fields) or
-`hub_app_settings` (a hub.core.models.AppSettings) in your conftest.py to change them.
+`hub_app_settings` (a hub.models.AppSettings) in your conftest.py to change them.
 """
 
 from collections.abc import Iterator
@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from hub.config import Settings
-from hub.core.models import App, AppSettings
 from hub.embed import HubThread
+from hub.models import App, AppSettings
 from hub.server import HubServer
 
 

@@ -19,7 +19,6 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from hub import __version__, paths
-from hub.accesslog import log_access
 from hub.api.admin import admin_routes
 from hub.api.base import JsonHandler
 from hub.api.channels import ChannelHandler, ChannelsHandler, ChannelUsersHandler
@@ -32,13 +31,13 @@ from hub.auth.passwords import hash_password
 from hub.broker import make_broker
 from hub.config import Settings
 from hub.core.apps import AppRegistry
-from hub.core.connection import Disconnect
 from hub.core.hub import Hub, StoreUnavailable
-from hub.core.models import App, AppSettings
 from hub.dashboard import Dashboard, dashboard_routes, make_dashboard
-from hub.frontdoor import FrontDoor
+from hub.models import App, AppSettings, Disconnect
 from hub.store import Store
-from hub.transport import SseHandler
+from hub.wire.accesslog import log_access
+from hub.wire.frontdoor import FrontDoor
+from hub.wire.sse_handler import SseHandler
 
 log = logging.getLogger("hub.server")
 
@@ -78,7 +77,7 @@ def routes(
 ) -> list[tuple[str, type, dict[str, Any]]]:
     """Every URL the hub serves through Tornado, in one place. The websocket endpoints,
     `{path_prefix}/app/{key}` (Pusher) and `{path_prefix}/socket/websocket` (Phoenix), are
-    answered before Tornado, by hub/frontdoor.py (their paths: hub/handshakes.py)."""
+    answered before Tornado, by hub/wire/frontdoor.py (their paths: hub/wire/handshakes.py)."""
     with_hub = {"hub": hub}
     sockets = {"hub": hub, "config": settings}
     return [

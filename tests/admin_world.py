@@ -10,9 +10,9 @@ from conftest import WAIT
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from hub.auth.passwords import hash_password
-from hub.core.models import App, AppSettings
+from hub.models import App, AppSettings
 from hub.pytest_plugin import RunningHub
-from hub.store_accounts import User
+from hub.store.accounts import User
 
 SETTINGS_FIELDS = {f.name for f in fields(AppSettings)}
 APP_FIELDS = {"id", "name", "active", "owner_id", "created_at", "settings", "keys", "origins"}

@@ -1,4 +1,4 @@
-"""Raw TCP clients for tests of the front door (hub/frontdoor.py): websocket handshakes and
+"""Raw TCP clients for tests of the front door (hub/wire/frontdoor.py): websocket handshakes and
 client frames written by hand, HTTP heads and bodies and websocket frames read back."""
 
 import asyncio

@@ -1,4 +1,4 @@
-"""The front door over raw sockets (hub/frontdoor.py): handshakes arriving in pieces or with
+"""The front door over raw sockets (hub/wire/frontdoor.py): handshakes arriving in pieces or with
 frames right behind them, refusals before the upgrade, HTTP requests handed to Tornado whole
 (split, with bodies, pipelined), a key the hub has not cached yet, and the websocket's own
 control frames: a ping answered with a pong, a client's close echoed; and its listen backlog."""
@@ -15,10 +15,10 @@ import pytest
 from conftest import signed_query
 from rawsocket import handshake, masked, pusher_path, text
 
-from hub import frontdoor
 from hub.config import Settings
 from hub.server import LISTEN_BACKLOG, running_hub
-from hub.wsframe import accept_key
+from hub.wire import frontdoor
+from hub.wire.wsframe import accept_key
 
 
 async def test_a_handshake_in_pieces_with_frames_behind_it(hub_server, raw) -> None:

@@ -1,12 +1,12 @@
 """The front door's pure parts: request heads, the websocket endpoints' paths and the short
-answers it writes itself (hub/httphead.py, hub/handshakes.py), with no sockets."""
+answers it writes itself (hub/wire/httphead.py, hub/wire/handshakes.py), with no sockets."""
 
 import json
 
 import pytest
 
-from hub.handshakes import PHOENIX, PUSHER, Endpoint, Endpoints, app_key
-from hub.httphead import (
+from hub.wire.handshakes import PHOENIX, PUSHER, Endpoint, Endpoints, app_key
+from hub.wire.httphead import (
     MAX_HEAD_BYTES,
     HeadError,
     parse_head,

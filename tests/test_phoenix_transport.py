@@ -15,7 +15,7 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from hub.config import Settings
-from hub.core.models import AppSettings
+from hub.models import AppSettings
 from hub.pytest_plugin import RunningHub
 from hub.server import HubServer
 from hub.tokens import mint

@@ -12,7 +12,7 @@ from tornado.httpclient import AsyncHTTPClient
 from tornado.websocket import websocket_connect
 
 from hub.config import Settings
-from hub.core.models import AppSettings, Event
+from hub.models import AppSettings, Event
 from hub.pytest_plugin import RunningHub
 from hub.server import HubServer
 

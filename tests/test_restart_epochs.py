@@ -11,10 +11,10 @@ import pytest
 from conftest import WsClient
 
 from hub.config import Settings
-from hub.core.models import AppSettings, Event
+from hub.models import AppSettings, Event
 from hub.pytest_plugin import RunningHub
 from hub.server import HubServer
-from hub.store_history import RUN_STATE, RUNNING, boot_id
+from hub.store.history import RUN_STATE, RUNNING, boot_id
 
 
 async def first_run(settings: Settings) -> tuple[str, str]:

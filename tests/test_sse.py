@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import pytest
 from conftest import WAIT, call
 
-from hub.core.models import AppSettings
+from hub.models import AppSettings
 from hub.pytest_plugin import RunningHub
 from hub.tokens import mint
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hub.core.history import History
-from hub.core.models import AppSettings
+from hub.models import AppSettings
 from hub.store import SCHEMA_VERSION, Store, StoreError
 
 

@@ -1,4 +1,4 @@
-"""The store's accounts (hub/store_accounts.py): users and the rule that keeps an active admin,
+"""The store's accounts (hub/store/accounts.py): users and the rule that keeps an active admin,
 dashboard sessions with their idle and absolute expiry, admin API tokens kept only as digests,
 and the hub-wide settings and generated secrets."""
 
@@ -11,9 +11,9 @@ from types import SimpleNamespace
 
 import pytest
 
-import hub.store_accounts
+import hub.store.accounts
 from hub.store import Store
-from hub.store_accounts import (
+from hub.store.accounts import (
     SESSION_IDLE_SECONDS,
     SESSION_MAX_SECONDS,
     AccountError,
@@ -33,7 +33,7 @@ async def opened(path: Path) -> AsyncIterator[Store]:
 
 
 class Clock:
-    """Stands in for the time module inside hub.store_accounts: `now` is what time() says."""
+    """Stands in for the time module inside hub.store.accounts: `now` is what time() says."""
 
     def __init__(self, now: float = 1_800_000_000.0) -> None:
         self.now = now
@@ -46,7 +46,7 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
     # Only the accounts module's clock: the event loop and aiosqlite keep the real one.
-    monkeypatch.setattr(hub.store_accounts, "time", SimpleNamespace(time=clock.time))
+    monkeypatch.setattr(hub.store.accounts, "time", SimpleNamespace(time=clock.time))
     return clock
 
 

@@ -12,7 +12,7 @@ from conftest import WAIT, WsClient, handshake_status, in_thread, pusher_for
 from pusher.errors import PusherBadAuth
 
 from hub.config import Settings
-from hub.core.models import AppSettings
+from hub.models import AppSettings
 from hub.server import HubServer
 
 
@@ -236,7 +236,7 @@ def hub_settings() -> dict:
 
 
 async def test_a_client_that_stops_reading_is_cut(hub_server, connect) -> None:
-    from hub.core.models import Event
+    from hub.models import Event
 
     writer = await raw_stalled_socket(hub_server)
     hub = hub_server.server.hub

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from hub.wsframe import (
+from hub.wire.wsframe import (
     CloseCode,
     FrameReader,
     Message,

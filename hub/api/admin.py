@@ -35,8 +35,8 @@ from hub.api.admin_base import (
     revealed,
 )
 from hub.core.hub import Hub
-from hub.core.models import AppSettings
 from hub.errors import ApiError, bad_request, not_found
+from hub.models import AppSettings
 from hub.store import StoreError
 
 PREFIX = "/api/admin"

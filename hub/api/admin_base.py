@@ -13,11 +13,11 @@ from typing import Any
 
 from hub.api.base import JsonHandler
 from hub.core.hub import Hub
-from hub.core.models import MAX_APP_NAME_LENGTH, App, AppSettings, KeyPair
 from hub.errors import ApiError, bad_request, not_found, too_large, unauthorized
+from hub.models import MAX_APP_NAME_LENGTH, App, AppSettings, KeyPair
 from hub.origins import OriginPatternError, normalize_pattern
 from hub.store import Store
-from hub.store_accounts import User
+from hub.store.accounts import User
 
 # Admin bodies are a name, a few settings and an origin list: 64 KiB is far more than any needs.
 MAX_ADMIN_BODY_BYTES = 64 * 1024

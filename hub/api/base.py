@@ -18,8 +18,8 @@ from tornado.web import RequestHandler
 from hub.auth import signatures
 from hub.core.apps import LiveApp
 from hub.core.hub import Hub
-from hub.core.models import App
 from hub.errors import ApiError, bad_request, forbidden, not_found, too_large, unauthorized
+from hub.models import App
 
 log = logging.getLogger("hub.api")
 

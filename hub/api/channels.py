@@ -5,8 +5,8 @@ Also `info_attributes` and `channel_info`, which the trigger endpoints use for t
 
 from hub.api.base import AppApiHandler
 from hub.core.hub import Hub
-from hub.core.models import GENERAL_CHANNEL, ChannelKind, channel_kind, channel_name_problem
 from hub.errors import bad_request
+from hub.models import GENERAL_CHANNEL, ChannelKind, channel_kind, channel_name_problem
 
 KNOWN_ATTRIBUTES = ("user_count", "subscription_count")
 

@@ -14,7 +14,8 @@ from typing import Any
 from hub.api.base import AppApiHandler
 from hub.api.channels import channel_info, info_attributes
 from hub.core.hub import Commit, Hub, StoreUnavailable
-from hub.core.models import (
+from hub.errors import bad_request, too_large, unavailable
+from hub.models import (
     GENERAL_CHANNEL,
     App,
     AppSettings,
@@ -22,7 +23,6 @@ from hub.core.models import (
     channel_name_problem,
     utf8_size,
 )
-from hub.errors import bad_request, too_large, unavailable
 
 _SOCKET_ID = re.compile(r"\d+\.\d+")
 

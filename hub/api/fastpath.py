@@ -1,5 +1,5 @@
 """The HTTP API's publishing routes, `POST /apps/{id}/events` and `/batch_events`, answered by
-the front door (hub/frontdoor.py) on the connection itself, kept alive between requests, as
+the front door (hub/wire/frontdoor.py) on the connection itself, kept alive between requests, as
 Tornado's handlers would answer them: the same checks in the same order (unknown app 404, bad
 auth 401, disabled app 403, then the body), through the same functions.
 
@@ -23,9 +23,9 @@ from urllib.parse import parse_qs, unquote
 from hub.api.base import MAX_BODY_BYTES, authenticate, json_object
 from hub.api.events import Published, trigger, trigger_batch
 from hub.core.hub import Hub
-from hub.core.models import App
 from hub.errors import ApiError, forbidden
-from hub.httphead import RequestHead, response
+from hub.models import App
+from hub.wire.httphead import RequestHead, response
 
 log = logging.getLogger("hub.api")
 

@@ -3,8 +3,8 @@ Python. Signed with the secret of the key pair that authenticated the request.""
 
 from hub.api.base import AppApiHandler
 from hub.auth import tokens
-from hub.core.models import utf8_size
 from hub.errors import bad_request
+from hub.models import utf8_size
 from hub.protocols.frames import dumps
 
 FIELDS = ("user_id", "user_info", "channels", "publish", "session_id", "ttl")

@@ -7,8 +7,8 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
-from hub.core.models import App
 from hub.errors import ApiError, unauthorized
+from hub.models import App
 
 # How far an API request's auth_timestamp may be from now, in seconds (Pusher: 600).
 REQUEST_WINDOW = 600

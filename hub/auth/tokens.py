@@ -22,7 +22,7 @@ from typing import Any
 
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 
-from hub.core.models import channel_name_problem, user_id_problem
+from hub.models import channel_name_problem, user_id_problem
 
 SALT = "hub.socket-token"
 # Longest pattern, and most patterns per claim: a token travels in a URL.

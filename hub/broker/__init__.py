@@ -8,7 +8,7 @@ will do it across processes. Nothing here knows a protocol or a socket.
 from collections.abc import Callable
 from typing import Protocol
 
-from hub.core.models import Event
+from hub.models import Event
 
 Deliver = Callable[[str, Event], None]
 

@@ -1,7 +1,7 @@
 """The in-process broker: one hub process, events delivered synchronously on publish."""
 
 from hub.broker import Deliver
-from hub.core.models import Event
+from hub.models import Event
 
 
 class LocalBroker:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hub.core.models import App
+from hub.models import App
 from hub.origins import OriginPolicy
 from hub.store import Store
 

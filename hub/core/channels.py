@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.core.connection import Connection
-from hub.core.models import ChannelKind, channel_kind
+from hub.models import ChannelKind, channel_kind
 
 
 @dataclass(slots=True)

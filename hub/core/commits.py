@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hub.core.history import ChannelLog, History
-from hub.core.models import Event
+from hub.models import Event
 
 log = logging.getLogger("hub.history")
 

@@ -7,24 +7,10 @@ through its `peer`: the protocol side that turns core events into frames and clo
 import itertools
 import secrets
 import time
-from enum import Enum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from hub.core.access import Grants
-
-
-class Disconnect(Enum):
-    """Why the core ends a connection; each protocol maps it to its own close code."""
-
-    SHUTDOWN = "server shutting down"
-    APP_GONE = "app deleted"
-    APP_DISABLED = "app disabled"
-    KEY_REVOKED = "app key revoked"
-    PONG_TIMEOUT = "no answer to ping"
-    SLOW = "client too slow: outgoing buffer full"
-    TERMINATED = "connection terminated by the app"  # its user or session was terminated
-    SIGNIN_TIMEOUT = "not signed in in time"  # the app requires user authentication
+from hub.core.grants import Grants
+from hub.models import Disconnect
 
 
 class Codec(Protocol):

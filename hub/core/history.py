@@ -31,8 +31,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
-from hub.core.models import AppSettings, Event
 from hub.core.replay import Gap, Replay, Stored
+from hub.models import AppSettings, Event
 
 # Pusher keeps a cache channel's last event for 30 minutes, whatever else the app keeps.
 CACHE_TTL_SECONDS = 1800

@@ -15,19 +15,19 @@ from typing import Any
 
 from hub.auth import tokens
 from hub.broker import Broker
-from hub.core.access import Grants
+from hub.core.grants import Grants
 from hub.core.apps import AppRegistry, LiveApp
 from hub.core.channels import Channel, ChannelRegistry, Member, PresenceFull
 from hub.core.commits import Commit, GroupCommit, StoreUnavailable
-from hub.core.connection import Connection, Disconnect, Peer
+from hub.core.connection import Connection, Peer
 from hub.core.history import History, is_cache_channel
 from hub.core.metrics import Metrics
-from hub.core.models import GENERAL_CHANNEL, App, AppSettings, Event, EventKind
 from hub.core.monitor import Monitor, preview
 from hub.core.replay import Replay, ReplayRequest
 from hub.core.revocations import SESSION, USER, Revocations
 from hub.core.traffic import Traffic
-from hub.store_history import STOPPED
+from hub.models import GENERAL_CHANNEL, App, AppSettings, Disconnect, Event, EventKind
+from hub.store.history import STOPPED
 
 log = logging.getLogger("hub.core")
 

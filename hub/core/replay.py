@@ -6,7 +6,7 @@ the logs they come from."""
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from hub.core.models import Event
+from hub.models import Event
 
 
 class Stored(NamedTuple):

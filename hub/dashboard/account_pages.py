@@ -15,7 +15,7 @@ from hub.auth.passwords import hash_password, needs_rehash, password_problem, ve
 from hub.dashboard.base import PREFIX, DashboardHandler
 from hub.dashboard.guards import email_problem
 from hub.dashboard.user_pages import signup_open
-from hub.store_accounts import AccountError
+from hub.store.accounts import AccountError
 
 
 def _safe_next(target: str | None) -> str:

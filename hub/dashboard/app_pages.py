@@ -11,10 +11,10 @@ from typing import Any
 import tornado.web
 
 from hub.api.events import trigger
-from hub.core.models import MAX_APP_NAME_LENGTH, App, AppSettings
 from hub.dashboard.base import PREFIX, DashboardHandler
 from hub.dashboard.snippets import reached_at, snippets_for
 from hub.errors import ApiError
+from hub.models import MAX_APP_NAME_LENGTH, App, AppSettings
 from hub.origins import OriginPatternError, normalize_pattern
 from hub.store import StoreError
 

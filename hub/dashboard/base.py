@@ -15,7 +15,6 @@ import tornado.web
 
 from hub import __version__, paths
 from hub.core.hub import Hub
-from hub.core.models import App
 from hub.dashboard.guards import (
     CSRF_COOKIE,
     IDLE_SECONDS,
@@ -24,8 +23,9 @@ from hub.dashboard.guards import (
     CookieSigner,
     LoginThrottle,
 )
+from hub.models import App
 from hub.store import Store
-from hub.store_accounts import User
+from hub.store.accounts import User
 
 PREFIX = "/dashboard"
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from hub.store_accounts import SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS
+from hub.store.accounts import SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS
 
 SESSION_COOKIE = "hub_session"
 CSRF_COOKIE = "hub_csrf"

@@ -18,8 +18,8 @@ from typing import Any
 
 from tornado.iostream import StreamClosedError
 
-from hub.core.models import GENERAL_CHANNEL, App
 from hub.dashboard.base import DashboardHandler
+from hub.models import GENERAL_CHANNEL, App
 from hub.protocols import sse
 
 STATS_INTERVAL = 1.0

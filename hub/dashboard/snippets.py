@@ -4,7 +4,7 @@ shown only when its owner reveals it on the keys tab."""
 
 from tornado.httputil import HTTPServerRequest, split_host_and_port
 
-from hub.core.models import App
+from hub.models import App
 
 
 def reached_at(request: HTTPServerRequest) -> tuple[str, int, bool]:

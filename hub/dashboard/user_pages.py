@@ -15,7 +15,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from hub.auth.passwords import hash_password, password_problem, verify_password
 from hub.dashboard.base import PREFIX, DashboardHandler
 from hub.dashboard.guards import email_problem
-from hub.store_accounts import ROLES, AccountError, User
+from hub.store.accounts import ROLES, AccountError, User
 
 SIGNUP_SETTING = "developer_signup"
 INVITE_MAX_AGE = 7 * 86400

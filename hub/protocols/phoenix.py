@@ -20,7 +20,14 @@ from hub.core.access import join_refusal, publish_refusal
 from hub.core.channels import Channel, Member, PresenceFull
 from hub.core.connection import Connection
 from hub.core.hub import Hub, OverQuota
-from hub.core.models import (
+from hub.core.replay import ReplayRequest, replay_request, stored_event
+from hub.errors import (
+    HandshakeRefused,
+    PhoenixClose,
+    PhoenixReason,
+    PusherCode,
+)
+from hub.models import (
     GENERAL_CHANNEL,
     App,
     ChannelKind,
@@ -29,13 +36,6 @@ from hub.core.models import (
     channel_kind,
     channel_name_problem,
     utf8_size,
-)
-from hub.core.replay import ReplayRequest, replay_request, stored_event
-from hub.errors import (
-    HandshakeRefused,
-    PhoenixClose,
-    PhoenixReason,
-    PusherCode,
 )
 from hub.protocols.frames import Outgoing, dumps
 from hub.protocols.session import PeerSession, identify

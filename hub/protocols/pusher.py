@@ -14,18 +14,8 @@ from typing import Any
 from hub.auth import signatures
 from hub.core.access import join_refusal
 from hub.core.channels import Member, PresenceFull
-from hub.core.connection import Connection, Disconnect
+from hub.core.connection import Connection
 from hub.core.hub import Hub, OverQuota
-from hub.core.models import (
-    GENERAL_CHANNEL,
-    App,
-    ChannelKind,
-    Event,
-    EventKind,
-    channel_kind,
-    channel_name_problem,
-    utf8_size,
-)
 from hub.core.replay import ReplayRequest, replay_request, stored_event
 from hub.errors import (
     CLOSE_CODES,
@@ -38,6 +28,17 @@ from hub.errors import (
     invalid_channel,
     invalid_history,
     limit_reached,
+)
+from hub.models import (
+    GENERAL_CHANNEL,
+    App,
+    ChannelKind,
+    Disconnect,
+    Event,
+    EventKind,
+    channel_kind,
+    channel_name_problem,
+    utf8_size,
 )
 from hub.protocols.frames import Outgoing, dumps
 

@@ -6,10 +6,10 @@ shell: it sends `pusher:error` before it closes."""
 from collections.abc import Callable
 
 from hub.auth.tokens import SocketToken, TokenError, TokenExpired
-from hub.core.connection import Connection, Disconnect
+from hub.core.connection import Connection
 from hub.core.hub import Hub
-from hub.core.models import App
 from hub.errors import CLOSE_CODES, HandshakeRefused
+from hub.models import App, Disconnect
 from hub.protocols.frames import Outgoing
 
 

@@ -12,9 +12,9 @@ from typing import Any
 from hub.auth.tokens import SocketToken
 from hub.core.access import join_refusal
 from hub.core.hub import OverQuota
-from hub.core.models import App, Event, EventKind, channel_name_problem
 from hub.core.replay import ReplayRequest, stored_event
 from hub.errors import HandshakeRefused
+from hub.models import App, Event, EventKind, channel_name_problem
 from hub.protocols.frames import Outgoing, dumps
 from hub.protocols.session import PeerSession
 

@@ -13,8 +13,8 @@ from admin_world import (
 )
 from conftest import WsClient, handshake_status
 
-from hub.core.models import AppSettings
 from hub.errors import PusherCode
+from hub.models import AppSettings
 
 
 async def test_admin_lists_every_app_a_developer_only_theirs(world: World) -> None:

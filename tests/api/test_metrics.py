@@ -15,8 +15,7 @@ from test_phoenix_transport import open_socket, v2
 from test_sse import Stream
 from tornado.httpclient import AsyncHTTPClient
 
-from hub.core.connection import Disconnect
-from hub.core.models import Event
+from hub.models import Disconnect, Event
 from hub.pytest_plugin import RunningHub
 
 SLOW = 'hub_disconnects_total{reason="slow"}'

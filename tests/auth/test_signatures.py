@@ -9,8 +9,8 @@ from pusher.http import Request
 from pusher.pusher_client import PusherClient
 
 from hub.auth import signatures
-from hub.core.models import App, AppSettings, KeyPair
 from hub.errors import ApiError
+from hub.models import App, AppSettings, KeyPair
 
 APP = App(
     "42",

@@ -6,8 +6,8 @@ import pytest
 
 import hub.core.history as history_module
 from hub.core.history import History
-from hub.core.models import AppSettings, Event
 from hub.core.replay import Gap, ReplayRequest, replay_request
+from hub.models import AppSettings, Event
 
 APP = "app"
 KEEP_5 = AppSettings(history_depth=5, history_age=60)

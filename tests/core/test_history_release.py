@@ -6,7 +6,7 @@ has not been handed; sweeping works a slice at a time; renewed epochs keep event
 import json
 
 from hub.core.history import History
-from hub.core.models import AppSettings, Event
+from hub.models import AppSettings, Event
 
 APP = "app"
 KEEP_5 = AppSettings(history_depth=5, history_age=60)

@@ -10,7 +10,7 @@ import random
 import pytest
 
 from hub.core.history import History
-from hub.core.models import AppSettings, Event
+from hub.models import AppSettings, Event
 from hub.store import Store
 
 

@@ -53,7 +53,7 @@ async def test_the_dashboard_in_chromium(
     browser: Any,  # noqa: F811
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="hub.frontdoor")
+    caplog.set_level(logging.INFO, logger="hub.wire.frontdoor")
     await hub_server.server.store.create_user("root@example.com", "admin", hash_password(PASSWORD))
     page = await new_page(browser)
     await page.goto(f"{hub_server.url}/dashboard/login")

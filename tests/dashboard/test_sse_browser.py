@@ -28,10 +28,10 @@ from conftest import call
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from hub.config import Settings
-from hub.core.models import App
+from hub.models import App
 from hub.pytest_plugin import RunningHub
 from hub.server import HubServer
-from hub.transport import SseHandler
+from hub.wire.sse_handler import SseHandler
 
 N = 10  # events before the restart, and after it
 MISSED = 3  # of those after, published while the browser is not connected

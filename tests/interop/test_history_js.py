@@ -24,8 +24,7 @@ from test_pusher_js import (  # noqa: F401 (fixtures these tests use)
     pusher_js,
 )
 
-from hub.core.connection import Disconnect
-from hub.core.models import Event
+from hub.models import Disconnect, Event
 from hub.pytest_plugin import RunningHub
 
 EVENTS = 40

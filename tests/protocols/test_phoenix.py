@@ -16,10 +16,9 @@ from test_pusher import Harness as PusherHarness
 from test_pusher import running_harness
 
 from hub.auth.tokens import SocketToken
-from hub.core.connection import Disconnect
-from hub.core.models import App, AppSettings, Event
 from hub.core.revocations import TokenRevoked
 from hub.errors import HandshakeRefused, PhoenixClose
+from hub.models import App, AppSettings, Disconnect, Event
 from hub.protocols.frames import Outgoing
 from hub.protocols.phoenix import PhoenixSession, admit, payload_of, token_from_subprotocols
 from hub.protocols.pusher import PusherSession
@@ -542,8 +541,8 @@ def test_token_from_subprotocols(harness: Harness) -> None:
 
 @pytest.mark.parametrize("junk", ["%%%", "\u00e9t\u00e9"])
 def test_token_from_subprotocols_refuses_what_is_not_base64(junk: str) -> None:
-    # The front door (hub/frontdoor.py) turns only HandshakeRefused into a refusal: anything else
-    # is a 500, and a value decoding to "" makes the socket silently anonymous.
+    # The front door (hub/wire/frontdoor.py) turns only HandshakeRefused into a refusal:
+    # anything else is a 500, and a value decoding to "" makes the socket silently anonymous.
     with pytest.raises(HandshakeRefused) as refused:
         token_from_subprotocols(["phoenix", "base64url.bearer.phx." + junk])
     assert refused.value.status == 403

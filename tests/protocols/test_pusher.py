@@ -18,10 +18,9 @@ from hypothesis import strategies as st
 
 from hub.broker.local import LocalBroker
 from hub.core.apps import AppRegistry
-from hub.core.connection import Disconnect
 from hub.core.hub import Hub
-from hub.core.models import App, AppSettings, Event
 from hub.errors import PusherCode
+from hub.models import App, AppSettings, Disconnect, Event
 from hub.protocols.frames import Outgoing
 from hub.protocols.pusher import PusherSession, handshake_problem
 from hub.store import Store
@@ -338,7 +337,7 @@ def test_unsubscribing_an_unknown_channel_is_a_no_op(harness: Harness) -> None:
 
 
 def test_fan_out_encodes_an_event_once(harness: Harness) -> None:
-    from hub.core.models import Event
+    from hub.models import Event
 
     clients = [harness.session().open() for _ in range(3)]
     for client in clients:

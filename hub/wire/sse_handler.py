@@ -1,6 +1,6 @@
 """The Server-Sent Events stream's handler: it loads the app, checks the origin and the token,
 and writes the session's events within the outgoing bound. (Websocket handshakes are answered
-before Tornado: hub/frontdoor.py.)
+before Tornado: hub/wire/frontdoor.py.)
 
 No protocol or business logic lives here: only admission, the stream and the outgoing bound.
 """
@@ -15,16 +15,15 @@ from tornado.web import RequestHandler
 
 from hub.auth.tokens import SocketToken
 from hub.config import Settings
-from hub.core.connection import Disconnect
 from hub.core.hub import Hub
-from hub.core.models import App
 from hub.errors import HandshakeRefused
-from hub.handshakes import refuse_foreign_origin
+from hub.models import App, Disconnect
 from hub.protocols.frames import Outgoing
 from hub.protocols.session import identify
 from hub.protocols.sse import HEARTBEAT, SseSession, resume_point
+from hub.wire.handshakes import refuse_foreign_origin
 
-log = logging.getLogger("hub.transport")
+log = logging.getLogger("hub.wire.sse_handler")
 
 # A comment line this often keeps proxies and load balancers from closing a quiet stream.
 SSE_HEARTBEAT_SECONDS = 15

@@ -10,10 +10,10 @@ outbox and the loop's transport; the HTTP objects are gone once the handshake is
 import asyncio
 from typing import Protocol
 
-from hub.core.connection import Disconnect
-from hub.outbox import Flusher, Outbox
+from hub.models import Disconnect
 from hub.protocols.frames import Outgoing
-from hub.wsframe import (
+from hub.wire.outbox import Flusher, Outbox
+from hub.wire.wsframe import (
     CloseCode,
     FrameReader,
     Opcode,

@@ -2,7 +2,7 @@
 connection's own asyncio transport, and everything else is handed to Tornado's HTTP server.
 
 A connection's first bytes say which it is. A request for a websocket endpoint is read to the
-end of its head, decided (hub/handshakes.py), answered, and its transport switched to a
+end of its head, decided (hub/wire/handshakes.py), answered, and its transport switched to a
 `WebSocket` protocol: no IOStream, HTTP connection, handler or task is made for it, which is
 what lets thousands of clients connect in a second. Plain requests to the API's publishing
 routes are answered here too, one after another on a kept-alive connection
@@ -23,13 +23,13 @@ from collections import deque
 from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
 
-from hub.accesslog import log_access
 from hub.api import fastpath
 from hub.config import Settings
 from hub.core.hub import Hub
 from hub.errors import HandshakeRefused
-from hub.handshakes import Accepted, Endpoint, Endpoints, app_key, decide
-from hub.httphead import (
+from hub.wire.accesslog import log_access
+from hub.wire.handshakes import Accepted, Endpoint, Endpoints, app_key, decide
+from hub.wire.httphead import (
     HEAD_END,
     MAX_HEAD_BYTES,
     HeadError,
@@ -39,11 +39,11 @@ from hub.httphead import (
     request_line,
     response,
 )
-from hub.outbox import Flusher
-from hub.websocket import WebSocket
-from hub.wsframe import accept_key
+from hub.wire.outbox import Flusher
+from hub.wire.websocket import WebSocket
+from hub.wire.wsframe import accept_key
 
-log = logging.getLogger("hub.frontdoor")
+log = logging.getLogger("hub.wire.frontdoor")
 
 # Seconds a new connection has to send its whole request head (nginx's client_header_timeout).
 HEAD_TIMEOUT = 60.0

@@ -15,12 +15,12 @@ from hub.config import Settings
 from hub.core.apps import LiveApp
 from hub.core.hub import Hub
 from hub.errors import HandshakeRefused
-from hub.httphead import RequestHead
 from hub.protocols import phoenix
 from hub.protocols.phoenix import PhoenixSession
 from hub.protocols.pusher import PusherSession
-from hub.websocket import WebSocket
-from hub.wsframe import upgrade_problem
+from hub.wire.httphead import RequestHead
+from hub.wire.websocket import WebSocket
+from hub.wire.wsframe import upgrade_problem
 
 PUSHER, PHOENIX = "pusher", "phoenix"
 

@@ -1,5 +1,5 @@
 """An HTTP/1.1 request head read with no I/O, and the short answers written without Tornado:
-what the front door (hub/frontdoor.py) needs to take a websocket handshake itself.
+what the front door (hub/wire/frontdoor.py) needs to take a websocket handshake itself.
 
 The head's header lines are parsed by Tornado's own `HTTPHeaders.parse`, so a header means
 here what it means to every Tornado handler (case-insensitive names, repeated values joined).

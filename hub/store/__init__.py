@@ -2,7 +2,7 @@
 
 One aiosqlite connection per store; aiosqlite runs its statements one at a time on its own
 thread. History's group commits may also go through a second connection, on the event loop's
-thread, that never waits for a lock (hub/store_history.py says when and why). The schema comes
+thread, that never waits for a lock (hub/store/history.py says when and why). The schema comes
 from schema.sql; PRAGMA user_version records which version a database file is at.
 """
 
@@ -17,9 +17,9 @@ from pathlib import Path
 import aiosqlite
 
 from hub import paths
-from hub.core.models import App, AppSettings, KeyPair
-from hub.store_accounts import AccountsStore
-from hub.store_history import WAL_SIZE_LIMIT, HistoryStore
+from hub.models import App, AppSettings, KeyPair
+from hub.store.accounts import AccountsStore
+from hub.store.history import WAL_SIZE_LIMIT, HistoryStore
 
 # 1: apps, keys, origins. 2: token_revocations. 3: channel_events (one row per event).
 # 4: history_chunks (one row per channel per history batch) in place of channel_events.
@@ -48,7 +48,7 @@ class Store(AccountsStore, HistoryStore):
         self._db = db
         self.path = path
         self.synchronous = synchronous
-        self._history_db: sqlite3.Connection | None = None  # hub/store_history.py
+        self._history_db: sqlite3.Connection | None = None  # hub/store/history.py
 
     @classmethod
     async def open(cls, path: str, synchronous: str = "normal") -> "Store":

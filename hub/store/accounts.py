@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from hub.core.models import App
+from hub.models import App
 
 ROLES = ("admin", "developer")
 # A dashboard session ends after this long without a request, and this long after sign-in.

@@ -180,3 +180,16 @@ class Event:
     time_ms: int = 0
     # Per-protocol encodings, filled once by fan-out and shared by every subscriber.
     encoded: dict[str, Any] = field(default_factory=dict)
+
+
+class Disconnect(Enum):
+    """Why the core ends a connection; each protocol maps it to its own close code."""
+
+    SHUTDOWN = "server shutting down"
+    APP_GONE = "app deleted"
+    APP_DISABLED = "app disabled"
+    KEY_REVOKED = "app key revoked"
+    PONG_TIMEOUT = "no answer to ping"
+    SLOW = "client too slow: outgoing buffer full"
+    TERMINATED = "connection terminated by the app"  # its user or session was terminated
+    SIGNIN_TIMEOUT = "not signed in in time"  # the app requires user authentication
