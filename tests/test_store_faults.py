@@ -58,7 +58,7 @@ async def metrics(hub: Any) -> dict[str, float]:
 
 def request(hub: Any, route: str, body: dict, version: str) -> bytes:
     """A signed publishing request. HTTP/1.1 kept alive is the front door's fast path
-    (hub/api/fastpath.py); HTTP/1.0 always goes to Tornado's handlers."""
+    (hub/wire/fastpath.py); HTTP/1.0 always goes to Tornado's handlers."""
     data = json.dumps(body).encode()
     path = f"/apps/{hub.app_id}/{route}"
     query = signed_query("POST", path, data, hub.key, hub.secret)

@@ -117,7 +117,7 @@ class AppApiHandler(JsonHandler):
         return json_object(self.request.body)
 
 
-# -- what a request's answer depends on, without Tornado (hub/api/fastpath.py shares them) ----
+# -- what a request's answer depends on, without Tornado (hub/wire/fastpath.py shares them) ----
 
 
 def basic_credentials(header: str) -> tuple[str, str] | None:

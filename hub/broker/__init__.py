@@ -1,29 +1,13 @@
-"""Brokers carry published events to every hub process that has subscribers.
+"""Brokers: the contract (contract.py) and the in-process broker (local.py), and
+`make_broker`, which picks one by name."""
 
-The interface is small on purpose: a broker takes an app's event and hands it back to each
-node's `deliver` callback. The local broker does that in-process; a Redis broker (a later part)
-will do it across processes. Nothing here knows a protocol or a socket.
-"""
+from hub.broker.contract import Broker, Deliver
+from hub.broker.local import LocalBroker
 
-from collections.abc import Callable
-from typing import Protocol
-
-from hub.models import Event
-
-Deliver = Callable[[str, Event], None]
-
-
-class Broker(Protocol):
-    def start(self, deliver: Deliver) -> None: ...
-
-    def publish(self, app_id: str, event: Event) -> None: ...
-
-    async def close(self) -> None: ...
+__all__ = ["Broker", "Deliver", "LocalBroker", "make_broker"]
 
 
 def make_broker(name: str = "local") -> Broker:
     if name == "local":
-        from hub.broker.local import LocalBroker
-
         return LocalBroker()
     raise ValueError(f"unknown broker {name!r}")

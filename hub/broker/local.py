@@ -1,6 +1,6 @@
 """The in-process broker: one hub process, events delivered synchronously on publish."""
 
-from hub.broker import Deliver
+from hub.broker.contract import Deliver
 from hub.models import Event
 
 

@@ -6,7 +6,7 @@ end of its head, decided (hub/wire/handshakes.py), answered, and its transport s
 `WebSocket` protocol: no IOStream, HTTP connection, handler or task is made for it, which is
 what lets thousands of clients connect in a second. Plain requests to the API's publishing
 routes are answered here too, one after another on a kept-alive connection
-(hub/api/fastpath.py), each answer written once its events are stored and in the order of the
+(hub/wire/fastpath.py), each answer written once its events are stored and in the order of the
 requests; a request that must go elsewhere waits until the answers before it are written. Any
 other request (the rest of the HTTP API, the dashboard, Server-Sent Events) goes to Tornado
 with the bytes already read, on a duplicate of the socket's descriptor, and Tornado serves that
@@ -23,10 +23,10 @@ from collections import deque
 from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
 
-from hub.api import fastpath
 from hub.config import Settings
 from hub.core.hub import Hub
 from hub.errors import HandshakeRefused
+from hub.wire import fastpath
 from hub.wire.accesslog import log_access
 from hub.wire.handshakes import Accepted, Endpoint, Endpoints, app_key, decide
 from hub.wire.httphead import (
@@ -176,7 +176,7 @@ class Arrival(asyncio.Protocol):
 
     def _publish(self, buffer: bytes, head_end: int) -> bool:
         """A request to the API's publishing routes: answered here when it is a plain one
-        (hub/api/fastpath.py), else handed to Tornado with everything after it."""
+        (hub/wire/fastpath.py), else handed to Tornado with everything after it."""
         try:
             head = parse_head(buffer[:head_end])
         except HeadError:

@@ -1,4 +1,4 @@
-"""The publishing routes answered by the front door (hub/api/fastpath.py) over raw sockets:
+"""The publishing routes answered by the front door (hub/wire/fastpath.py) over raw sockets:
 kept-alive and pipelined requests, the same answers as Tornado's handlers for every refusal,
 and the requests it leaves to Tornado (HTTP/1.0, chunked bodies, Expect, unknown apps, large
 bodies, other routes after it on the same connection)."""
