@@ -63,7 +63,7 @@ class AppSettings:
         return replace(self, **typed)
 
 
-# Longest app name the dashboard and the admin API accept.
+# Longest app name accepted; the rule is the app service's (hub/services/apps.py).
 MAX_APP_NAME_LENGTH = 100
 
 

@@ -14,6 +14,7 @@ import pytest
 from conftest import WAIT, WsClient
 
 from hub.auth.tokens import verify
+from hub.models import MAX_APP_NAME_LENGTH
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -66,6 +67,25 @@ def test_app_management(tmp_path: Path) -> None:
     run(db, "apps", "delete", app["id"])
     missing = run(db, "apps", "show", app["id"], check=False)
     assert missing.returncode == 2 and "no app" in missing.stderr
+
+
+def test_app_names_follow_the_admin_api_and_dashboard_rule(tmp_path: Path) -> None:
+    db = tmp_path / "hub.db"
+    longest = "n" * MAX_APP_NAME_LENGTH
+    app = json.loads(run(db, "apps", "create", longest, "--json").stdout)
+    assert app["name"] == longest
+    message = f"hub: name longer than {MAX_APP_NAME_LENGTH} characters\n"
+
+    too_long = run(db, "apps", "create", longest + "n", check=False)
+    assert (too_long.returncode, too_long.stderr, too_long.stdout) == (2, message, "")
+    assert len(json.loads(run(db, "apps", "list", "--json").stdout)) == 1
+
+    renamed = run(db, "apps", "update", app["id"], "--name", longest + "n", check=False)
+    assert (renamed.returncode, renamed.stderr, renamed.stdout) == (2, message, "")
+    blank = run(db, "apps", "update", app["id"], "--name", "  ", "--disable", check=False)
+    assert (blank.returncode, blank.stderr) == (2, "hub: name must be a non-empty string\n")
+    kept = json.loads(run(db, "apps", "show", app["id"], "--json").stdout)
+    assert (kept["name"], kept["active"]) == (longest, True), "a refused update changes nothing"
 
 
 async def start_serving(

@@ -19,25 +19,25 @@ requests that create a key pair: creating an app (its owner needs the first secr
 all, as Pusher's dashboard shows it) and rotate-secret. Nothing else ever shows one; to see a
 secret again, rotate. Any other path under /api/admin/ answers 404 (after the token check).
 
-Every change is written to the store and then made live with `hub.apps.reload()`, so the running
-hub applies it at once: a disabled or deleted app, or a revoked key, closes its sockets, and an
-origin taken off the list refuses the next handshake from it.
+Every change goes through the app service (hub/services/apps.py), which checks it, writes it and
+makes it live at once: a disabled or deleted app, or a revoked key, closes its sockets, and an
+origin taken off the list refuses the next handshake from it. These handlers only check the
+JSON's shape and turn the service's refusals into 400, 404 or 409.
 """
 
 from typing import Any
 
 from hub.api.admin_base import (
     AdminHandler,
+    answering_refusals,
     app_json,
-    app_name,
-    app_settings,
-    origin_patterns,
+    json_object,
     revealed,
+    string_list,
 )
 from hub.core.hub import Hub
-from hub.errors import ApiError, bad_request, not_found
-from hub.models import AppSettings
-from hub.store import StoreError
+from hub.errors import bad_request, not_found
+from hub.services.apps import NAME_REQUIRED
 
 PREFIX = "/api/admin"
 
@@ -52,14 +52,13 @@ class AppsHandler(AdminHandler):
 
     async def post(self) -> None:
         body = self.body_fields(("name", "settings", "origins"), required=("name",))
-        name = app_name(body["name"])
-        settings = app_settings(AppSettings(), body.get("settings", {}))
-        origins = origin_patterns(body.get("origins", []))
-        # The caller owns what they create, admins too: an ownerless app is the CLI's.
-        app = await self.store.create_app(
-            name, owner_id=self.user.id, settings=settings, origins=origins
-        )
-        await self.hub.apps.reload()
+        settings = json_object(body, "settings") if "settings" in body else {}
+        origins = string_list(body, "origins") if "origins" in body else []
+        with answering_refusals():
+            # The caller owns what they create, admins too: an ownerless app is the CLI's.
+            app = await self.apps.create(
+                body["name"], owner_id=self.user.id, settings=settings, origins=origins
+            )
         self.send_json(revealed(app, app.keys[0]), status=201)
 
 
@@ -71,18 +70,22 @@ class AppHandler(AdminHandler):
 
     async def patch(self, app_id: str) -> None:
         body = self.body_fields(("name", "active", "settings"))
-        name = app_name(body["name"]) if "name" in body else None
+        # Absent leaves the name as is; null is no name, not "unchanged".
+        if "name" in body and not isinstance(body["name"], str):
+            raise bad_request(NAME_REQUIRED)
         active = body.get("active")
         if "active" in body and not isinstance(active, bool):
             raise bad_request("active must be true or false")
-        settings = app_settings(self.app.settings, body["settings"]) if "settings" in body else None
-        # Everything is checked before anything is written: a 400 changes nothing.
-        await self.store.update_app(self.app.id, name=name, active=active, settings=settings)
-        self.send_json(app_json(await self.changed()))
+        settings = json_object(body, "settings") if "settings" in body else None
+        with answering_refusals():
+            app = await self.apps.update(
+                self.app.id, name=body.get("name"), active=active, settings=settings
+            )
+        self.send_json(app_json(app))
 
     async def delete(self, app_id: str) -> None:
-        await self.store.delete_app(self.app.id)
-        await self.hub.apps.reload()
+        with answering_refusals():
+            await self.apps.delete(self.app.id)
         self.set_status(204)
         self.finish()
 
@@ -93,8 +96,9 @@ class RotateSecretHandler(AdminHandler):
 
     async def post(self, app_id: str) -> None:
         self.body_fields((), empty_ok=True)
-        pair = await self.store.add_key_pair(self.app.id)
-        self.send_json(revealed(await self.changed(), pair), status=201)
+        with answering_refusals():
+            app, pair = await self.apps.rotate_secret(self.app.id)
+        self.send_json(revealed(app, pair), status=201)
 
 
 class KeyHandler(AdminHandler):
@@ -108,11 +112,8 @@ class KeyHandler(AdminHandler):
             raise not_found(f"app {self.app.id} has no such key")
 
     async def delete(self, app_id: str, key: str) -> None:
-        try:
-            await self.store.revoke_key(self.app.id, key)
-        except StoreError as exc:  # the app's last pair
-            raise ApiError(409, str(exc)) from None
-        await self.hub.apps.reload()
+        with answering_refusals():  # 409 for the app's last pair
+            await self.apps.revoke_key(self.app.id, key)
         self.set_status(204)
         self.finish()
 
@@ -125,8 +126,10 @@ class OriginsHandler(AdminHandler):
 
     async def put(self, app_id: str) -> None:
         body = self.body_fields(("origins",), required=("origins",))
-        await self.store.replace_origins(self.app.id, origin_patterns(body["origins"]))
-        self.send_json({"origins": list((await self.changed()).origins)})
+        patterns = string_list(body, "origins")
+        with answering_refusals():
+            app = await self.apps.set_origins(self.app.id, patterns)
+        self.send_json({"origins": list(app.origins)})
 
 
 class NotFoundHandler(AdminHandler):

@@ -8,14 +8,16 @@ the route has none of that name), then the body (400). Secrets never appear in `
 """
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
 from hub.api.base import JsonHandler
 from hub.core.hub import Hub
 from hub.errors import ApiError, bad_request, not_found, too_large, unauthorized
-from hub.models import MAX_APP_NAME_LENGTH, App, AppSettings, KeyPair
-from hub.origins import OriginPatternError, normalize_pattern
+from hub.models import App, KeyPair
+from hub.services.apps import AppChangeRefused, AppService
 from hub.store import Store
 from hub.store.accounts import User
 
@@ -98,49 +100,44 @@ class AdminHandler(JsonHandler):
             raise bad_request(f"missing field(s): {', '.join(missing)}")
         return body
 
-    async def changed(self) -> App:
-        """Makes the store's change live in the running hub, and returns the app as it is
-        now."""
-        await self.hub.apps.reload()
-        app = await self.store.get_app(self.app.id)
-        if app is None:  # deleted meanwhile by another request or the CLI
-            raise not_found(f"no app with id {self.app.id}")
-        return app
+    @property
+    def apps(self) -> AppService:
+        """App changes, made live in this hub as they are written."""
+        return AppService(self.store, self.hub.apps)
 
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def app_name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise bad_request("name must be a non-empty string")
-    name = value.strip()
-    if len(name) > MAX_APP_NAME_LENGTH:
-        raise bad_request(f"name longer than {MAX_APP_NAME_LENGTH} characters")
-    return name
-
-
-def app_settings(base: AppSettings, changes: Any) -> AppSettings:
-    """`base` with the partial settings object `changes` applied, each value checked."""
-    if not isinstance(changes, dict):
-        raise bad_request("settings must be a JSON object")
+@contextmanager
+def answering_refusals() -> Iterator[None]:
+    """Turns a change the service refused into the API's answer: 400 for a bad value (a bad
+    origin named as one), 404 for a missing app or key, 409 for the app's last key pair."""
     try:
-        return base.updated(changes)
-    except ValueError as exc:
-        raise bad_request(str(exc)) from None
+        yield
+    except AppChangeRefused as exc:
+        if exc.kind == "missing":
+            raise not_found(exc.message) from None
+        if exc.kind == "conflict":
+            raise ApiError(409, exc.message) from None
+        if exc.field == "origins":
+            raise bad_request(f"invalid origin: {exc.message}") from None
+        raise bad_request(exc.message) from None
 
 
-def origin_patterns(value: Any) -> tuple[str, ...]:
-    """The canonical patterns of a JSON list, in order, without duplicates; 400 naming the
-    first bad one."""
+def json_object(body: dict[str, Any], field: str) -> dict[str, Any]:
+    value = body[field]
+    if not isinstance(value, dict):
+        raise bad_request(f"{field} must be a JSON object")
+    return value
+
+
+def string_list(body: dict[str, Any], field: str) -> list[str]:
+    value = body[field]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise bad_request("origins must be a list of strings")
-    try:
-        patterns = [normalize_pattern(item) for item in value]
-    except OriginPatternError as exc:
-        raise bad_request(f"invalid origin: {exc}") from None
-    return tuple(dict.fromkeys(patterns))
+        raise bad_request(f"{field} must be a list of strings")
+    return value
 
 
 def app_json(app: App) -> dict[str, Any]:

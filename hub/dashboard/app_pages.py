@@ -1,10 +1,12 @@
 """The apps a user manages: the list, creating one, and an app's tabs (keys, origins, settings,
-connect snippets, delete). Every change goes to the store, then the app registry reloads so the
-running hub applies it at once (an origin removed refuses the next handshake from it).
+connect snippets, delete). Every change goes through the app service (hub/services/apps.py),
+which checks it, writes it and makes it live at once (an origin removed refuses the next
+handshake from it); these pages read the form and show the service's refusals as form errors.
 
 A developer reaches only their own apps; any other id answers 404 (DashboardHandler.managed_app).
 """
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, fields
 from typing import Any
 
@@ -15,8 +17,10 @@ from hub.dashboard.base import PREFIX, DashboardHandler
 from hub.dashboard.snippets import reached_at, snippets_for
 from hub.errors import ApiError
 from hub.models import MAX_APP_NAME_LENGTH, App, AppSettings
-from hub.origins import OriginPatternError, normalize_pattern
-from hub.store import StoreError
+from hub.services.apps import AppChangeRefused, AppService
+
+# The status of a page that shows a refused change, by the kind of refusal.
+REFUSAL_STATUS = {"invalid": 400, "missing": 404, "conflict": 409}
 
 TABS = ("stats", "console", "keys", "origins", "settings", "connect", "delete")
 
@@ -35,6 +39,15 @@ SETTING_HELP = {
 }
 
 
+class AppChangeHandler(DashboardHandler):
+    """A dashboard page that changes apps."""
+
+    @property
+    def apps(self) -> AppService:
+        """App changes, made live in this hub as they are written."""
+        return AppService(self.store, self.dashboard.hub.apps)
+
+
 class AppsHandler(DashboardHandler):
     """/dashboard/: the apps of the signed-in user (every app for an admin)."""
 
@@ -46,7 +59,7 @@ class AppsHandler(DashboardHandler):
         self.render("apps.html", rows=rows, nav="apps")
 
 
-class NewAppHandler(DashboardHandler):
+class NewAppHandler(AppChangeHandler):
     async def get(self) -> None:
         self.require_user()
         self.render("app_new.html", name="", nav="apps", max_name=MAX_APP_NAME_LENGTH)
@@ -54,7 +67,9 @@ class NewAppHandler(DashboardHandler):
     async def post(self) -> None:
         user = self.require_user()
         name = self.get_body_argument("name", "").strip()
-        if not name or len(name) > MAX_APP_NAME_LENGTH:
+        try:
+            app = await self.apps.create(name, owner_id=user.id)
+        except AppChangeRefused:  # the name is all this form sends
             self.set_status(400)
             self.render(
                 "app_new.html",
@@ -64,12 +79,10 @@ class NewAppHandler(DashboardHandler):
                 max_name=MAX_APP_NAME_LENGTH,
             )
             return
-        app = await self.store.create_app(name, owner_id=user.id)
-        await self.dashboard.hub.apps.reload()
         self.redirect(f"{PREFIX}/apps/{app.id}/connect?done=created")
 
 
-class AppPageHandler(DashboardHandler):
+class AppPageHandler(AppChangeHandler):
     """/dashboard/apps/{id}/{name}: GET shows the tab `name`; POST does the action `name`."""
 
     async def get(self, app_id: str, name: str = "stats") -> None:
@@ -98,13 +111,20 @@ class AppPageHandler(DashboardHandler):
 
     async def post(self, app_id: str, name: str = "") -> None:
         app = await self.managed_app(app_id)
-        action = getattr(self, "_" + name.replace("-", "_"), None)
-        if name not in ACTIONS or action is None:
+        action = ACTIONS.get(name)
+        if action is None:
             raise tornado.web.HTTPError(404, "no such action")
-        await action(app)
+        await action(self, app)
 
-    async def _changed(self, app: App, tab: str, done: str) -> None:
-        await self.dashboard.hub.apps.reload()
+    async def _change(self, app: App, tab: str, change: Awaitable[Any], done: str) -> None:
+        """Makes the change, then goes to the tab with `done` in its query; a refusal shows on
+        the tab as its form error, with the status of its kind."""
+        try:
+            await change
+        except AppChangeRefused as refusal:
+            self.set_status(REFUSAL_STATUS[refusal.kind])
+            await self.render_tab(app, tab, error=refusal.message)
+            return
         self.redirect(f"{PREFIX}/apps/{app.id}/{tab}?done={done}")
 
     async def _reveal_secret(self, app: App) -> None:
@@ -116,52 +136,38 @@ class AppPageHandler(DashboardHandler):
         await self.render_tab(app, "keys", revealed=pair)
 
     async def _rotate(self, app: App) -> None:
-        await self.store.add_key_pair(app.id)
-        await self._changed(app, "keys", "rotated")
+        await self._change(app, "keys", self.apps.rotate_secret(app.id), "rotated")
 
     async def _revoke_key(self, app: App) -> None:
-        try:
-            await self.store.revoke_key(app.id, self.get_body_argument("key", ""))
-        except StoreError as exc:
-            self.set_status(409)
-            await self.render_tab(app, "keys", error=str(exc))
-            return
-        await self._changed(app, "keys", "revoked")
+        revoke = self.apps.revoke_key(app.id, self.get_body_argument("key", ""))
+        await self._change(app, "keys", revoke, "revoked")
 
     async def _add_origin(self, app: App) -> None:
-        try:
-            pattern = normalize_pattern(self.get_body_argument("pattern", ""))
-        except OriginPatternError as exc:
-            self.set_status(400)
-            await self.render_tab(app, "origins", error=str(exc))
-            return
-        await self.store.add_origin(app.id, pattern)
-        await self._changed(app, "origins", "origin-added")
+        add = self.apps.add_origins(app.id, [self.get_body_argument("pattern", "")])
+        await self._change(app, "origins", add, "origin-added")
 
     async def _remove_origin(self, app: App) -> None:
-        await self.store.remove_origin(app.id, self.get_body_argument("pattern", ""))
-        await self._changed(app, "origins", "origin-removed")
+        remove = self.apps.remove_origins(app.id, [self.get_body_argument("pattern", "")])
+        await self._change(app, "origins", remove, "origin-removed")
 
     async def _settings(self, app: App) -> None:
-        changes: dict[str, Any] = {"active": self.get_body_argument("active", "") == "on"}
+        active = self.get_body_argument("active", "") == "on"
+        changes: dict[str, Any] = {}
         types = {f.name: f.type for f in fields(AppSettings)}
-        try:
-            for name in SETTING_HELP:
-                raw = self.get_body_argument(name, None)
-                if types[name] in (bool, "bool"):
-                    changes[name] = raw == "on"
-                elif raw is not None:
-                    if not raw.strip().isdigit():
-                        raise ValueError(f"{name} must be a whole number >= 0")
-                    changes[name] = int(raw)
-            active = changes.pop("active")
-            settings = app.settings.updated(changes)
-        except ValueError as exc:
-            self.set_status(400)
-            await self.render_tab(app, "settings", error=str(exc))
-            return
-        await self.store.update_app(app.id, active=active, settings=settings)
-        await self._changed(app, "settings", "saved")
+        for name in SETTING_HELP:
+            raw = self.get_body_argument(name, None)
+            if types[name] in (bool, "bool"):
+                changes[name] = raw == "on"
+            elif raw is not None:
+                if not raw.strip().isdigit():
+                    self.set_status(400)
+                    await self.render_tab(
+                        app, "settings", error=f"{name} must be a whole number >= 0"
+                    )
+                    return
+                changes[name] = int(raw)
+        update = self.apps.update(app.id, active=active, settings=changes)
+        await self._change(app, "settings", update, "saved")
 
     async def _trigger(self, app: App) -> None:
         """The debug console's test event, checked as the HTTP API checks one."""
@@ -187,18 +193,23 @@ class AppPageHandler(DashboardHandler):
             self.set_status(400)
             await self.render_tab(app, "delete", error="Type the app's name to confirm.")
             return
-        await self.store.delete_app(app.id)
-        await self.dashboard.hub.apps.reload()
+        try:
+            await self.apps.delete(app.id)
+        except AppChangeRefused:  # deleted by another request since managed_app found it
+            raise tornado.web.HTTPError(404, "no such app") from None
         self.redirect(f"{PREFIX}/?done=deleted")
 
 
-ACTIONS = (
-    "trigger",
-    "reveal-secret",
-    "rotate",
-    "revoke-key",
-    "add-origin",
-    "remove-origin",
-    "settings",
-    "delete",
-)
+Action = Callable[[AppPageHandler, App], Awaitable[None]]
+
+# What a POST to /dashboard/apps/{id}/{name} does, by name; any other name is a 404.
+ACTIONS: dict[str, Action] = {
+    "trigger": AppPageHandler._trigger,
+    "reveal-secret": AppPageHandler._reveal_secret,
+    "rotate": AppPageHandler._rotate,
+    "revoke-key": AppPageHandler._revoke_key,
+    "add-origin": AppPageHandler._add_origin,
+    "remove-origin": AppPageHandler._remove_origin,
+    "settings": AppPageHandler._settings,
+    "delete": AppPageHandler._delete,
+}

@@ -7,43 +7,41 @@ import argparse
 import getpass
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hub.auth.passwords import hash_password, password_problem
+from hub.cli.common import DB_OPTION, with_store
 from hub.store import Store
 from hub.store.accounts import ROLES, AccountError, User
 
-WithStore = Callable[[argparse.Namespace, Callable[[Store], Awaitable[Any]]], Any]
 
-
-def add_users(commands: Any, db_option: argparse.ArgumentParser, with_store: WithStore) -> None:
+def add_users(commands: Any) -> None:
     users = commands.add_parser("users", help="dashboard accounts").add_subparsers(
         dest="users_command", required=True
     )
-    create = users.add_parser("create", parents=[db_option], help="create an account")
+    create = users.add_parser("create", parents=[DB_OPTION], help="create an account")
     create.add_argument("email")
     create.add_argument("--role", choices=ROLES, default="developer")
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
-    create.set_defaults(run=lambda args: _create(args, with_store))
+    create.set_defaults(run=_create)
 
-    listing = users.add_parser("list", parents=[db_option], help="list accounts")
+    listing = users.add_parser("list", parents=[DB_OPTION], help="list accounts")
     listing.add_argument("--json", action="store_true")
-    listing.set_defaults(run=lambda args: _list(args, with_store))
+    listing.set_defaults(run=_list)
 
     token = users.add_parser(
-        "token", parents=[db_option], help="create an admin API token acting as the account"
+        "token", parents=[DB_OPTION], help="create an admin API token acting as the account"
     )
     token.add_argument("email")
     token.add_argument("--name", default="cli", help="a name to tell the token apart")
-    token.set_defaults(run=lambda args: _token(args, with_store))
+    token.set_defaults(run=_token)
 
     for verb, active in (("disable", False), ("enable", True)):
-        toggle = users.add_parser(verb, parents=[db_option], help=f"{verb} an account")
+        toggle = users.add_parser(verb, parents=[DB_OPTION], help=f"{verb} an account")
         toggle.add_argument("email")
-        toggle.set_defaults(run=lambda args, active=active: _set_active(args, with_store, active))
+        toggle.set_defaults(run=lambda args, active=active: _set_active(args, active))
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -55,7 +53,7 @@ def _read_password(from_stdin: bool) -> str:
     return first
 
 
-def _create(args: argparse.Namespace, with_store: WithStore) -> int:
+def _create(args: argparse.Namespace) -> int:
     password = _read_password(args.password_stdin)
     problem = password_problem(password)
     if problem:
@@ -70,7 +68,7 @@ def _user_json(user: User) -> dict[str, Any]:
     return {"id": user.id, "email": user.email, "role": user.role, "active": user.active}
 
 
-def _list(args: argparse.Namespace, with_store: WithStore) -> int:
+def _list(args: argparse.Namespace) -> int:
     users = with_store(args, lambda store: store.list_users())
     if args.json:
         print(json.dumps([_user_json(user) for user in users], indent=2))
@@ -88,7 +86,7 @@ async def _require_user(store: Store, email: str) -> User:
     return user
 
 
-def _token(args: argparse.Namespace, with_store: WithStore) -> int:
+def _token(args: argparse.Namespace) -> int:
     async def work(store: Store) -> str:
         user = await _require_user(store, args.email)
         _, token = await store.create_api_token(user.id, args.name)
@@ -99,7 +97,7 @@ def _token(args: argparse.Namespace, with_store: WithStore) -> int:
     return 0
 
 
-def _set_active(args: argparse.Namespace, with_store: WithStore, active: bool) -> int:
+def _set_active(args: argparse.Namespace, active: bool) -> int:
     async def work(store: Store) -> User:
         user = await _require_user(store, args.email)
         await store.update_user(user.id, active=active)

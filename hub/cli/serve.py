@@ -1,0 +1,108 @@
+"""`hub serve`: run the hub until SIGTERM or SIGINT, printing where it listens (and, with
+--dev, the development app's settings and the dashboard's admin account)."""
+
+import argparse
+import asyncio
+import gc
+import logging
+import signal
+import sys
+from typing import Any
+
+from hub import __version__
+from hub.cli.common import DB_OPTION, CliError, db_path
+from hub.config import Settings
+from hub.core.hub import StoreUnavailable
+from hub.eventloop import loop_factory
+from hub.server import DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET, HubServer
+
+
+def add_serve(commands: Any) -> None:
+    serve = commands.add_parser("serve", parents=[DB_OPTION], help="run the hub")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 6001; 0 picks a free one)")
+    serve.add_argument(
+        "--dev", action="store_true", help="development: a ready app app-id/app-key/app-secret"
+    )
+    serve.set_defaults(run=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = Settings.from_sources(
+        {"host": args.host, "port": args.port, "db_path": db_path(args), "dev": args.dev or None}
+    )
+    level = logging.getLevelName(settings.log_level.upper())
+    if not isinstance(level, int):
+        raise CliError(f"HUB_LOG_LEVEL: no logging level {settings.log_level!r}")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
+        return runner.run(_serve_until_signal(settings))
+
+
+# Seconds a thread waiting for the interpreter lock lets the running one keep it.
+SWITCH_INTERVAL = 0.0005
+
+
+async def _serve_until_signal(settings: Settings) -> int:
+    server = HubServer(settings)
+    await server.start()
+    # What exists now lives as long as the process: keep it out of every collection. Each
+    # connection then allocates a few dozen objects; collecting the young generation every
+    # 10,000 allocations rather than every 700 saves connects time (benchmarks/README.md).
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+    # Some history work runs on the store's thread (checkpoints; every commit with
+    # synchronous=FULL or while another writer holds the database): when the loop is busy (a
+    # fan-out), that thread waits for the interpreter lock to hand its result back, by default
+    # up to 5 ms, and the events of that commit with it.
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    loop_name = type(loop).__module__.split(".")[0]  # "asyncio" or "uvloop"
+    print(
+        f"hub {__version__} listening on {server.url}"
+        f" (database {settings.db_path}, event loop {loop_name})",
+        flush=True,
+    )
+    if settings.dev:
+        _print_dev_settings(server)
+    if server.dev_admin_password is not None:
+        print(
+            f"Dashboard: {server.url}/dashboard/  admin@localhost / {server.dev_admin_password}"
+            " (a new account; this password is printed only now)",
+            flush=True,
+        )
+    elif server.setup_url is not None and await server.store.count_users() == 0:
+        # No account yet: the dashboard is closed until this link creates the first admin.
+        print(f"Set up the dashboard (one-time link): {server.setup_url}", flush=True)
+    await stopping.wait()
+    print("hub: stopping; clients are told to reconnect", flush=True)
+    try:
+        await server.stop()
+    except StoreUnavailable as error:
+        print(f"hub: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_dev_settings(server: HubServer) -> None:
+    host = server.ws_url.split("//", 1)[1].rsplit(":", 1)[0]
+    print(
+        f"""
+Development app ready (client events on). Copy into your .env:
+
+  PUSHER_APP_ID={DEV_APP_ID}
+  PUSHER_APP_KEY={DEV_APP_KEY}
+  PUSHER_APP_SECRET={DEV_APP_SECRET}
+  PUSHER_HOST={host}
+  PUSHER_PORT={server.port}
+  PUSHER_SCHEME=http
+
+pusher-js:
+  new Pusher("{DEV_APP_KEY}", {{ wsHost: "{host}", wsPort: {server.port}, forceTLS: false,
+    enabledTransports: ["ws"], cluster: "mt1" }})
+""",
+        flush=True,
+    )

@@ -1,0 +1,179 @@
+"""App management, once for every adapter: create, update (rename, enable/disable, settings),
+origins, key pairs, delete. Each method checks its input against the one set of rules, writes
+through the store, then reloads the live registry once, so the running hub applies the change at
+once (a disabled or deleted app, or a revoked key, closes its sockets; an origin taken off the
+list refuses the next handshake from it).
+
+Without a registry (the CLI editing the database of a hub that runs in another process), the
+change is only written: a running hub notices it by polling SQLite's data_version
+(hub/core/apps.py). Who may manage which app is the adapters' business; this module only knows
+what a valid change is. The webhooks to come hook in here too: every change passes one place.
+"""
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from hub.core.apps import AppRegistry
+from hub.models import MAX_APP_NAME_LENGTH, App, AppSettings, KeyPair
+from hub.origins import OriginPatternError, normalize_pattern
+from hub.store import Store, StoreError
+
+RefusalKind = Literal["invalid", "missing", "conflict"]
+
+NAME_REQUIRED = "name must be a non-empty string"
+NAME_TOO_LONG = f"name longer than {MAX_APP_NAME_LENGTH} characters"
+
+
+class AppChangeRefused(Exception):
+    """A change the service will not make, and why, in words fit for any caller. `kind` tells
+    adapters how to answer: "invalid" (a value breaks a rule), "missing" (no such app, key or
+    origin), "conflict" (the change would leave the app without a key pair). `field` names the
+    input at fault when it is one of several ("name", "settings", "origins")."""
+
+    def __init__(
+        self, message: str, kind: RefusalKind = "invalid", field: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.field = field
+
+
+class AppService:
+    def __init__(self, store: Store, registry: AppRegistry | None = None) -> None:
+        self.store = store
+        self._registry = registry
+
+    async def app(self, app_id: str) -> App:
+        """The app as the store has it now; refused as missing when there is none."""
+        app = await self.store.get_app(app_id)
+        if app is None:
+            raise AppChangeRefused(f"no app with id {app_id}", "missing")
+        return app
+
+    async def create(
+        self,
+        name: str,
+        *,
+        owner_id: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+        origins: Iterable[str] = (),
+    ) -> App:
+        """A new app with one key pair. `settings` changes the defaults; nothing is written
+        unless the name, every setting and every origin pattern pass."""
+        checked = app_name(name)
+        app_settings = _settings(AppSettings(), settings or {})
+        patterns = origin_patterns(origins)
+        app = await self.store.create_app(
+            checked, owner_id=owner_id, settings=app_settings, origins=patterns
+        )
+        await self._made_live()
+        return app
+
+    async def update(
+        self,
+        app_id: str,
+        *,
+        name: str | None = None,
+        active: bool | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> App:
+        """Renames, enables or disables, and changes some settings (None: left as is). All is
+        checked before anything is written: a refusal changes nothing."""
+        app = await self.app(app_id)
+        checked = None if name is None else app_name(name)
+        new_settings = None if settings is None else _settings(app.settings, settings)
+        if checked is None and active is None and new_settings is None:
+            return app
+        await self.store.update_app(app.id, name=checked, active=active, settings=new_settings)
+        return await self._changed(app.id)
+
+    async def delete(self, app_id: str) -> None:
+        if not await self.store.delete_app(app_id):
+            raise AppChangeRefused(f"no app with id {app_id}", "missing")
+        await self._made_live()
+
+    async def rotate_secret(self, app_id: str) -> tuple[App, KeyPair]:
+        """A new key pair; the old ones stay valid until revoked, so clients and servers can
+        move over without downtime. Returns the app with it, and the pair."""
+        app = await self.app(app_id)
+        pair = await self.store.add_key_pair(app.id)
+        return await self._changed(app.id), pair
+
+    async def revoke_key(self, app_id: str, key: str) -> App:
+        """Deletes one key pair (sockets using it close); an app keeps at least one."""
+        app = await self.app(app_id)
+        try:
+            revoked = await self.store.revoke_key(app.id, key)
+        except StoreError as exc:  # the app's last pair
+            raise AppChangeRefused(str(exc), "conflict") from None
+        if not revoked:
+            raise AppChangeRefused(f"app {app.id} has no key {key}", "missing")
+        return await self._changed(app.id)
+
+    async def add_origins(self, app_id: str, patterns: Iterable[str]) -> App:
+        app = await self.app(app_id)
+        for pattern in origin_patterns(patterns):
+            await self.store.add_origin(app.id, pattern)
+        return await self._changed(app.id)
+
+    async def set_origins(self, app_id: str, patterns: Iterable[str]) -> App:
+        """Makes `patterns` the whole list; an empty list allows any origin."""
+        app = await self.app(app_id)
+        await self.store.replace_origins(app.id, list(origin_patterns(patterns)))
+        return await self._changed(app.id)
+
+    async def remove_origins(self, app_id: str, patterns: Iterable[str]) -> App:
+        """Takes patterns off the list, each matched in its canonical form; one the app does
+        not list refuses them all."""
+        app = await self.app(app_id)
+        given = list(patterns)
+        listed = [_listed_form(pattern) for pattern in given]
+        for asked, pattern in zip(given, listed, strict=True):
+            if pattern not in app.origins:
+                raise AppChangeRefused(f"app {app.id} has no origin {asked}", "missing")
+        for pattern in listed:
+            await self.store.remove_origin(app.id, pattern)
+        return await self._changed(app.id)
+
+    async def _changed(self, app_id: str) -> App:
+        await self._made_live()
+        return await self.app(app_id)  # missing if deleted meanwhile by another writer
+
+    async def _made_live(self) -> None:
+        if self._registry is not None:
+            await self._registry.reload()
+
+
+def app_name(name: str) -> str:
+    """The name as kept: stripped, not empty, at most MAX_APP_NAME_LENGTH characters."""
+    checked = name.strip() if isinstance(name, str) else ""
+    if not checked:
+        raise AppChangeRefused(NAME_REQUIRED, field="name")
+    if len(checked) > MAX_APP_NAME_LENGTH:
+        raise AppChangeRefused(NAME_TOO_LONG, field="name")
+    return checked
+
+
+def origin_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
+    """The canonical patterns, in order, without duplicates; refused naming the first bad one."""
+    try:
+        return tuple(dict.fromkeys(normalize_pattern(pattern) for pattern in patterns))
+    except OriginPatternError as exc:
+        raise AppChangeRefused(str(exc), field="origins") from None
+
+
+def _settings(base: AppSettings, changes: Mapping[str, Any]) -> AppSettings:
+    try:
+        return base.updated(dict(changes))
+    except ValueError as exc:
+        raise AppChangeRefused(str(exc), field="settings") from None
+
+
+def _listed_form(pattern: str) -> str:
+    # A pattern written around the checks (straight into the database) has no canonical form;
+    # taken as given, it can still be removed.
+    try:
+        return normalize_pattern(pattern)
+    except OriginPatternError:
+        return pattern
