@@ -144,6 +144,31 @@ async def test_a_phoenix_join_asks_the_same_way(hub_server: RunningHub) -> None:
     conn.close()
 
 
+async def test_a_phoenix_join_hears_its_gap_and_no_cache_miss(hub_server: RunningHub) -> None:
+    """The gap and the replayed events are messages of the join (its join_ref); an empty cache
+    topic sends nothing more than the reply (`pusher:cache_miss` is Pusher's alone)."""
+    await publish(hub_server, "room:lobby", 2)
+    epoch = epoch_of(hub_server, "room:lobby")
+    url = f"{hub_server.ws_url}/socket/websocket?vsn=2.0.0&key={hub_server.key}"
+    conn = await websocket_connect(url)
+    stale = {"since": {"seq": 2, "epoch": "an-old-epoch"}}
+    await conn.write_message(json.dumps(["3", "3", "room:lobby", "phx_join", stale]))
+    frames = [json.loads(await conn.read_message()) for _ in range(4)]
+    gap = {"reason": "epoch_changed", "epoch": epoch, "first_seq": 1}
+    assert frames == [
+        ["3", "3", "room:lobby", "phx_reply", {"status": "ok", "response": {}}],
+        ["3", None, "room:lobby", "hub:history_gap", gap],
+        ["3", None, "room:lobby", "tick", {"n": 0, "seq": 1, "epoch": epoch}],
+        ["3", None, "room:lobby", "tick", {"n": 1, "seq": 2, "epoch": epoch}],
+    ]
+    await conn.write_message(json.dumps(["4", "4", "cache-empty", "phx_join", {}]))
+    await conn.write_message(json.dumps([None, "5", "phoenix", "heartbeat", {}]))
+    frames = [json.loads(await conn.read_message()) for _ in range(2)]
+    assert [frame[3] for frame in frames] == ["phx_reply", "phx_reply"]
+    assert frames[1][:3] == [None, "5", "phoenix"]
+    conn.close()
+
+
 async def test_replay_races_no_live_event(hub_server: RunningHub) -> None:
     """A publisher never pauses while, trial after trial, a client subscribes "after seq S":
     every client gets each seq after S exactly once, in order."""

@@ -9,12 +9,12 @@ from tornado.web import RequestHandler
 
 from hub.core.hub import Hub
 from hub.models import Disconnect
-from hub.protocols import phoenix, pusher, sse
+from hub.protocols import phoenix, pusher_codec, sse
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PREFIX = "hub_"
 # Every protocol the hub speaks has its series from the start, at 0 until a socket comes.
-PROTOCOLS = (pusher.CODEC.name, phoenix.CODEC.name, sse.CODEC.name)
+PROTOCOLS = (pusher_codec.CODEC.name, phoenix.CODEC.name, sse.CODEC.name)
 
 
 class Family(NamedTuple):

@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hub.core.history import ChannelLog, History
+from hub.core.channel_log import ChannelLog
+from hub.core.history import History
 from hub.models import Event
 
 log = logging.getLogger("hub.history")

@@ -16,11 +16,12 @@ from typing import Any
 from hub.auth import tokens
 from hub.broker.contract import Broker
 from hub.core.apps import AppRegistry, LiveApp
+from hub.core.channel_log import is_cache_channel
 from hub.core.channels import Channel, ChannelRegistry, Member, PresenceFull
 from hub.core.commits import Commit, GroupCommit, StoreUnavailable
 from hub.core.connection import Connection, Peer
 from hub.core.grants import Grants
-from hub.core.history import History, is_cache_channel
+from hub.core.history import History
 from hub.core.metrics import Metrics
 from hub.core.monitor import Monitor, preview
 from hub.core.replay import Replay, ReplayRequest

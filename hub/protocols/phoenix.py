@@ -20,7 +20,7 @@ from hub.core.access import join_refusal, publish_refusal
 from hub.core.channels import Channel, Member, PresenceFull
 from hub.core.connection import Connection
 from hub.core.hub import Hub, OverQuota
-from hub.core.replay import ReplayRequest, replay_request, stored_event
+from hub.core.replay import Gap, replay_request
 from hub.errors import (
     HandshakeRefused,
     PhoenixClose,
@@ -272,21 +272,14 @@ class PhoenixSession(PeerSession):
         self._reply(message, "ok")
         if channel.is_presence:
             self._write(frame(join_ref, None, topic, "presence_state", presence_state(channel)))
-        self._send_replay(app, topic, join_ref, request)
+        self.send_replay(app, topic, request, join_ref)
 
-    def _send_replay(
-        self, app: App, topic: str, join_ref: Any, request: ReplayRequest | None
-    ) -> None:
-        """History the join asked for (after a `hub:history_gap` if it cannot start where
-        asked), or a cache channel's last event: messages of this join only (its join_ref)."""
-        replay = self.hub.replay(app, topic, request)
-        if replay is None:
-            return
-        if replay.gap is not None:
-            self._write(frame(join_ref, None, topic, "hub:history_gap", replay.gap.as_data()))
-        for stored in replay.events:
-            event = stored_event(topic, replay.epoch, stored)
-            self._write(frame(join_ref, None, topic, event.name, positioned(event)))
+    def replay_gap(self, name: str, gap: Gap, join_ref: Any) -> Outgoing:
+        return frame(join_ref, None, name, "hub:history_gap", gap.as_data())
+
+    def replay_event(self, event: Event, join_ref: Any) -> Outgoing:
+        # A message of this join only (its join_ref), not a broadcast to the topic.
+        return frame(join_ref, None, event.channel, event.name, positioned(event))
 
     def _join_refusal(
         self, app: App, conn: Connection, topic: str

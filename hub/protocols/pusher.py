@@ -3,29 +3,24 @@
 A PusherSession is the protocol side of one connection: the transport hands it each text frame
 from the client and gives it two callables, `write(Outgoing)` and `close(code, reason)`; the session
 calls the core and answers with frames. It never touches a socket, so its tests feed strings.
+Its frames are in pusher_codec.py, the checks of what clients sign in pusher_auth.py.
 See ../shared/docs/protocol-pusher.md for the wire facts this follows.
 """
 
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
-from hub.auth import signatures
-from hub.core.access import join_refusal
-from hub.core.channels import Member, PresenceFull
+from hub.core.channels import PresenceFull
 from hub.core.connection import Connection
 from hub.core.hub import Hub, OverQuota
-from hub.core.replay import ReplayRequest, replay_request, stored_event
+from hub.core.replay import Gap, ReplayRequest, replay_request
 from hub.errors import (
-    CLOSE_CODES,
     PRESENCE_FULL_STATUS,
-    USER_INFO_TOO_LARGE_STATUS,
     PusherCode,
     PusherError,
     SubscriptionError,
-    auth_failed,
-    invalid_channel,
     invalid_history,
     limit_reached,
 )
@@ -33,62 +28,19 @@ from hub.models import (
     GENERAL_CHANNEL,
     App,
     ChannelKind,
-    Disconnect,
     Event,
-    EventKind,
     channel_kind,
-    channel_name_problem,
     utf8_size,
 )
 from hub.protocols.frames import Outgoing, dumps
+from hub.protocols.pusher_auth import authorize, signed_in_user, signed_user_data
+from hub.protocols.pusher_codec import CODEC, error_frame, frame
+from hub.protocols.session import PeerSession
 
 log = logging.getLogger("hub.pusher")
 
 ACCEPTED_PROTOCOLS = range(4, 8)
 CLIENT_EVENT_KINDS = (ChannelKind.PRIVATE, ChannelKind.PRESENCE)
-
-
-def frame(event: str, data: Any = None, channel: str | None = None, **extra: Any) -> Outgoing:
-    message: dict[str, Any] = {"event": event}
-    if channel is not None:
-        message["channel"] = channel
-    if data is not None:
-        message["data"] = data
-    message.update(extra)
-    return Outgoing(dumps(message))
-
-
-def error_frame(code: PusherCode | None, message: str) -> Outgoing:
-    return frame("pusher:error", {"code": None if code is None else int(code), "message": message})
-
-
-class PusherCodec:
-    """Encodes core events as Pusher frames; one encoding per event, shared by subscribers."""
-
-    name = "pusher"
-
-    @staticmethod
-    def encode_event(event: Event) -> Outgoing:
-        if event.channel == GENERAL_CHANNEL:
-            # App-wide broadcasts reach pusher-js's global bindings: an event with no channel.
-            return frame(event.name, event.data)
-        if event.kind is EventKind.MEMBER_ADDED:
-            data = dumps({"user_id": event.user_id, "user_info": event.data})
-            return frame("pusher_internal:member_added", data, event.channel)
-        if event.kind is EventKind.MEMBER_REMOVED:
-            return frame(
-                "pusher_internal:member_removed", dumps({"user_id": event.user_id}), event.channel
-            )
-        # The channel position rides as extra top-level fields, which pusher-js ignores.
-        extra: dict[str, Any] = {}
-        if event.user_id is not None:
-            extra["user_id"] = event.user_id
-        if event.seq is not None:
-            extra["seq"], extra["epoch"] = event.seq, event.epoch
-        return frame(event.name, event.data, event.channel, **extra)
-
-
-CODEC = PusherCodec()
 
 
 def handshake_problem(path_ok: bool, app: App | None, protocol: str | None) -> PusherError | None:
@@ -112,7 +64,7 @@ def handshake_problem(path_ok: bool, app: App | None, protocol: str | None) -> P
     return None
 
 
-class PusherSession:
+class PusherSession(PeerSession):
     """One Pusher connection's protocol state. Also the core's `Peer` for it."""
 
     codec = CODEC
@@ -124,26 +76,19 @@ class PusherSession:
         close: Callable[[int, str], None],
         activity_timeout: int,
     ) -> None:
-        self.hub = hub
-        self._write = write
-        self._close = close
+        super().__init__(hub, write, close)
         self._activity_timeout = activity_timeout
-        self.conn: Connection | None = None
-        self.closed = False
 
     # -- Peer, called by the core -----------------------------------------------------------
-
-    def send(self, out: Outgoing) -> None:
-        if not self.closed:
-            self._write(out)
 
     def ping(self) -> None:
         self.send(frame("pusher:ping", {}))
 
-    def disconnect(self, reason: Disconnect) -> None:
-        if not self.closed:  # counted once, by the first reason that closes it
-            self.hub.metrics.disconnected(reason)
-        self.fail(PusherError(CLOSE_CODES[reason], reason.value))
+    def shut(self, code: int, reason: str) -> None:
+        """Pusher says why in a `pusher:error` with the close code before it closes."""
+        if not self.closed:
+            self._tell_error(code, reason)
+            super().shut(code, reason)
 
     # -- from the transport -----------------------------------------------------------------
 
@@ -175,30 +120,23 @@ class PusherSession:
         # Every Pusher socket hears the app's broadcasts, without a subscription of its own.
         self.hub.subscribe(self.conn, app, GENERAL_CHANNEL, None)
 
-    def closed_by_peer(self) -> None:
-        """The socket is gone, whoever closed it: leave every channel."""
-        self.closed = True
-        if self.conn is not None:
-            self.hub.disconnect(self.conn)
-            self.conn = None
-
     def fail(self, error: PusherError) -> None:
         """Sends `pusher:error`; for a fatal error, closes with the same code."""
-        if self.closed:
-            return
+        if error.close and error.code is not None:
+            self.shut(int(error.code), error.message)
+        elif not self.closed:
+            self._tell_error(error.code, error.message)
+
+    def _tell_error(self, code: int | None, message: str) -> None:
         if self.conn is not None:
             self.hub.monitor.report(
                 self.conn.app_id,
                 "error",
                 socket_id=self.conn.socket_id,
-                code=None if error.code is None else int(error.code),
-                message=error.message,
+                code=None if code is None else int(code),
+                message=message,
             )
-        self._write(error_frame(error.code, error.message))
-        if error.close and error.code is not None:
-            self.closed = True
-            self._close(int(error.code), error.message)
-            self.closed_by_peer()
+        self._write(error_frame(code, message))
 
     def receive(self, text: str) -> None:
         conn = self.conn
@@ -230,22 +168,19 @@ class PusherSession:
                 data = json.loads(data)
             except (ValueError, RecursionError):
                 raise PusherError(None, f"{event}: data is not JSON", close=False) from None
-        if event == "pusher:ping":
-            self._write(frame("pusher:pong", {}))
-        elif event == "pusher:pong":
-            pass
-        elif event == "pusher:subscribe":
-            self._subscribe(app, conn, data)
-        elif event == "pusher:unsubscribe":
-            channel = data.get("channel") if isinstance(data, dict) else None
-            if isinstance(channel, str) and channel != GENERAL_CHANNEL:
-                self.hub.unsubscribe(conn, channel)
-        elif event == "pusher:signin":
-            self._signin(app, conn, data)
+        handler = self._INBOUND.get(event)
+        if handler is not None:
+            handler(self, app, conn, data)
         elif event.startswith("client-"):
             self._client_event(app, conn, event, message.get("channel"), data)
         else:
             raise PusherError(None, f"Unsupported event {event[:50]!r}", close=False)
+
+    def _ping(self, app: App, conn: Connection, data: Any) -> None:
+        self._write(frame("pusher:pong", {}))
+
+    def _pong(self, app: App, conn: Connection, data: Any) -> None:
+        """The answer to our ping; `receive` has already marked the connection as seen."""
 
     # -- subscriptions ----------------------------------------------------------------------
 
@@ -254,7 +189,7 @@ class PusherSession:
         if not isinstance(name, str):
             raise PusherError(None, "pusher:subscribe needs data.channel", close=False)
         try:
-            member = self._authorize(app, conn, name, data)
+            member = authorize(app, conn, name, data)
             request = _replay_request(data)
             channel = self.hub.subscribe(conn, app, name, member)
         except SubscriptionError as refusal:
@@ -284,59 +219,26 @@ class PusherSession:
             )
         else:
             self._write(frame("pusher_internal:subscription_succeeded", "{}", name))
-        self._send_replay(app, name, request)
+        self.send_replay(app, name, request)
 
-    def _send_replay(self, app: App, name: str, request: ReplayRequest | None) -> None:
-        """History the subscriber asked for (after a `hub:history_gap` if it cannot start
-        where asked), or a cache channel's last event or `pusher:cache_miss`."""
-        replay = self.hub.replay(app, name, request)
-        if replay is None:
-            return
-        if replay.gap is not None:
-            self._write(frame("hub:history_gap", dumps(replay.gap.as_data()), name))
-        for stored in replay.events:
-            self._write(CODEC.encode_event(stored_event(name, replay.epoch, stored)))
-        if request is None and not replay.events:
-            self._write(frame("pusher:cache_miss", None, name))
+    def replay_gap(self, name: str, gap: Gap, join_ref: Any) -> Outgoing:
+        return frame("hub:history_gap", dumps(gap.as_data()), name)
 
-    def _authorize(self, app: App, conn: Connection, name: str, data: dict) -> Member | None:
-        """Checks the name and the signature a channel kind needs; the presence member."""
-        problem = channel_name_problem(name, app.settings.max_channel_name_length)
-        if problem:
-            raise invalid_channel(problem)
-        kind = channel_kind(name)
-        if kind is ChannelKind.PUBLIC:
-            return None
-        if kind is ChannelKind.USER:
-            refusal = join_refusal(conn, name)
-            if refusal is not None:
-                raise refusal
-            return None
-        channel_data = data.get("channel_data") if kind is ChannelKind.PRESENCE else None
-        if kind is ChannelKind.PRESENCE and not isinstance(channel_data, str):
-            raise auth_failed("presence channels need channel_data (a JSON string)")
-        signed = signatures.channel_signed_text(conn.socket_id, name, channel_data)
-        if not signatures.check_auth_string(app, data.get("auth"), signed):
-            raise auth_failed("Invalid signature")
-        if kind is not ChannelKind.PRESENCE:
-            return None
-        return _presence_member(app, channel_data)
+    def replay_cache_miss(self, name: str) -> Outgoing:
+        return frame("pusher:cache_miss", None, name)
+
+    def _unsubscribe(self, app: App, conn: Connection, data: Any) -> None:
+        channel = data.get("channel") if isinstance(data, dict) else None
+        if isinstance(channel, str) and channel != GENERAL_CHANNEL:
+            self.hub.unsubscribe(conn, channel)
 
     # -- user sign-in -----------------------------------------------------------------------
 
     def _signin(self, app: App, conn: Connection, data: Any) -> None:
-        """`pusher:signin`: the app's backend signed `{socket_id}::user::{user_data}`. A bad
-        signature or user_data closes the socket with 4009, as Pusher does."""
-        if not isinstance(data, dict):
-            raise PusherError(PusherCode.UNAUTHORIZED, "pusher:signin needs auth and user_data")
-        user_data = data.get("user_data")
-        signed = isinstance(user_data, str) and signatures.check_auth_string(
-            app, data.get("auth"), signatures.signin_signed_text(conn.socket_id, user_data)
-        )
-        if not signed:
-            raise PusherError(PusherCode.UNAUTHORIZED, "Invalid signin signature")
-        assert isinstance(user_data, str)
-        user_id, user_info = _signed_in_user(user_data)
+        """`pusher:signin`: the app's backend signed the user_data. A bad signature or
+        user_data closes the socket with 4009, as Pusher does."""
+        user_data = signed_user_data(app, conn.socket_id, data)
+        user_id, user_info = signed_in_user(user_data)
         if conn.user_id is not None and conn.user_id != user_id:
             raise PusherError(
                 PusherCode.UNAUTHORIZED, "Already signed in as another user", close=False
@@ -377,6 +279,16 @@ class PusherSession:
         if refused is not None:  # the sender learns that nobody got it
             self.fail(PusherError(PusherCode.CLIENT_EVENT_REJECTED, str(refused), close=False))
 
+    # The client's `pusher:` messages, by event name; `client-` events and the rest are
+    # `_dispatch`'s.
+    _INBOUND: ClassVar[dict[str, Callable[["PusherSession", App, Connection, Any], None]]] = {
+        "pusher:ping": _ping,
+        "pusher:pong": _pong,
+        "pusher:subscribe": _subscribe,
+        "pusher:unsubscribe": _unsubscribe,
+        "pusher:signin": _signin,
+    }
+
 
 def _replay_request(data: dict) -> ReplayRequest | None:
     try:
@@ -387,35 +299,3 @@ def _replay_request(data: dict) -> ReplayRequest | None:
 
 def _refusal_data(refusal: SubscriptionError) -> dict:
     return {"type": refusal.type, "error": refusal.message, "status": refusal.status}
-
-
-def _signed_in_user(user_data: str) -> tuple[str, Any]:
-    """The id and user_info of signed user_data; pusher-js needs the id as a string."""
-    try:
-        parsed = json.loads(user_data)
-    except (ValueError, RecursionError):
-        parsed = None
-    user_id = parsed.get("id") if isinstance(parsed, dict) else None
-    if not isinstance(user_id, str) or not user_id:
-        raise PusherError(PusherCode.UNAUTHORIZED, "user_data.id must be a non-empty string")
-    return user_id, parsed.get("user_info")
-
-
-def _presence_member(app: App, channel_data: str) -> Member:
-    try:
-        parsed = json.loads(channel_data)
-    except (ValueError, RecursionError):
-        raise auth_failed("channel_data is not JSON") from None
-    if not isinstance(parsed, dict):
-        raise auth_failed("channel_data must be a JSON object")
-    user_id = parsed.get("user_id")
-    # PHP and Laravel often send a number; keep its string form.
-    if isinstance(user_id, bool) or not isinstance(user_id, (str, int)) or user_id == "":
-        raise auth_failed("channel_data.user_id must be a non-empty string or a number")
-    info = parsed.get("user_info")
-    if utf8_size(dumps(info)) > app.settings.max_presence_user_info_bytes:
-        raise limit_reached(
-            f"user_info larger than {app.settings.max_presence_user_info_bytes} bytes",
-            USER_INFO_TOO_LARGE_STATUS,
-        )
-    return Member(str(user_id), info)

@@ -1,15 +1,19 @@
-"""What the token-identified protocols (Phoenix, SSE) share: the socket token's check at the
-handshake (`identify`), and the session shell, the core's `Peer` side of one connection given
-`write(Outgoing)` and `close(code, reason)` by its transport. Pusher's session has its own
-shell: it sends `pusher:error` before it closes."""
+"""What the protocol sessions share: the socket token's check at the handshake of the
+token-identified protocols (`identify`, Phoenix and SSE), and the session shell every protocol
+builds on (`PeerSession`), the core's `Peer` side of one connection given `write(Outgoing)` and
+`close(code, reason)` by its transport: sending, closing once, leaving the core, and the replay
+of a new subscription's history, each protocol framing it its own way."""
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import Any, ClassVar
 
 from hub.auth.tokens import SocketToken, TokenError, TokenExpired
-from hub.core.connection import Connection
+from hub.core.connection import Codec, Connection
 from hub.core.hub import Hub
+from hub.core.replay import Gap, ReplayRequest, stored_event
 from hub.errors import CLOSE_CODES, HandshakeRefused
-from hub.models import App, Disconnect
+from hub.models import App, Disconnect, Event
 from hub.protocols.frames import Outgoing
 
 
@@ -29,7 +33,12 @@ def identify(hub: Hub, app: App, token: str | None) -> SocketToken | None:
         raise HandshakeRefused(403, str(error)) from None
 
 
-class PeerSession:
+class PeerSession(ABC):
+    """One connection's protocol side, and the core's `Peer` for it. A protocol subclasses it
+    with its codec, its inbound messages and the frames of its replays (the `replay_*` hooks)."""
+
+    codec: ClassVar[Codec]
+
     def __init__(
         self, hub: Hub, write: Callable[[Outgoing], None], close: Callable[[int, str], None]
     ) -> None:
@@ -39,9 +48,9 @@ class PeerSession:
         self.conn: Connection | None = None
         self.closed = False
 
-    def send(self, out: Outgoing | None) -> None:
-        # A codec may have nothing for this protocol (None): an SSE stream has no presence.
-        if out is not None and not self.closed:
+    def send(self, out: Outgoing) -> None:
+        # Called per subscriber of every event fanned out: keep it this small.
+        if not self.closed:
             self._write(out)
 
     def disconnect(self, reason: Disconnect) -> None:
@@ -63,3 +72,37 @@ class PeerSession:
         if self.conn is not None:
             self.hub.disconnect(self.conn)
             self.conn = None
+
+    # -- replays ----------------------------------------------------------------------------
+
+    def send_replay(
+        self, app: App, name: str, request: ReplayRequest | None, join_ref: Any = None
+    ) -> None:
+        """What a new subscription of `name` gets before live events: the history it asked
+        for, after a `hub:history_gap` if that cannot start where asked, or a cache channel's
+        last event. `join_ref` is handed to the hooks (Phoenix marks a join's frames with it)."""
+        replay = self.hub.replay(app, name, request)
+        if replay is None:
+            return
+        if replay.gap is not None:
+            self._write(self.replay_gap(name, replay.gap, join_ref))
+        for stored in replay.events:
+            out = self.replay_event(stored_event(name, replay.epoch, stored), join_ref)
+            if out is not None:
+                self._write(out)
+        if request is None and not replay.events:
+            miss = self.replay_cache_miss(name)
+            if miss is not None:
+                self._write(miss)
+
+    @abstractmethod
+    def replay_gap(self, name: str, gap: Gap, join_ref: Any) -> Outgoing:
+        """The `hub:history_gap` frame of a replay that cannot start where it was asked to."""
+
+    def replay_event(self, event: Event, join_ref: Any) -> Outgoing | None:
+        """The frame of one replayed event (None: this protocol does not send it)."""
+        return self.codec.encode_event(event)
+
+    def replay_cache_miss(self, name: str) -> Outgoing | None:
+        """What a protocol says when a cache channel had no event for a new subscriber."""
+        return None

@@ -12,7 +12,7 @@ from typing import Any
 from hub.auth.tokens import SocketToken
 from hub.core.access import join_refusal
 from hub.core.hub import OverQuota
-from hub.core.replay import ReplayRequest, stored_event
+from hub.core.replay import Gap, ReplayRequest
 from hub.errors import HandshakeRefused
 from hub.models import App, Event, EventKind, channel_name_problem
 from hub.protocols.frames import Outgoing, dumps
@@ -98,23 +98,23 @@ class SseSession(PeerSession):
         self.conn = conn
         for name in channels:
             self.hub.subscribe(conn, app, name, None)
-            self._replay(app, name, resume)
+            self.send_replay(app, name, self._resume_request(app, name, resume))
 
-    def _replay(self, app: App, name: str, resume: ResumePoint | None) -> None:
-        request = None
-        if resume is not None:
-            log = self.hub.history.log(app.id, name)
-            # The id names one channel's position; for the others continuity is unknown, which
-            # the core reports as a changed epoch (with what is still kept).
-            seq = resume.seq if log is not None and log.epoch == resume.epoch else 0
-            request = ReplayRequest(since=(seq, resume.epoch))
-        replay = self.hub.replay(app, name, request)
-        if replay is None:
-            return
-        if replay.gap is not None:
-            gap = {"channel": name, **replay.gap.as_data()}
-            self._write(Outgoing(message("hub:history_gap", dumps(gap))))
-        for stored in replay.events:
-            out = CODEC.encode_event(stored_event(name, replay.epoch, stored))
-            if out is not None:
-                self._write(out)
+    def send(self, out: Outgoing | None) -> None:
+        # The codec has nothing for presence events (None): a stream has no members.
+        if out is not None and not self.closed:
+            self._write(out)
+
+    def replay_gap(self, name: str, gap: Gap, join_ref: Any) -> Outgoing:
+        return Outgoing(message("hub:history_gap", dumps({"channel": name, **gap.as_data()})))
+
+    def _resume_request(
+        self, app: App, name: str, resume: ResumePoint | None
+    ) -> ReplayRequest | None:
+        if resume is None:
+            return None
+        log = self.hub.history.log(app.id, name)
+        # The id names one channel's position; for the others continuity is unknown, which
+        # the core reports as a changed epoch (with what is still kept).
+        seq = resume.seq if log is not None and log.epoch == resume.epoch else 0
+        return ReplayRequest(since=(seq, resume.epoch))
