@@ -1,14 +1,12 @@
-"""The SQLite store: schema version, file mode, apps with key pairs and origins."""
+"""The SQLite store (hub/store/__init__.py): a new file's version and mode, apps with key pairs
+and origins, revocations. Older files' migrations: test_migrations.py."""
 
-import contextlib
-import json
 import os
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from hub.core.history import History
 from hub.models import AppSettings
 from hub.store import SCHEMA_VERSION, Store, StoreError
 
@@ -21,14 +19,6 @@ async def test_new_database_is_private_and_versioned(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-
-
-async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "hub.db"
-    with sqlite3.connect(path) as db:
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    with pytest.raises(StoreError, match="schema version"):
-        await Store.open(str(path))
 
 
 async def test_existing_file_mode_is_left_alone(tmp_path: Path) -> None:
@@ -90,123 +80,6 @@ def test_settings_round_trip_and_validation() -> None:
             AppSettings().updated(bad)
 
 
-# Schema version 1, as the first hub wrote it: no token_revocations table.
-SCHEMA_V1 = """
-CREATE TABLE apps (id TEXT PRIMARY KEY, name TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1,
-    settings TEXT NOT NULL DEFAULT '{}', created_at INTEGER NOT NULL);
-CREATE TABLE app_keys (key TEXT PRIMARY KEY,
-    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
-    secret TEXT NOT NULL, created_at INTEGER NOT NULL);
-CREATE INDEX app_keys_by_app ON app_keys(app_id);
-CREATE TABLE app_origins (app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
-    pattern TEXT NOT NULL, PRIMARY KEY (app_id, pattern));
-INSERT INTO apps VALUES ('7', 'old', 1, '{}', 1);
-INSERT INTO app_keys VALUES ('k', '7', 's', 1);
-PRAGMA user_version = 1;
-"""
-
-
-async def test_a_version_1_database_is_upgraded_and_keeps_its_apps(tmp_path: Path) -> None:
-    path = tmp_path / "hub.db"
-    with sqlite3.connect(path) as db:
-        db.executescript(SCHEMA_V1)
-    store = await Store.open(str(path))
-    try:
-        assert (await store.get_app("7")).keys[0].secret == "s"
-        await store.add_revocation("7", "user", "u1", 100)
-        assert await store.list_revocations() == [("7", "user", "u1", 100)]
-    finally:
-        await store.close()
-    with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
-
-
-# What version 2 added, as it wrote it.
-SCHEMA_V2_REVOCATIONS = """
-CREATE TABLE token_revocations (
-    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
-    kind TEXT NOT NULL CHECK (kind IN ('user', 'session')),
-    subject TEXT NOT NULL, revoked_at INTEGER NOT NULL, PRIMARY KEY (app_id, kind, subject));
-"""
-
-# What version 3 added: one row per kept event (data raw for ASCII strings, else JSON).
-SCHEMA_V3_HISTORY = (
-    SCHEMA_V2_REVOCATIONS
-    + """
-CREATE TABLE channel_events (app_id TEXT NOT NULL, channel TEXT NOT NULL, seq INTEGER NOT NULL,
-    epoch TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL, is_json INTEGER NOT NULL,
-    user_id TEXT, time_ms INTEGER NOT NULL, PRIMARY KEY (app_id, channel, seq)) WITHOUT ROWID;
-INSERT INTO channel_events VALUES ('7', 'news', 8, 'e1', 'tick', 'plain', 0, NULL, 1000);
-INSERT INTO channel_events VALUES ('7', 'news', 9, 'e1', 'push', '{"a": [1]}', 1, 'u1', 1001);
-INSERT INTO channel_events VALUES ('7', 'chat', 2, 'e2', 'msg', '"h\\u00e9"', 1, NULL, 1002);
-PRAGMA user_version = 3;
-"""
-)
-
-
-async def kept_history(path: Path) -> dict[str, tuple[str, list]]:
-    """channel -> (epoch, events) as an upgraded store holds them; checks the version."""
-    store = await Store.open(str(path))
-    try:
-        rows = await store.load_history()
-    finally:
-        await store.close()
-    with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-        assert {"channel_events", "history_chunks"}.isdisjoint(tables)
-    return {
-        channel: (epoch, events)
-        for _, entries in rows
-        for _, channel, epoch, events in json.loads(entries)
-    }
-
-
-async def test_a_version_3_database_keeps_its_history(tmp_path: Path) -> None:
-    path = tmp_path / "hub.db"
-    with sqlite3.connect(path) as db:
-        db.executescript(SCHEMA_V1 + SCHEMA_V3_HISTORY)
-    assert await kept_history(path) == {
-        "chat": ("e2", [[2, "msg", "h\u00e9", 1002, None]]),
-        "news": ("e1", [[8, "tick", "plain", 1000, None], [9, "push", {"a": [1]}, 1001, "u1"]]),
-    }
-
-
-# What version 4 changed (and 5 kept): a row per channel per history batch.
-SCHEMA_V4_HISTORY = (
-    SCHEMA_V2_REVOCATIONS
-    + """
-CREATE TABLE history_chunks (id INTEGER PRIMARY KEY, app_id TEXT NOT NULL, channel TEXT NOT NULL,
-    epoch TEXT NOT NULL, events TEXT NOT NULL);
-INSERT INTO history_chunks VALUES (3, '7', 'news', 'e1', '[[8,"tick","plain",1000,null]]');
-INSERT INTO history_chunks VALUES (5, '7', 'chat', 'e2', '[[2,"msg","h\\u00e9",1002,null]]');
-INSERT INTO history_chunks VALUES (9, '7', 'news', 'e1', '[[9,"push",{"a":[1]},1001,"u1"]]');
-PRAGMA user_version = 4;
-"""
-)
-
-
-async def test_a_version_4_database_keeps_its_history_in_order(tmp_path: Path) -> None:
-    path = tmp_path / "hub.db"
-    with sqlite3.connect(path) as db:
-        db.executescript(SCHEMA_V1 + SCHEMA_V4_HISTORY)
-    history = History()
-    store = await Store.open(str(path))
-    try:
-        rows = await store.load_history()
-        forever = AppSettings(history_age=2**40)  # the events' times are of 1970
-        history.load(rows, lambda app_id: forever)
-    finally:
-        await store.close()
-    assert [row_id for row_id, _ in rows] == [3, 5, 9]
-    news = history.log("7", "news")
-    assert (news.epoch, [(e.seq, e.data) for e in news.events]) == (
-        "e1",
-        [(8, "plain"), (9, {"a": [1]})],
-    )
-    assert [e.data for e in history.log("7", "chat").events] == ["h\u00e9"]
-
-
 async def test_revocations_keep_the_latest_time_and_are_pruned() -> None:
     store = await Store.open(":memory:")
     try:
@@ -226,30 +99,3 @@ async def test_revocations_keep_the_latest_time_and_are_pruned() -> None:
         assert await store.list_revocations() == [(app.id, "session", "s-1", 200)]
     finally:
         await store.close()
-
-
-def schema_of(path: Path) -> dict[str, list[tuple]]:
-    """Each table's columns (name, type, not null, default, primary key) and indexes, as
-    SQLite reports them: what a hub's statements can rely on."""
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        return {
-            table: [row[1:] for row in db.execute(f"PRAGMA table_info({table})")]
-            + sorted((row[1], row[2]) for row in db.execute(f"PRAGMA index_list({table})"))
-            + [row[2:] for row in db.execute(f"PRAGMA foreign_key_list({table})")]
-            for table in sorted(tables)
-        }
-
-
-@pytest.mark.parametrize(
-    "old",
-    [SCHEMA_V1, SCHEMA_V1 + SCHEMA_V3_HISTORY, SCHEMA_V1 + SCHEMA_V4_HISTORY],
-    ids=["version 1", "version 3", "version 4"],
-)
-async def test_a_migrated_database_has_the_schema_of_a_new_one(tmp_path: Path, old: str) -> None:
-    new, migrated = tmp_path / "new.db", tmp_path / "migrated.db"
-    with contextlib.closing(sqlite3.connect(migrated)) as db:
-        db.executescript(old)
-    for path in (new, migrated):
-        await (await Store.open(str(path))).close()
-    assert schema_of(migrated) == schema_of(new)
