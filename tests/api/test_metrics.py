@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from conftest import WAIT, call
-from test_phoenix_transport import open_socket, v2
-from test_sse import Stream
+from phoenix_socket import open_socket, v2
+from sse_stream import Stream
 from tornado.httpclient import AsyncHTTPClient
 from waiting import eventually
 
