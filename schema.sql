@@ -1,5 +1,6 @@
--- The whole schema of the hub's SQLite store. hub/store.py applies it to a new database and
--- records SCHEMA_VERSION in PRAGMA user_version; later versions add numbered migrations.
+-- The whole schema of the hub's SQLite store, at the version its last line records in PRAGMA
+-- user_version: hub/store/migrations.py makes a new database from it, and brings an older one
+-- up to it with numbered steps.
 
 -- One row per app. `id` is digits for generated apps (the Pusher SDKs insist), free text for
 -- the --dev app. `settings` is a JSON object of the per-app limits and switches that differ
@@ -94,3 +95,7 @@ CREATE TABLE IF NOT EXISTS hub_settings (
     name            TEXT PRIMARY KEY,
     value           TEXT NOT NULL
 );
+
+-- The version this file describes: one more than hub/store/migrations.py's last step (the
+-- store's tests check it).
+PRAGMA user_version = 6;

@@ -2,11 +2,10 @@
 
 One aiosqlite connection per store; aiosqlite runs its statements one at a time on its own
 thread. History's group commits may also go through a second connection, on the event loop's
-thread, that never waits for a lock (hub/store/history.py says when and why). The schema comes
-from schema.sql; PRAGMA user_version records which version a database file is at.
+thread, that never waits for a lock (hub/store/history.py says when and why). A new file's
+schema comes from schema.sql, an older file's upgrades from hub/store/migrations.py.
 """
 
-import json
 import logging
 import os
 import secrets
@@ -16,26 +15,25 @@ from pathlib import Path
 
 import aiosqlite
 
-from hub import paths
 from hub.models import App, AppSettings, KeyPair
 from hub.store.accounts import AccountsStore
+from hub.store.errors import StoreError
 from hub.store.history import WAL_SIZE_LIMIT, HistoryStore
+from hub.store.migrations import SCHEMA_VERSION, migrate
 
-# 1: apps, keys, origins. 2: token_revocations. 3: channel_events (one row per event).
-# 4: history_chunks (one row per channel per history batch) in place of channel_events.
-# 5: dashboard users, sessions, API tokens, hub_settings; apps.owner_id.
-# 6: history_batches (one row per group commit, every channel together) in place of
-#    history_chunks.
-SCHEMA_VERSION = 6
-
+__all__ = [
+    "SCHEMA_VERSION",
+    "SYNCHRONOUS_MODES",
+    "WAL_SIZE_LIMIT",
+    "Store",
+    "StoreError",
+    "new_key",
+    "new_secret",
+]
 
 # aiosqlite logs every statement with its parameters at DEBUG: app secrets, password hashes and
 # token digests would reach any log configured at that level. Its warnings still pass.
 logging.getLogger("aiosqlite").setLevel(logging.WARNING)
-
-
-class StoreError(Exception):
-    """The database cannot be used (newer schema, unreadable file...)."""
 
 
 # How SQLite syncs commits to disk: NORMAL survives any crash of the process, FULL also a power
@@ -76,58 +74,7 @@ class Store(AccountsStore, HistoryStore):
             await self._db.execute("PRAGMA journal_mode = WAL")
             await self._db.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
             await self._db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
-        version = await self._scalar("PRAGMA user_version")
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} has schema version {version}; this hub knows up to {SCHEMA_VERSION}"
-            )
-        if version < SCHEMA_VERSION:
-            # schema.sql creates each table only if it is missing: running it brings a new file
-            # (version 0) or an older one up to date; what a version replaced is moved over
-            # below, in the same transaction as the version change.
-            columns = {row[1] async for row in await self._db.execute("PRAGMA table_info(apps)")}
-            if columns and "owner_id" not in columns:
-                # schema.sql cannot add a column to a table that exists already.
-                await self._db.execute(
-                    "ALTER TABLE apps ADD COLUMN owner_id TEXT REFERENCES users(id)"
-                    " ON DELETE SET NULL"
-                )
-            await self._db.executescript(paths.schema_sql().read_text(encoding="utf-8"))
-            if version == 3:
-                await self._history_rows_to_batches()
-            elif version in (4, 5):
-                await self._history_chunks_to_batches()
-            await self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            await self._db.commit()
-
-    async def _history_rows_to_batches(self) -> None:
-        """Version 3 kept one row per event in channel_events; each channel's rows become one
-        history batch."""
-        async with self._db.execute(
-            "SELECT app_id, channel, epoch, seq, name, data, is_json, time_ms, user_id"
-            " FROM channel_events ORDER BY app_id, channel, epoch, seq"
-        ) as cursor:
-            rows = await cursor.fetchall()
-        chunks: dict[tuple[str, str, str], list] = {}
-        for app_id, channel, epoch, seq, name, data, is_json, time_ms, user_id in rows:
-            value = json.loads(data) if is_json else data
-            chunks.setdefault((app_id, channel, epoch), []).append(
-                [seq, name, value, time_ms, user_id]
-            )
-        await self._db.executemany(
-            "INSERT INTO history_batches (events) VALUES (?)",
-            [(json.dumps([[*key, events]]),) for key, events in chunks.items()],
-        )
-        await self._db.execute("DROP TABLE channel_events")
-
-    async def _history_chunks_to_batches(self) -> None:
-        """Versions 4 and 5 kept a row per channel per batch (history_chunks): each becomes a
-        history batch of one channel, under the same id, so their order stays."""
-        await self._db.execute(
-            "INSERT INTO history_batches (id, events) SELECT id, json_array(json_array("
-            "app_id, channel, epoch, json(events))) FROM history_chunks ORDER BY id"
-        )
-        await self._db.execute("DROP TABLE history_chunks")
+        await migrate(self._db, self.path)
 
     async def close(self) -> None:
         self._close_history_writer()

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 from conftest import WAIT, call
-from test_phoenix_transport import open_socket, v2
-from test_sse import Stream
+from phoenix_socket import open_socket, v2
+from sse_stream import Stream
 from tornado.httpclient import AsyncHTTPClient
+from waiting import eventually
 
 from hub.models import Disconnect, Event
 from hub.pytest_plugin import RunningHub
@@ -68,15 +69,14 @@ async def scrape(hub: RunningHub) -> dict[str, float]:
 
 async def scraped(hub: RunningHub, expected: dict[str, float]) -> dict[str, float]:
     """Scrapes until every `expected` sample has its value (within WAIT); the last scrape."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT
-    while True:
+
+    async def settled() -> dict[str, float]:
         metrics = await scrape(hub)
         wrong = {k: metrics.get(k) for k, v in expected.items() if metrics.get(k) != v}
-        if not wrong:
-            return metrics
-        assert loop.time() < deadline, f"expected {expected}, still got {wrong}"
-        await asyncio.sleep(0.02)
+        assert not wrong, f"expected {expected}, got {wrong}"
+        return metrics
+
+    return await eventually(settled)
 
 
 def moved(before: dict[str, float], **by: float) -> dict[str, float]:

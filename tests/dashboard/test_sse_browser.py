@@ -18,7 +18,6 @@ in production, needs neither."""
 import asyncio
 import json
 import socket
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import pytest
 from chromium import browser, new_page  # noqa: F401 (fixture)
 from conftest import call
 from playwright.async_api import TimeoutError as PlaywrightTimeout
+from waiting import eventually
 
 from hub.config import Settings
 from hub.models import App
@@ -80,14 +80,6 @@ async def start_hub(settings: Settings, app: App | None = None) -> RunningHub:
         app = await server.store.create_app("news site", origins=(PAGE_ORIGIN,))
         await server.apps.reload()
     return RunningHub(server, app)
-
-
-async def until(condition: Callable[[], bool], timeout: float = WAIT_MS / 1000) -> None:
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 async def page_until(page: Any, expression: str) -> None:
@@ -153,7 +145,7 @@ async def test_event_source_resumes_through_a_restart(
         running = None
         # The stream ended (an error), the reconnect was refused (another), a third is held.
         await page_until(page, "errors >= 2")
-        await until(lambda: len(requests) >= 3)
+        await eventually(lambda: len(requests) >= 3, WAIT_MS / 1000, interval=0.05)
         assert await page.evaluate("opens") == 1
 
         running = await start_hub(settings, app)

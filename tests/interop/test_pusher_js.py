@@ -26,6 +26,7 @@ import tornado.web
 from conftest import WAIT, in_thread, pusher_for
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
+from waiting import eventually
 
 from hub.pytest_plugin import RunningHub
 
@@ -342,14 +343,16 @@ def is_fence(report: Report) -> bool:
     return str(report.get("event", "")).startswith("fence-")
 
 
-async def eventually(query: Callable[[], Any], expected: Any) -> None:
+async def answers(query: Callable[[], Any], expected: Any) -> None:
     """Polls a blocking SDK call until it returns `expected` (bounded): for hub state that no
     client is told about, such as a socket that just dropped."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT
-    while (got := await in_thread(query)) != expected:
-        assert loop.time() < deadline, f"still {got}, expected {expected}"
-        await asyncio.sleep(0.02)
+
+    async def answered() -> bool:
+        got = await in_thread(query)
+        assert got == expected, f"got {got}, expected {expected}"
+        return True
+
+    await eventually(answered)
 
 
 # -- the tests ----------------------------------------------------------------------------------
@@ -533,7 +536,7 @@ async def test_one_user_on_two_connections_is_one_member(
     await ann_again.subscribe("news")  # answered after the hub handled the unsubscribe
     await ann_again.subscribe("presence-room")
     await ann_again.close()
-    await eventually(room_info, {"occupied": True, "user_count": 2, "subscription_count": 2})
+    await answers(room_info, {"occupied": True, "user_count": 2, "subscription_count": 2})
     await fence(sdk, "presence-room", ann, bob)
     assert [r["event"] for r in bob.seen("event") if not is_fence(r)] == [
         "pusher:subscription_succeeded"

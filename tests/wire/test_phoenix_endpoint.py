@@ -10,28 +10,16 @@ import time
 from typing import Any
 
 import pytest
-from conftest import WAIT, call
-from tornado.httpclient import HTTPClientError, HTTPRequest
-from tornado.websocket import WebSocketClientConnection, websocket_connect
+from conftest import call
+from phoenix_socket import open_socket, socket_url, v2
+from tornado.httpclient import HTTPClientError
+from tornado.websocket import WebSocketClientConnection
 
 from hub.config import Settings
 from hub.models import AppSettings
 from hub.pytest_plugin import RunningHub
 from hub.server import HubServer
 from hub.tokens import mint
-
-
-def socket_url(hub: RunningHub | HubServer, **params: str) -> str:
-    query = "&".join(f"{name}={value}" for name, value in params.items())
-    return f"{hub.ws_url}/socket/websocket?{query}"
-
-
-async def open_socket(
-    url: str, origin: str | None = None, subprotocols: list[str] | None = None
-) -> WebSocketClientConnection:
-    headers = {"Origin": origin} if origin else {}
-    request = HTTPRequest(url, headers=headers, connect_timeout=WAIT, request_timeout=WAIT)
-    return await websocket_connect(request, subprotocols=subprotocols)
 
 
 async def upgrade(url: str, origin: str | None = None) -> tuple[int, Any]:
@@ -50,13 +38,6 @@ async def exchange(conn: WebSocketClientConnection, message: list) -> list:
     reply = await conn.read_message()
     assert isinstance(reply, str), reply
     return json.loads(reply)
-
-
-def v2(hub: RunningHub, token: str | None = None, **extra: str) -> str:
-    params = {"vsn": "2.0.0", "key": hub.key, **extra}
-    if token is not None:
-        params["token"] = token
-    return socket_url(hub, **params)
 
 
 async def test_refused_upgrades_and_their_statuses(hub_server: RunningHub) -> None:

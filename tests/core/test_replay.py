@@ -10,8 +10,10 @@ import sqlite3
 from conftest import WsClient, call
 from tornado.httpclient import AsyncHTTPClient
 from tornado.websocket import websocket_connect
+from waiting import eventually
 
 from hub.config import Settings
+from hub.core.history import ChannelLog
 from hub.models import AppSettings, Event
 from hub.pytest_plugin import RunningHub
 from hub.server import HubServer
@@ -182,12 +184,13 @@ async def test_replay_races_no_live_event(hub_server: RunningHub) -> None:
             await call(hub_server, "POST", f"/apps/{hub_server.app_id}/events", body)
             n += 1
 
+    def fifty_events_in() -> ChannelLog | None:
+        log = hub_server.server.hub.history.log(hub_server.app_id, channel)
+        return log if log is not None and log.last_seq >= 50 else None
+
     task = asyncio.create_task(publisher())
     try:
-        while (log := hub_server.server.hub.history.log(hub_server.app_id, channel)) is None or (
-            log.last_seq < 50
-        ):
-            await asyncio.sleep(0.01)
+        log = await eventually(fifty_events_in, interval=0.01)
         rng = random.Random(7)
         for _ in range(trials):
             since = log.last_seq - rng.randrange(0, 40)

@@ -10,6 +10,7 @@ import sys
 import pytest
 from conftest import WAIT, WsClient, handshake_status, in_thread, pusher_for
 from pusher.errors import PusherBadAuth
+from waiting import eventually
 
 from hub.config import Settings
 from hub.models import AppSettings
@@ -81,15 +82,6 @@ def hub_cli(db: str, *args: str) -> str:
         check=True,
     )
     return done.stdout
-
-
-async def eventually(check, timeout: float = WAIT) -> None:
-    """Polls `check()` (async, returning bool) until it holds; fails after `timeout`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_cli_changes_reach_the_running_hub(hub_server, connect) -> None:
