@@ -106,7 +106,7 @@ def running_harness(io_loop: Any, kind: type[H], settings: AppSettings) -> Itera
     this module's fixture and of test_phoenix.py's). The app keeps no history: an event that a
     channel keeps goes out only once the hub's writer has stored it, which runs on the loop,
     while these tests deliver in the same call. Replay is tested with a running hub
-    (tests/test_replay.py) and in the core (tests/core)."""
+    and in the core (tests/core/test_replay.py, tests/core/test_history.py)."""
     settings = settings.updated({"history_depth": 0})
 
     async def build() -> H:
