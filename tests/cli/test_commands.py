@@ -16,7 +16,7 @@ from conftest import WAIT, WsClient
 from hub.auth.tokens import verify
 from hub.models import MAX_APP_NAME_LENGTH
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run(db: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from conftest import WAIT
 from dashboard_client import DashboardClient
-from test_cli import finish, run, start_serving
+from test_commands import finish, run, start_serving
 
 from hub.store import Store
 
