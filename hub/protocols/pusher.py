@@ -13,16 +13,18 @@ from typing import Any
 
 from hub.auth import signatures
 from hub.core.access import join_refusal
+from hub.core.admission import admit
+from hub.core.apps import LiveApp
 from hub.core.channels import Member, PresenceFull
 from hub.core.connection import Connection
 from hub.core.hub import Hub, OverQuota
 from hub.core.replay import ReplayRequest, replay_request, stored_event
 from hub.errors import (
     CLOSE_CODES,
-    PRESENCE_FULL_STATUS,
-    USER_INFO_TOO_LARGE_STATUS,
+    HandshakeRefused,
     PusherCode,
     PusherError,
+    Refusal,
     SubscriptionError,
     auth_failed,
     invalid_channel,
@@ -91,24 +93,27 @@ class PusherCodec:
 CODEC = PusherCodec()
 
 
-def handshake_problem(path_ok: bool, app: App | None, protocol: str | None) -> PusherError | None:
-    """Why a new connection is refused before it is established, in Pusher's order of checks."""
+def handshake_problem(
+    hub: Hub, live: LiveApp | None, path_ok: bool, protocol: str | None
+) -> HandshakeRefused | None:
+    """Why a new connection is refused once its socket is up, in Pusher's order of checks: the
+    path, the admission step (its origin was checked before the upgrade; the quota is counted
+    when it connects; it signs in later, with no token), the protocol version."""
     if not path_ok:
-        return PusherError(PusherCode.PATH_NOT_FOUND, "Path not found: use /app/{key}")
-    if app is None:
-        return PusherError(PusherCode.APP_KEY_UNKNOWN, "App key does not exist")
-    if not app.active:
-        return PusherError(PusherCode.APP_DISABLED, "App is disabled")
+        return HandshakeRefused(Refusal.PATH_NOT_FOUND)
+    try:
+        admit(hub, live, None, None, count_quota=False, by_token=False)
+    except HandshakeRefused as refused:
+        return refused
     if protocol is None:
-        return PusherError(PusherCode.PROTOCOL_MISSING, "No protocol version supplied")
+        return HandshakeRefused(Refusal.PROTOCOL_MISSING)
     try:
         version = int(protocol)
     except ValueError:
         version = -1
     if version not in ACCEPTED_PROTOCOLS:
-        return PusherError(
-            PusherCode.PROTOCOL_UNSUPPORTED, f"Unsupported protocol version {protocol!r}"
-        )
+        detail = f"Unsupported protocol version {protocol!r}"
+        return HandshakeRefused(Refusal.PROTOCOL_UNSUPPORTED, detail)
     return None
 
 
@@ -151,23 +156,18 @@ class PusherSession:
         self.fail(PusherError(None, "Binary frames are not supported", close=False))
 
     def open(
-        self,
-        app: App | None,
-        *,
-        key: str | None = None,
-        path_ok: bool = True,
-        protocol: str | None = "7",
+        self, app: App | None, *, key: str | None = None, refused: HandshakeRefused | None = None
     ) -> None:
-        """The websocket is up: establish the connection or refuse it with a code."""
-        problem = handshake_problem(path_ok, app, protocol)
-        if problem is None:
+        """The websocket is up: establish the connection, or send the refusal (`refused`, from
+        `handshake_problem`, or the quota's, counted here) with its close code."""
+        if refused is None:
             assert app is not None
             try:
                 self.conn = self.hub.connect(app, self, key)
             except OverQuota:
-                problem = PusherError(PusherCode.OVER_QUOTA, "App is over its connection quota")
-        if problem is not None:
-            self.fail(problem)
+                refused = HandshakeRefused(Refusal.OVER_QUOTA)
+        if refused is not None:
+            self.fail(PusherError(refused.code, refused.message))
             return
         assert self.conn is not None and app is not None
         established = {"socket_id": self.conn.socket_id, "activity_timeout": self._activity_timeout}
@@ -269,7 +269,7 @@ class PusherSession:
             self._write(frame("pusher:subscription_error", dumps(_refusal_data(refusal)), name))
             return
         except PresenceFull:
-            refusal = limit_reached("Presence channel is full", PRESENCE_FULL_STATUS)
+            refusal = limit_reached("Presence channel is full", PusherCode.PRESENCE_FULL)
             self._write(frame("pusher:subscription_error", dumps(_refusal_data(refusal)), name))
             return
         if channel.is_presence:
@@ -416,6 +416,6 @@ def _presence_member(app: App, channel_data: str) -> Member:
     if utf8_size(dumps(info)) > app.settings.max_presence_user_info_bytes:
         raise limit_reached(
             f"user_info larger than {app.settings.max_presence_user_info_bytes} bytes",
-            USER_INFO_TOO_LARGE_STATUS,
+            PusherCode.USER_INFO_TOO_LARGE,
         )
     return Member(str(user_id), info)

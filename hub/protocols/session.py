@@ -1,32 +1,15 @@
-"""What the token-identified protocols (Phoenix, SSE) share: the socket token's check at the
-handshake (`identify`), and the session shell, the core's `Peer` side of one connection given
-`write(Outgoing)` and `close(code, reason)` by its transport. Pusher's session has its own
-shell: it sends `pusher:error` before it closes."""
+"""What the token-identified protocols (Phoenix, SSE) share: the session shell, the core's
+`Peer` side of one connection given `write(Outgoing)` and `close(code, reason)` by its
+transport. Pusher's session has its own shell: it sends `pusher:error` before it closes. (Who
+may connect is decided before a session opens: hub/core/admission.py.)"""
 
 from collections.abc import Callable
 
-from hub.auth.tokens import SocketToken, TokenError, TokenExpired
 from hub.core.connection import Connection
 from hub.core.hub import Hub
-from hub.errors import CLOSE_CODES, HandshakeRefused
-from hub.models import App, Disconnect
+from hub.errors import CLOSE_CODES
+from hub.models import Disconnect
 from hub.protocols.frames import Outgoing
-
-
-def identify(hub: Hub, app: App, token: str | None) -> SocketToken | None:
-    """The claims of the token a connection presents (None: anonymous), or HandshakeRefused
-    (403) when the token is expired, invalid or revoked, or missing where the app requires
-    users (`user_authentication_required`)."""
-    if not token:
-        if app.settings.user_authentication_required:
-            raise HandshakeRefused(403, "this app requires a token")
-        return None
-    try:
-        return hub.check_token(app, token)
-    except TokenExpired:
-        raise HandshakeRefused(403, "token expired") from None
-    except TokenError as error:
-        raise HandshakeRefused(403, str(error)) from None
 
 
 class PeerSession:
