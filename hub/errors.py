@@ -1,12 +1,14 @@
 """Every client-visible error code, defined once.
 
 Pusher close/error codes (4000-4399) decide what pusher-js does next: 4001-4099 and >= 4300
-stop it for good, 4100-4199 reconnect after a backoff, 4200-4299 reconnect at once. HTTP API
-errors carry a status and a JSON message. Call sites name these, never a bare number.
+stop it for good, 4100-4199 reconnect after a backoff, 4200-4299 reconnect at once. RFC 6455
+close codes (1000-1011) are the websocket's own. A handshake refusal is one entry of `Refusal`,
+the same answer on every endpoint. HTTP API errors carry a status and a JSON message. Call
+sites name these, never a bare number.
 """
 
 from dataclasses import dataclass
-from enum import IntEnum, StrEnum
+from enum import Enum, IntEnum, StrEnum
 
 from hub.models import Disconnect
 
@@ -27,6 +29,24 @@ class PusherCode(IntEnum):
     RECONNECT = 4200  # reconnect now: server shutting down or restarting
     PONG_TIMEOUT = 4201  # no answer to the server's ping
     CLIENT_EVENT_REJECTED = 4301  # client event refused; the connection stays open
+    # The same numbers as `status` of a `pusher:subscription_error` (soketi's), where they mean
+    # something else; aliases, so each use reads what it means.
+    INVALID_CHANNEL = 4009  # the channel name is not valid
+    PRESENCE_FULL = 4100  # the presence channel has its maximum of members
+    USER_INFO_TOO_LARGE = 4301  # channel_data's user_info is over the app's limit
+
+
+class CloseCode(IntEnum):
+    """RFC 6455 close codes: the websocket's own, and the Phoenix endpoint's for frames it
+    cannot take."""
+
+    NORMAL = 1000
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003  # a binary frame where only text is spoken (Phoenix's JSON)
+    # A message its type does not allow: text that is not UTF-8, or a Phoenix frame that is
+    # not a JSON [join_ref, ref, topic, event, payload] array.
+    INVALID_DATA = 1007
+    TOO_BIG = 1009
 
 
 # Why the core ended a connection, as a close code. Phoenix sockets close with the same codes
@@ -59,20 +79,65 @@ class PhoenixReason(StrEnum):
     UNAVAILABLE = "unavailable"  # the push could not be stored (full disk...) or the hub stops
 
 
-class PhoenixClose(IntEnum):
-    """Close codes of the Phoenix endpoint for frames it cannot take (RFC 6455 codes)."""
+class Refusal(Enum):
+    """Why a new connection (websocket or event stream) is refused, with its one answer: the
+    HTTP status of a refusal before the upgrade (Phoenix, SSE, and Pusher's foreign origin),
+    the close code sent with `pusher:error` after it (Pusher; None: never refused there), and
+    the message, which every endpoint sends as it is."""
 
-    UNSUPPORTED_DATA = 1003  # a binary frame: hub speaks the JSON serializer only
-    BAD_FRAME = 1007  # not a JSON [join_ref, ref, topic, event, payload] array
+    def __init__(self, status: int, code: PusherCode | None, message: str) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+
+    # Every endpoint: the admission step (hub/core/admission.py), in its order.
+    UNKNOWN_KEY = 404, PusherCode.APP_KEY_UNKNOWN, "unknown app key"
+    APP_DISABLED = 403, PusherCode.APP_DISABLED, "app is disabled"
+    ORIGIN_NOT_ALLOWED = 403, None, "origin not allowed for this app"
+    OVER_QUOTA = 503, PusherCode.OVER_QUOTA, "app is over its connection quota"
+    TOKEN_REQUIRED = 403, None, "this app requires a token"
+    TOKEN_EXPIRED = 403, None, "token expired"
+    TOKEN_INVALID = 403, None, "invalid token"  # the token error's text, when it has one
+    # Websocket handshakes.
+    NOT_GET = 405, None, "websocket handshakes are GET requests"
+    NOT_WEBSOCKET = 400, None, 'Can "Upgrade" only to "websocket"'
+    NO_CONNECTION_UPGRADE = 400, None, '"Connection" must include "Upgrade"'
+    WEBSOCKET_VERSION = 426, None, "websocket version 13 required"
+    WEBSOCKET_KEY = 400, None, "missing or malformed Sec-WebSocket-Key"
+    # Pusher's own, in its order after the upgrade: path, admission, protocol.
+    PATH_NOT_FOUND = 404, PusherCode.PATH_NOT_FOUND, "Path not found: use /app/{key}"
+    PROTOCOL_MISSING = 400, PusherCode.PROTOCOL_MISSING, "No protocol version supplied"
+    PROTOCOL_UNSUPPORTED = 400, PusherCode.PROTOCOL_UNSUPPORTED, "Unsupported protocol version"
+    # Phoenix's own, before admission.
+    VSN_UNSUPPORTED = 400, None, "vsn must be 2.x: hub speaks the V2 JSON serializer"
+    AUTH_TOKEN_NOT_BASE64 = 403, None, "authToken is not base64"
+    # The event stream's own, after admission.
+    CHANNEL_MISSING = 400, None, "name at least one channel: ?channel=NAME"
+    CHANNEL_INVALID = 400, None, "invalid channel name"  # with the name and what is wrong
+    CHANNEL_REFUSED = 403, None, "channel refused"  # with the core's reason
 
 
 @dataclass
 class HandshakeRefused(Exception):
-    """A websocket upgrade refused with an HTTP status and a JSON message (Phoenix endpoint:
-    phoenix.js retries refused upgrades with its reconnect backoff)."""
+    """A new connection refused: answered with the refusal's status and `{"error": message}`
+    before an upgrade (phoenix.js retries those with its reconnect backoff), or with
+    `pusher:error` and its close code after one. `detail` says the table's message more
+    precisely where the cause has words of its own (the token error, the bad channel name)."""
 
-    status: int
-    message: str
+    refusal: Refusal
+    detail: str = ""
+
+    @property
+    def status(self) -> int:
+        return self.refusal.status
+
+    @property
+    def code(self) -> PusherCode | None:
+        return self.refusal.code
+
+    @property
+    def message(self) -> str:
+        return self.detail or self.refusal.message
 
 
 @dataclass
@@ -100,7 +165,7 @@ def auth_failed(message: str) -> SubscriptionError:
 
 
 def invalid_channel(message: str) -> SubscriptionError:
-    return SubscriptionError("InvalidChannel", message, 4009)
+    return SubscriptionError("InvalidChannel", message, PusherCode.INVALID_CHANNEL)
 
 
 def invalid_history(message: str) -> SubscriptionError:
@@ -109,10 +174,6 @@ def invalid_history(message: str) -> SubscriptionError:
 
 def limit_reached(message: str, status: int) -> SubscriptionError:
     return SubscriptionError("LimitReached", message, status)
-
-
-PRESENCE_FULL_STATUS = 4100
-USER_INFO_TOO_LARGE_STATUS = 4301
 
 
 class ApiError(Exception):
@@ -142,6 +203,11 @@ def not_found(message: str) -> ApiError:
 
 def too_large(message: str) -> ApiError:
     return ApiError(413, message)
+
+
+def app_disabled() -> ApiError:
+    """The HTTP API's answer for an app switched off: the handshakes' own refusal."""
+    return ApiError(Refusal.APP_DISABLED.status, Refusal.APP_DISABLED.message)
 
 
 def unavailable(message: str) -> ApiError:

@@ -18,7 +18,7 @@ from tornado.web import RequestHandler
 from hub.auth import signatures
 from hub.core.apps import LiveApp
 from hub.core.hub import Hub
-from hub.errors import ApiError, bad_request, forbidden, not_found, too_large, unauthorized
+from hub.errors import ApiError, app_disabled, bad_request, not_found, too_large, unauthorized
 from hub.models import App
 
 log = logging.getLogger("hub.api")
@@ -70,7 +70,7 @@ class AppApiHandler(JsonHandler):
         live = await self._find_app()
         self._authenticate(live.app)
         if not live.app.active:
-            raise forbidden("app is disabled")
+            raise app_disabled()
         if len(self.request.body) > MAX_BODY_BYTES:
             raise too_large(f"request body larger than {MAX_BODY_BYTES} bytes")
         self.app = live.app

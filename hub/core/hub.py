@@ -127,8 +127,7 @@ class Hub:
     ) -> Connection:
         """A new connection of `app`, anonymous or with the identity of a verified `token`.
         Raises OverQuota."""
-        quota = app.settings.max_connections
-        if quota and self.connection_count(app.id) >= quota:
+        if self.at_quota(app):
             raise OverQuota(app.id)
         conn = Connection(app.id, peer, key)
         if token is not None:
@@ -164,6 +163,11 @@ class Hub:
 
     def connection_count(self, app_id: str) -> int:
         return len(self._by_app.get(app_id, ()))
+
+    def at_quota(self, app: App) -> bool:
+        """Whether `app` has as many connections as its quota allows (0: no quota)."""
+        quota = app.settings.max_connections
+        return bool(quota) and self.connection_count(app.id) >= quota
 
     def app_connections(self, app_id: str) -> list[Connection]:
         return list(self._by_app.get(app_id, {}).values())

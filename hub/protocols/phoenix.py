@@ -6,7 +6,8 @@ it each text frame, `[join_ref, ref, topic, event, payload]`, and gives it `writ
 channels, so phoenix.js and pusher-js clients share them. See ../shared/docs/protocol-phoenix.md.
 
 The socket's identity (user, grants, session) comes from its token, checked before the upgrade
-by `admit`; the join and push rules are the core's (hub/core/access.py).
+by `admit` (the admission step, hub/core/admission.py); the join and push rules are the core's
+(hub/core/access.py).
 """
 
 import base64
@@ -16,17 +17,14 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from hub.auth.tokens import SocketToken
+from hub.core import admission
 from hub.core.access import join_refusal, publish_refusal
+from hub.core.apps import LiveApp
 from hub.core.channels import Channel, Member, PresenceFull
 from hub.core.connection import Connection
 from hub.core.hub import Hub, OverQuota
 from hub.core.replay import Gap, replay_request
-from hub.errors import (
-    HandshakeRefused,
-    PhoenixClose,
-    PhoenixReason,
-    PusherCode,
-)
+from hub.errors import CloseCode, HandshakeRefused, PhoenixReason, Refusal
 from hub.models import (
     GENERAL_CHANNEL,
     App,
@@ -38,7 +36,7 @@ from hub.models import (
     utf8_size,
 )
 from hub.protocols.frames import Outgoing, dumps
-from hub.protocols.session import PeerSession, identify
+from hub.protocols.session import PeerSession
 
 log = logging.getLogger("hub.phoenix")
 
@@ -123,25 +121,21 @@ def token_from_subprotocols(offered: list[str]) -> str | None:
                 token = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
                 return token.decode("ascii")
             except ValueError:  # binascii.Error, non-ASCII text, or non-ASCII bytes decoded
-                raise HandshakeRefused(403, "authToken is not base64") from None
+                raise HandshakeRefused(Refusal.AUTH_TOKEN_NOT_BASE64) from None
     return None
 
 
-def admit(hub: Hub, app: App | None, vsn: str | None, token: str | None) -> SocketToken | None:
-    """Decides an upgrade before it happens: the identity of the socket (None: anonymous), or
-    HandshakeRefused with the HTTP status, as Phoenix refuses `connect`."""
+def admit(
+    hub: Hub, live: LiveApp | None, origin: str | None, vsn: str | None, token: str | None
+) -> admission.Admitted:
+    """Decides an upgrade before it happens: the app and the identity of the socket, or
+    HandshakeRefused with the HTTP status, as Phoenix refuses `connect`: the serializer's
+    version first, then the admission step. The quota is counted here, before the upgrade, like
+    everything else; a socket that slips past it between two upgrades is closed with the same
+    refusal's code by `PhoenixSession.open`."""
     if vsn is None or not vsn.startswith("2."):
-        raise HandshakeRefused(400, "vsn must be 2.x: hub speaks the V2 JSON serializer")
-    if app is None:
-        raise HandshakeRefused(403, "unknown app key: connect with params {key: APP_KEY}")
-    if not app.active:
-        raise HandshakeRefused(403, "app is disabled")
-    quota = app.settings.max_connections
-    if quota and hub.connection_count(app.id) >= quota:
-        # Refused before the upgrade, like everything else here; a socket that slips past
-        # this between two upgrades is closed with 4004 by `PhoenixSession.open`.
-        raise HandshakeRefused(503, "app is over its connection quota")
-    return identify(hub, app, token)
+        raise HandshakeRefused(Refusal.VSN_UNSUPPORTED)
+    return admission.admit(hub, live, origin, token, count_quota=True)
 
 
 class Message(NamedTuple):
@@ -187,10 +181,12 @@ class PhoenixSession(PeerSession):
         try:
             self.conn = self.hub.connect(app, self, key, token)
         except OverQuota:
-            self.shut(int(PusherCode.OVER_QUOTA), "app is over its connection quota")
+            refusal = Refusal.OVER_QUOTA
+            assert refusal.code is not None
+            self.shut(int(refusal.code), refusal.message)
 
     def receive_binary(self) -> None:
-        self.shut(PhoenixClose.UNSUPPORTED_DATA, "binary frames are not supported")
+        self.shut(CloseCode.UNSUPPORTED_DATA, "binary frames are not supported")
 
     def receive(self, text: str) -> None:
         conn = self.conn
@@ -199,7 +195,7 @@ class PhoenixSession(PeerSession):
         conn.seen()
         message = parse_message(text)
         if message is None:
-            self.shut(PhoenixClose.BAD_FRAME, "frames are [join_ref, ref, topic, event, payload]")
+            self.shut(CloseCode.INVALID_DATA, "frames are [join_ref, ref, topic, event, payload]")
             return
         live = self.hub.apps.cached(conn.app_id)
         if live is None:

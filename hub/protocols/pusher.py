@@ -12,14 +12,17 @@ import logging
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from hub.core.admission import admit
+from hub.core.apps import LiveApp
 from hub.core.channels import PresenceFull
 from hub.core.connection import Connection
 from hub.core.hub import Hub, OverQuota
 from hub.core.replay import Gap, ReplayRequest, replay_request
 from hub.errors import (
-    PRESENCE_FULL_STATUS,
+    HandshakeRefused,
     PusherCode,
     PusherError,
+    Refusal,
     SubscriptionError,
     invalid_history,
     limit_reached,
@@ -43,24 +46,27 @@ ACCEPTED_PROTOCOLS = range(4, 8)
 CLIENT_EVENT_KINDS = (ChannelKind.PRIVATE, ChannelKind.PRESENCE)
 
 
-def handshake_problem(path_ok: bool, app: App | None, protocol: str | None) -> PusherError | None:
-    """Why a new connection is refused before it is established, in Pusher's order of checks."""
+def handshake_problem(
+    hub: Hub, live: LiveApp | None, path_ok: bool, protocol: str | None
+) -> HandshakeRefused | None:
+    """Why a new connection is refused once its socket is up, in Pusher's order of checks: the
+    path, the admission step (its origin was checked before the upgrade; the quota is counted
+    when it connects; it signs in later, with no token), the protocol version."""
     if not path_ok:
-        return PusherError(PusherCode.PATH_NOT_FOUND, "Path not found: use /app/{key}")
-    if app is None:
-        return PusherError(PusherCode.APP_KEY_UNKNOWN, "App key does not exist")
-    if not app.active:
-        return PusherError(PusherCode.APP_DISABLED, "App is disabled")
+        return HandshakeRefused(Refusal.PATH_NOT_FOUND)
+    try:
+        admit(hub, live, None, None, count_quota=False, by_token=False)
+    except HandshakeRefused as refused:
+        return refused
     if protocol is None:
-        return PusherError(PusherCode.PROTOCOL_MISSING, "No protocol version supplied")
+        return HandshakeRefused(Refusal.PROTOCOL_MISSING)
     try:
         version = int(protocol)
     except ValueError:
         version = -1
     if version not in ACCEPTED_PROTOCOLS:
-        return PusherError(
-            PusherCode.PROTOCOL_UNSUPPORTED, f"Unsupported protocol version {protocol!r}"
-        )
+        detail = f"Unsupported protocol version {protocol!r}"
+        return HandshakeRefused(Refusal.PROTOCOL_UNSUPPORTED, detail)
     return None
 
 
@@ -96,23 +102,18 @@ class PusherSession(PeerSession):
         self.fail(PusherError(None, "Binary frames are not supported", close=False))
 
     def open(
-        self,
-        app: App | None,
-        *,
-        key: str | None = None,
-        path_ok: bool = True,
-        protocol: str | None = "7",
+        self, app: App | None, *, key: str | None = None, refused: HandshakeRefused | None = None
     ) -> None:
-        """The websocket is up: establish the connection or refuse it with a code."""
-        problem = handshake_problem(path_ok, app, protocol)
-        if problem is None:
+        """The websocket is up: establish the connection, or send the refusal (`refused`, from
+        `handshake_problem`, or the quota's, counted here) with its close code."""
+        if refused is None:
             assert app is not None
             try:
                 self.conn = self.hub.connect(app, self, key)
             except OverQuota:
-                problem = PusherError(PusherCode.OVER_QUOTA, "App is over its connection quota")
-        if problem is not None:
-            self.fail(problem)
+                refused = HandshakeRefused(Refusal.OVER_QUOTA)
+        if refused is not None:
+            self.fail(PusherError(refused.code, refused.message))
             return
         assert self.conn is not None and app is not None
         established = {"socket_id": self.conn.socket_id, "activity_timeout": self._activity_timeout}
@@ -204,7 +205,7 @@ class PusherSession(PeerSession):
             self._write(frame("pusher:subscription_error", dumps(_refusal_data(refusal)), name))
             return
         except PresenceFull:
-            refusal = limit_reached("Presence channel is full", PRESENCE_FULL_STATUS)
+            refusal = limit_reached("Presence channel is full", PusherCode.PRESENCE_FULL)
             self._write(frame("pusher:subscription_error", dumps(_refusal_data(refusal)), name))
             return
         if channel.is_presence:

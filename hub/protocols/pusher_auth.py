@@ -11,7 +11,6 @@ from hub.core.access import join_refusal
 from hub.core.channels import Member
 from hub.core.connection import Connection
 from hub.errors import (
-    USER_INFO_TOO_LARGE_STATUS,
     PusherCode,
     PusherError,
     auth_failed,
@@ -63,7 +62,7 @@ def presence_member(app: App, channel_data: str) -> Member:
     if utf8_size(dumps(info)) > app.settings.max_presence_user_info_bytes:
         raise limit_reached(
             f"user_info larger than {app.settings.max_presence_user_info_bytes} bytes",
-            USER_INFO_TOO_LARGE_STATUS,
+            PusherCode.USER_INFO_TOO_LARGE,
         )
     return Member(str(user_id), info)
 

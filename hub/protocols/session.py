@@ -1,36 +1,18 @@
-"""What the protocol sessions share: the socket token's check at the handshake of the
-token-identified protocols (`identify`, Phoenix and SSE), and the session shell every protocol
-builds on (`PeerSession`), the core's `Peer` side of one connection given `write(Outgoing)` and
-`close(code, reason)` by its transport: sending, closing once, leaving the core, and the replay
-of a new subscription's history, each protocol framing it its own way."""
+"""The session shell every protocol builds on (`PeerSession`): the core's `Peer` side of one
+connection, given `write(Outgoing)` and `close(code, reason)` by its transport: sending, closing
+once, leaving the core, and the replay of a new subscription's history, each protocol framing it
+its own way. (Who may connect is decided before a session opens: hub/core/admission.py.)"""
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from hub.auth.tokens import SocketToken, TokenError, TokenExpired
 from hub.core.connection import Codec, Connection
 from hub.core.hub import Hub
 from hub.core.replay import Gap, ReplayRequest, stored_event
-from hub.errors import CLOSE_CODES, HandshakeRefused
+from hub.errors import CLOSE_CODES
 from hub.models import App, Disconnect, Event
 from hub.protocols.frames import Outgoing
-
-
-def identify(hub: Hub, app: App, token: str | None) -> SocketToken | None:
-    """The claims of the token a connection presents (None: anonymous), or HandshakeRefused
-    (403) when the token is expired, invalid or revoked, or missing where the app requires
-    users (`user_authentication_required`)."""
-    if not token:
-        if app.settings.user_authentication_required:
-            raise HandshakeRefused(403, "this app requires a token")
-        return None
-    try:
-        return hub.check_token(app, token)
-    except TokenExpired:
-        raise HandshakeRefused(403, "token expired") from None
-    except TokenError as error:
-        raise HandshakeRefused(403, str(error)) from None
 
 
 class PeerSession(ABC):

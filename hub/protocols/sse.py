@@ -13,7 +13,7 @@ from hub.auth.tokens import SocketToken
 from hub.core.access import join_refusal
 from hub.core.hub import OverQuota
 from hub.core.replay import Gap, ReplayRequest
-from hub.errors import HandshakeRefused
+from hub.errors import HandshakeRefused, Refusal
 from hub.models import App, Event, EventKind, channel_name_problem
 from hub.protocols.frames import Outgoing, dumps
 from hub.protocols.session import PeerSession
@@ -85,16 +85,16 @@ class SseSession(PeerSession):
         for name in channels:
             problem = channel_name_problem(name, app.settings.max_channel_name_length)
             if problem:
-                raise HandshakeRefused(400, f"{problem}: {name[:200]!r}")
+                raise HandshakeRefused(Refusal.CHANNEL_INVALID, f"{problem}: {name[:200]!r}")
         try:
             conn = self.hub.connect(app, self, None, token)
         except OverQuota:
-            raise HandshakeRefused(503, "app is over its connection quota") from None
+            raise HandshakeRefused(Refusal.OVER_QUOTA) from None
         for name in channels:
             refusal = join_refusal(conn, name)
             if refusal is not None:
                 self.hub.disconnect(conn)
-                raise HandshakeRefused(403, refusal.message)
+                raise HandshakeRefused(Refusal.CHANNEL_REFUSED, refusal.message)
         self.conn = conn
         for name in channels:
             self.hub.subscribe(conn, app, name, None)

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, unquote
 from hub.api.base import MAX_BODY_BYTES, authenticate, json_object
 from hub.api.events import Published, trigger, trigger_batch
 from hub.core.hub import Hub
-from hub.errors import ApiError, forbidden
+from hub.errors import ApiError, app_disabled
 from hub.models import App
 from hub.wire.httphead import RequestHead, response
 
@@ -95,7 +95,7 @@ def answer(hub: Hub, head: RequestHead, body: bytes) -> Reply | None:
     try:
         authenticate(app, "POST", head.path, query, body, head.headers.get("Authorization", ""))
         if not app.active:
-            raise forbidden("app is disabled")
+            raise app_disabled()
         published = _ANSWERS[found[2]](hub, app, json_object(body))
     except ApiError as error:
         log.info("POST %s -> %d %s", head.path, error.status, error.message)

@@ -125,7 +125,7 @@ class Arrival(asyncio.Protocol):
         if self._transport is None or self._transport.is_closing():
             return
         if self._buffer:
-            self._refuse(None, HandshakeRefused(408, "request head not received in time"))
+            self._refuse(None, 408, "request head not received in time")
         else:  # a kept-alive connection with nothing more to say
             self._transport.close()
 
@@ -159,7 +159,7 @@ class Arrival(asyncio.Protocol):
         end = buffer.find(HEAD_END)
         if end < 0:
             if len(buffer) > MAX_HEAD_BYTES:
-                self._refuse(None, HandshakeRefused(431, "request head too large"))
+                self._refuse(None, 431, "request head too large")
             return False
         head_end = end + len(HEAD_END)
         if endpoint is None:
@@ -169,7 +169,7 @@ class Arrival(asyncio.Protocol):
         try:
             head = parse_head(buffer[:head_end])
         except HeadError as error:
-            self._refuse(None, HandshakeRefused(error.status, error.message))
+            self._refuse(None, error.status, error.message)
             return False
         self._handshake(endpoint, head)
         return False
@@ -256,7 +256,7 @@ class Arrival(asyncio.Protocol):
         except Exception:  # the store is busy or broken: the client may retry
             log.exception("looking up app key for a handshake failed")
             if self._transport is not None and not self._transport.is_closing():
-                self._refuse(head, HandshakeRefused(503, "app lookup failed; try again"))
+                self._refuse(head, 503, "app lookup failed; try again")
             return
         if self._transport is not None and not self._transport.is_closing():
             self._transport.resume_reading()
@@ -267,11 +267,11 @@ class Arrival(asyncio.Protocol):
         try:
             accepted = decide(door.hub, door.config, endpoint, head, live)
         except HandshakeRefused as refused:
-            self._refuse(head, refused)
+            self._refuse(head, refused.status, refused.message)
             return
         except Exception:
             log.exception("handshake for %s failed", head.path)
-            self._refuse(head, HandshakeRefused(500, "internal error"))
+            self._refuse(head, 500, "internal error")
             return
         self._upgrade(head, accepted)
 
@@ -297,13 +297,15 @@ class Arrival(asyncio.Protocol):
         if early:  # frames the client sent right behind its handshake
             ws.data_received(early)
 
-    def _refuse(self, head: RequestHead | None, refused: HandshakeRefused) -> None:
+    def _refuse(self, head: RequestHead | None, status: int, message: str) -> None:
+        """Answers a request refused before any upgrade: the status and `{"error": message}`
+        (an admission's refusal, or the front door's own about the request itself)."""
         assert self._transport is not None
-        extra = {"Sec-WebSocket-Version": "13"} if refused.status == 426 else None
+        extra = {"Sec-WebSocket-Version": "13"} if status == 426 else None
         if head is not None:
-            log.info("%s refused (%d): %s", head.path, refused.status, refused.message)
-            self._log(refused.status, head)
-        self._transport.write(refusal(refused.status, refused.message, extra))
+            log.info("%s refused (%d): %s", head.path, status, message)
+            self._log(status, head)
+        self._transport.write(refusal(status, message, extra))
         self._transport.close()
 
     def _hand_over(self) -> None:

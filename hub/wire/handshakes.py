@@ -2,8 +2,10 @@
 head: which endpoint a path is, and for a request to one, either a refusal (HTTP status and
 message) or what to answer and how to start the protocol session once the socket is up.
 
-Pusher refuses after the upgrade, with close codes (pusher-js reads those), except for a
-foreign origin; Phoenix refuses before it, with HTTP statuses, as Phoenix does.
+Both go through the admission step (hub/core/admission.py) and answer its refusals from one
+table (hub/errors.py `Refusal`). Pusher refuses after the upgrade, with close codes (pusher-js
+reads those), except for a foreign origin; Phoenix refuses before it, with HTTP statuses, as
+Phoenix does.
 """
 
 import re
@@ -12,12 +14,13 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from hub.config import Settings
+from hub.core.admission import refuse_foreign_origin
 from hub.core.apps import LiveApp
 from hub.core.hub import Hub
-from hub.errors import HandshakeRefused
+from hub.errors import HandshakeRefused, Refusal
 from hub.protocols import phoenix
 from hub.protocols.phoenix import PhoenixSession
-from hub.protocols.pusher import PusherSession
+from hub.protocols.pusher import PusherSession, handshake_problem
 from hub.wire.httphead import RequestHead
 from hub.wire.websocket import WebSocket
 from hub.wire.wsframe import upgrade_problem
@@ -66,22 +69,13 @@ def app_key(endpoint: Endpoint, head: RequestHead) -> str:
     return head.argument("key") or ""
 
 
-def refuse_foreign_origin(origin: str | None, live: LiveApp | None) -> None:
-    """HandshakeRefused (403) when `origin` is not on the app's list. No Origin header (a
-    server-side client) and no known app pass: the caller refuses unknown apps. Browsers do not
-    apply the same-origin policy to websockets: the hub's own origin is checked like any."""
-    if origin is not None and live is not None and not live.origins.allows(origin):
-        raise HandshakeRefused(403, "origin not allowed for this app")
-
-
 def decide(
     hub: Hub, config: Settings, endpoint: Endpoint, head: RequestHead, live: LiveApp | None
 ) -> Accepted:
     """What to do with a handshake for `endpoint` by the app `live` (None: no such app), or
     HandshakeRefused."""
     if head.method != "GET":
-        raise HandshakeRefused(405, "websocket handshakes are GET requests")
-    refuse_foreign_origin(head.headers.get("Origin"), live)
+        raise HandshakeRefused(Refusal.NOT_GET)
     if endpoint.protocol == PUSHER:
         return _pusher(hub, config, endpoint, head, live)
     return _phoenix(hub, head, live)
@@ -90,22 +84,25 @@ def decide(
 def _upgrade_checked(head: RequestHead) -> None:
     problem = upgrade_problem(head.headers)
     if problem is not None:
-        raise HandshakeRefused(*problem)
+        raise HandshakeRefused(problem)
 
 
 def _pusher(
     hub: Hub, config: Settings, endpoint: Endpoint, head: RequestHead, live: LiveApp | None
 ) -> Accepted:
+    # Before the upgrade, unlike Pusher's other refusals: a page of a foreign origin must not
+    # get a socket at all, not even one closed at once.
+    refuse_foreign_origin(live, head.headers.get("Origin"))
     _upgrade_checked(head)
     key = endpoint.key
     path_ok = bool(key) and "/" not in key
-    protocol = head.argument("protocol")
+    refused = handshake_problem(hub, live, path_ok, head.argument("protocol"))
     app = live.app if live is not None else None
 
     def start(ws: WebSocket) -> None:
         session = PusherSession(hub, ws.send, ws.close, config.activity_timeout)
         ws.session = session
-        session.open(app, key=key, path_ok=path_ok, protocol=protocol)
+        session.open(app, key=key, refused=refused)
 
     return Accepted(None, start)
 
@@ -113,16 +110,14 @@ def _pusher(
 def _phoenix(hub: Hub, head: RequestHead, live: LiveApp | None) -> Accepted:
     offered = head.header_values("Sec-WebSocket-Protocol")
     token = head.argument("token") or phoenix.token_from_subprotocols(offered)
-    app = live.app if live is not None else None
-    admitted = phoenix.admit(hub, app, head.argument("vsn"), token)
+    admitted = phoenix.admit(hub, live, head.headers.get("Origin"), head.argument("vsn"), token)
     _upgrade_checked(head)
-    assert app is not None  # admit refuses unknown apps
     key = head.argument("key") or ""
 
     def start(ws: WebSocket) -> None:
         session = PhoenixSession(hub, ws.send, ws.close)
         ws.session = session
-        session.open(app, key, admitted)
+        session.open(admitted.app, key, admitted.token)
 
     # phoenix.js's authToken offers ["phoenix", token]; a browser drops the connection unless
     # the answer selects one of them.

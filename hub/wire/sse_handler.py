@@ -1,6 +1,6 @@
-"""The Server-Sent Events stream's handler: it loads the app, checks the origin and the token,
-and writes the session's events within the outgoing bound. (Websocket handshakes are answered
-before Tornado: hub/wire/frontdoor.py.)
+"""The Server-Sent Events stream's handler: it loads the app, admits the stream (the admission
+step, hub/core/admission.py), and writes the session's events within the outgoing bound.
+(Websocket handshakes are answered before Tornado: hub/wire/frontdoor.py.)
 
 No protocol or business logic lives here: only admission, the stream and the outgoing bound.
 """
@@ -13,15 +13,13 @@ from tornado.ioloop import PeriodicCallback
 from tornado.iostream import StreamBufferFullError, StreamClosedError
 from tornado.web import RequestHandler
 
-from hub.auth.tokens import SocketToken
 from hub.config import Settings
+from hub.core.admission import Admitted, admit, origin_admitted
 from hub.core.hub import Hub
-from hub.errors import HandshakeRefused
-from hub.models import App, Disconnect
+from hub.errors import HandshakeRefused, Refusal
+from hub.models import Disconnect
 from hub.protocols.frames import Outgoing
-from hub.protocols.session import identify
 from hub.protocols.sse import HEARTBEAT, SseSession, resume_point
-from hub.wire.handshakes import refuse_foreign_origin
 
 log = logging.getLogger("hub.wire.sse_handler")
 
@@ -58,10 +56,10 @@ class SseHandler(RequestHandler):
 
     async def get(self, app_key: str) -> None:
         try:
-            app, token = await self._admit(app_key)
+            admitted = await self._admit(app_key)
             channels = self.get_query_arguments("channel")
             if not channels:
-                raise HandshakeRefused(400, "name at least one channel: ?channel=NAME")
+                raise HandshakeRefused(Refusal.CHANNEL_MISSING)
             last_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
                 "lastEventId", None
             )
@@ -74,7 +72,7 @@ class SseHandler(RequestHandler):
             stream = self.request.connection.stream  # type: ignore[attr-defined]
             stream.max_write_buffer_size = self.config.max_outbox_bytes
             self.session = SseSession(self.hub, self._write, self._close)
-            self.session.open(app, token, channels, resume_point(last_id))
+            self.session.open(admitted.app, admitted.token, channels, resume_point(last_id))
         except HandshakeRefused as refused:
             self.clear_header("Cache-Control")
             self.clear_header("X-Accel-Buffering")
@@ -86,18 +84,16 @@ class SseHandler(RequestHandler):
         self._heartbeat.start()
         await self._ended.wait()
 
-    async def _admit(self, app_key: str) -> tuple[App, SocketToken | None]:
+    async def _admit(self, app_key: str) -> Admitted:
         live = await self.hub.apps.by_key(app_key)
-        if live is None:
-            raise HandshakeRefused(404, "unknown app key")
-        if not live.app.active:
-            raise HandshakeRefused(403, "app is disabled")
         origin = self.request.headers.get("Origin")
-        refuse_foreign_origin(origin, live)
-        if origin is not None:
+        if origin is not None and origin_admitted(live, origin):
+            # Set before the token's check, so the page may read that refusal too.
             self.set_header("Access-Control-Allow-Origin", origin)
             self.add_header("Vary", "Origin")
-        return live.app, identify(self.hub, live.app, self.get_query_argument("token", None))
+        # The quota is counted when the session connects, after the channels' checks.
+        token = self.get_query_argument("token", None)
+        return admit(self.hub, live, origin, token, count_quota=False)
 
     def _beat(self) -> None:
         self._write_bytes(HEARTBEAT)

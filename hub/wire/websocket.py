@@ -10,11 +10,11 @@ outbox and the loop's transport; the HTTP objects are gone once the handshake is
 import asyncio
 from typing import Protocol
 
+from hub.errors import CloseCode
 from hub.models import Disconnect
 from hub.protocols.frames import Outgoing
 from hub.wire.outbox import Flusher, Outbox
 from hub.wire.wsframe import (
-    CloseCode,
     FrameReader,
     Opcode,
     ProtocolError,

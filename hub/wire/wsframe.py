@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from enum import IntEnum
 from typing import NamedTuple
 
+from hub.errors import CloseCode, Refusal
+
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
@@ -25,31 +27,23 @@ class Opcode(IntEnum):
     PONG = 0xA
 
 
-class CloseCode(IntEnum):
-    NORMAL = 1000
-    PROTOCOL_ERROR = 1002
-    INVALID_DATA = 1007  # a text message that is not UTF-8
-    TOO_BIG = 1009
-
-
 # -- the handshake ---------------------------------------------------------------------------
 
 
-def upgrade_problem(headers: Mapping[str, str]) -> tuple[int, str] | None:
-    """(HTTP status, message) when the request is not a websocket upgrade this server speaks;
-    None when it is."""
+def upgrade_problem(headers: Mapping[str, str]) -> Refusal | None:
+    """Why the request is not a websocket upgrade this server speaks; None when it is."""
     if headers.get("Upgrade", "").lower() != "websocket":
-        return 400, 'Can "Upgrade" only to "websocket"'
+        return Refusal.NOT_WEBSOCKET
     tokens = {token.strip().lower() for token in headers.get("Connection", "").split(",")}
     if "upgrade" not in tokens:
-        return 400, '"Connection" must include "Upgrade"'
+        return Refusal.NO_CONNECTION_UPGRADE
     if headers.get("Sec-WebSocket-Version") != "13":
-        return 426, "websocket version 13 required"
+        return Refusal.WEBSOCKET_VERSION
     try:
         if len(b64decode(headers.get("Sec-WebSocket-Key", ""), validate=True)) != 16:
             raise ValueError
     except ValueError:
-        return 400, "missing or malformed Sec-WebSocket-Key"
+        return Refusal.WEBSOCKET_KEY
     return None
 
 

@@ -7,6 +7,7 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from unittest.mock import ANY
 
@@ -16,9 +17,10 @@ from test_pusher import Harness as PusherHarness
 from test_pusher import running_harness
 
 from hub.auth.tokens import SocketToken
+from hub.core.apps import LiveApp
 from hub.core.revocations import TokenRevoked
-from hub.errors import HandshakeRefused, PhoenixClose
-from hub.models import App, AppSettings, Disconnect, Event
+from hub.errors import CloseCode, HandshakeRefused
+from hub.models import AppSettings, Disconnect, Event
 from hub.protocols.frames import Outgoing
 from hub.protocols.phoenix import PhoenixSession, admit, payload_of, token_from_subprotocols
 from hub.protocols.pusher import PusherSession
@@ -36,6 +38,11 @@ class Harness(PusherHarness):
 
     def token(self, user_id: str, **claims: Any) -> SocketToken:
         return self.hub.check_token(self.app, self.mint(user_id, **claims))
+
+    def live(self) -> LiveApp:
+        live = self.hub.apps.cached(self.app.id)
+        assert live is not None
+        return live
 
     def phoenix(self, user_id: str | None = None, **claims: Any) -> "PhoenixClient":
         """An open Phoenix socket: anonymous, or with a token of `user_id` and `claims`."""
@@ -466,7 +473,7 @@ def test_malformed_frames_close_1007(harness: Harness, text: str) -> None:
     client.joined("room")
     client.session.receive(text)
     assert (
-        client.closed_with is not None and client.closed_with[0] == PhoenixClose.BAD_FRAME == 1007
+        client.closed_with is not None and client.closed_with[0] == CloseCode.INVALID_DATA == 1007
     )
     assert client.take() == []
     assert harness.hub.channel(harness.app.id, "room") is None  # left on close
@@ -484,28 +491,29 @@ def test_binary_frames_close_1003(harness: Harness) -> None:
 
 
 async def test_admit(harness: Harness) -> None:
-    app, hub = harness.app, harness.hub
+    app, hub, live = harness.app, harness.hub, harness.live()
     for vsn in (None, "1.0.0", "", "3.0"):
         with pytest.raises(HandshakeRefused) as refused:
-            admit(hub, app, vsn, None)
+            admit(hub, live, None, vsn, None)
         assert refused.value.status == 400
-    assert admit(hub, app, "2.0.0", None) is None
-    assert admit(hub, app, "2.0.0", "") is None
-    claims = admit(hub, app, "2.0.0", harness.mint("u1", channels=["private-*"]))
+    assert admit(hub, live, None, "2.0.0", None).token is None
+    assert admit(hub, live, None, "2.0.0", "").token is None
+    claims = admit(hub, live, None, "2.0.0", harness.mint("u1", channels=["private-*"])).token
+    assert claims is not None
     assert (claims.user_id, claims.channels) == ("u1", ("private-*",))
     other_app = await harness.store.create_app("b")
-    disabled = App(app.id, app.name, False, app.settings, app.keys, app.origins)
+    disabled = LiveApp(replace(app, active=False), live.origins)
     refusals = [
-        (None, None),
-        (disabled, None),
-        (app, "garbage"),
-        (app, mint(other_app.keys[0].secret, "u1")),
-        (app, "A" + harness.mint("u1")[1:]),
+        (None, None, 404),
+        (disabled, None, 403),
+        (live, "garbage", 403),
+        (live, mint(other_app.keys[0].secret, "u1"), 403),
+        (live, "A" + harness.mint("u1")[1:], 403),
     ]
-    for target, token in refusals:
+    for target, token, status in refusals:
         with pytest.raises(HandshakeRefused) as refused:
-            admit(hub, target, "2.0.0", token)
-        assert refused.value.status == 403, (target, token)
+            admit(hub, target, None, "2.0.0", token)
+        assert refused.value.status == status, (target, token)
 
 
 def test_admit_refuses_an_expired_token(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -514,16 +522,17 @@ def test_admit_refuses_an_expired_token(harness: Harness, monkeypatch: pytest.Mo
     old = harness.mint("u1")
     monkeypatch.undo()
     with pytest.raises(HandshakeRefused) as refused:
-        admit(harness.hub, harness.app, "2.0.0", old)
+        admit(harness.hub, harness.live(), None, "2.0.0", old)
     assert (refused.value.status, refused.value.message) == (403, "token expired")
 
 
 async def test_admit_requires_a_token_when_the_app_does(harness: Harness) -> None:
     await harness.set(user_authentication_required=True)
     with pytest.raises(HandshakeRefused) as refused:
-        admit(harness.hub, harness.app, "2.0.0", None)
+        admit(harness.hub, harness.live(), None, "2.0.0", None)
     assert refused.value.status == 403
-    assert admit(harness.hub, harness.app, "2.0.0", harness.mint("u1")).user_id == "u1"
+    admitted = admit(harness.hub, harness.live(), None, "2.0.0", harness.mint("u1"))
+    assert admitted.token is not None and admitted.token.user_id == "u1"
 
 
 def test_token_from_subprotocols(harness: Harness) -> None:
@@ -569,7 +578,7 @@ async def test_terminate_user_closes_its_sockets_and_revokes_its_tokens(harness:
         harness.hub.check_token(harness.app, old_token)
     assert harness.hub.check_token(harness.app, harness.mint("u2")).user_id == "u2"
     with pytest.raises(HandshakeRefused):
-        admit(harness.hub, harness.app, "2.0.0", old_token)
+        admit(harness.hub, harness.live(), None, "2.0.0", old_token)
 
 
 def test_a_disconnect_is_counted_once_by_its_first_reason(harness: Harness) -> None:
@@ -599,10 +608,10 @@ async def test_terminate_session(harness: Harness) -> None:
 
 async def test_admit_refuses_an_app_at_its_quota_before_the_upgrade(harness: Harness) -> None:
     await harness.set(max_connections=1)
-    assert admit(harness.hub, harness.app, "2.0.0", None) is None
+    assert admit(harness.hub, harness.live(), None, "2.0.0", None).token is None
     harness.phoenix()
     with pytest.raises(HandshakeRefused) as refused:
-        admit(harness.hub, harness.app, "2.0.0", None)
+        admit(harness.hub, harness.live(), None, "2.0.0", None)
     assert (refused.value.status, refused.value.message) == (
         503,
         "app is over its connection quota",

@@ -8,6 +8,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any, TypeVar
 from unittest.mock import ANY
 
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from hub.broker.local import LocalBroker
 from hub.core.apps import AppRegistry
 from hub.core.hub import Hub
-from hub.errors import PusherCode
+from hub.errors import HandshakeRefused, PusherCode, Refusal
 from hub.models import App, AppSettings, Disconnect, Event
 from hub.protocols.frames import Outgoing
 from hub.protocols.pusher import PusherSession, handshake_problem
@@ -66,7 +67,9 @@ class Client:
         self.closed_with = (code, reason)
 
     def open(self, protocol: str | None = "7") -> "Client":
-        self.session.open(self.harness.app, protocol=protocol)
+        hub, app = self.harness.hub, self.harness.app
+        refused = handshake_problem(hub, hub.apps.cached(app.id), True, protocol)
+        self.session.open(app, refused=refused)
         if self.frames and self.frames[0]["event"] == "pusher:connection_established":
             self.socket_id = json.loads(self.frames[0]["data"])["socket_id"]
         return self
@@ -140,16 +143,31 @@ def refusal(frame: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_handshake_checks_in_order(harness: Harness) -> None:
-    app = harness.app
-    disabled = App(app.id, app.name, False, app.settings, app.keys, app.origins)
-    assert handshake_problem(False, app, "7").code == PusherCode.PATH_NOT_FOUND
-    assert handshake_problem(True, None, "7").code == PusherCode.APP_KEY_UNKNOWN
-    assert handshake_problem(True, disabled, "7").code == PusherCode.APP_DISABLED
-    assert handshake_problem(True, app, None).code == PusherCode.PROTOCOL_MISSING
+    hub, live = harness.hub, harness.hub.apps.cached(harness.app.id)
+    assert live is not None
+    app = live.app
+    disabled = replace(live, app=App(app.id, app.name, False, app.settings, app.keys, app.origins))
+
+    def code_of(refused: HandshakeRefused | None) -> PusherCode | None:
+        assert refused is not None
+        return refused.code
+
+    assert code_of(handshake_problem(hub, live, False, "7")) == PusherCode.PATH_NOT_FOUND
+    assert code_of(handshake_problem(hub, None, False, "7")) == PusherCode.PATH_NOT_FOUND
+    assert code_of(handshake_problem(hub, None, True, None)) == PusherCode.APP_KEY_UNKNOWN
+    assert code_of(handshake_problem(hub, disabled, True, None)) == PusherCode.APP_DISABLED
+    assert code_of(handshake_problem(hub, live, True, None)) == PusherCode.PROTOCOL_MISSING
     for bad in ("abc", "3", "8", ""):
-        assert handshake_problem(True, app, bad).code == PusherCode.PROTOCOL_UNSUPPORTED
+        assert code_of(handshake_problem(hub, live, True, bad)) == PusherCode.PROTOCOL_UNSUPPORTED
     for good in ("4", "5", "6", "7"):
-        assert handshake_problem(True, app, good) is None
+        assert handshake_problem(hub, live, True, good) is None
+
+
+def test_a_refusal_is_sent_with_the_message_and_code_of_its_table_entry(harness: Harness) -> None:
+    client = Client(harness)
+    client.session.open(None, refused=HandshakeRefused(Refusal.UNKNOWN_KEY))
+    assert error_of(client.frames[0]) == (4001, "unknown app key")
+    assert client.closed_with == (4001, "unknown app key")
 
 
 def test_connection_established_first(harness: Harness) -> None:

@@ -48,8 +48,9 @@ async def test_refused_upgrades_and_their_statuses(hub_server: RunningHub) -> No
         {"error": "vsn must be 2.x: hub speaks the V2 JSON serializer"},
     )
     assert (await upgrade(v2(hub_server, vsn="1.0.0")))[0] == 400
-    assert (await upgrade(socket_url(hub_server, vsn="2.0.0")))[0] == 403  # no key
-    assert (await upgrade(socket_url(hub_server, vsn="2.0.0", key="nope")))[0] == 403
+    unknown = (404, {"error": "unknown app key"})  # as on the SSE endpoint
+    assert await upgrade(socket_url(hub_server, vsn="2.0.0")) == unknown  # no key
+    assert await upgrade(socket_url(hub_server, vsn="2.0.0", key="nope")) == unknown
     assert await upgrade(v2(hub_server, "garbage")) == (403, {"error": "invalid token"})
     other_app = mint("another-apps-secret", "u1")
     assert await upgrade(v2(hub_server, other_app)) == (403, {"error": "invalid token"})

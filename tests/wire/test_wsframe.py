@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
+from hub.errors import CloseCode
 from hub.wire.wsframe import (
-    CloseCode,
     FrameReader,
     Message,
     Opcode,
@@ -58,7 +58,7 @@ def test_the_rfc_example_accept_key() -> None:
 )
 def test_upgrade_problems(change: dict, status: int | None) -> None:
     problem = upgrade_problem({**GOOD, **change})
-    assert (problem[0] if problem else None) == status
+    assert (problem.status if problem else None) == status
 
 
 @pytest.mark.parametrize(("size", "header"), [(125, 2), (126, 4), (65535, 4), (65536, 10)])
