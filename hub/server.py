@@ -1,5 +1,6 @@
-"""The server: the one route table, `make_app`, and HubServer, which starts and stops a whole
-hub (store, app registry, broker, core, HTTP listener) inside a running asyncio loop.
+"""The server: `make_app` over the one route table (hub/routes.py), and HubServer, which starts
+and stops a whole hub (store, app registry, broker, core, HTTP listener) inside a running
+asyncio loop.
 
 HubServer is also the embedding API: `await HubServer(settings).start()` in any asyncio
 program, or `async with running_hub(...)`. hub/embed.py runs one in a background thread.
@@ -12,32 +13,24 @@ import secrets
 import socket
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import tornado.web
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
-from hub import __version__, paths
-from hub.api.admin import admin_routes
-from hub.api.base import JsonHandler
-from hub.api.channels import ChannelHandler, ChannelsHandler, ChannelUsersHandler
-from hub.api.events import BatchEventsHandler, BroadcastHandler, EventsHandler
-from hub.api.history import ChannelEventsHandler
-from hub.api.metrics import MetricsHandler
-from hub.api.tokens import TokensHandler
-from hub.api.users import TerminateSessionHandler, TerminateUserHandler
+from hub import __version__
+from hub.api.status import NotFoundHandler
 from hub.auth.passwords import hash_password
 from hub.broker import make_broker
 from hub.config import Settings
 from hub.core.apps import AppRegistry
 from hub.core.hub import Hub, StoreUnavailable
-from hub.dashboard import Dashboard, dashboard_routes, make_dashboard
+from hub.dashboard import Dashboard, make_dashboard
 from hub.models import App, AppSettings, Disconnect
+from hub.routes import routes, websocket_endpoints
 from hub.store import Store
 from hub.wire.accesslog import log_access
 from hub.wire.frontdoor import FrontDoor
-from hub.wire.sse_handler import SseHandler
 
 log = logging.getLogger("hub.server")
 
@@ -51,64 +44,11 @@ LISTEN_BACKLOG = 2048
 # Seconds a stop waits for the last history write before it gives up on it (and fails).
 FINAL_WRITE_TIMEOUT = 10.0
 
-_APP = r"(?P<app_id>[^/]+)"
-_CHANNEL = r"(?P<name>[^/]+)"
-_USER = r"(?P<user_id>[^/]+)"
-_SESSION = r"(?P<session_id>[^/]+)"
-
-
-class ResumeHelperHandler(tornado.web.RequestHandler):
-    """/hub-resume.js: the browser helper that makes pusher-js resume after a reconnect."""
-
-    def get(self) -> None:
-        self.set_header("Content-Type", "text/javascript; charset=utf-8")
-        self.set_header("Access-Control-Allow-Origin", "*")
-        self.set_header("Cache-Control", "public, max-age=3600")
-        self.finish(paths.static_file("hub-resume.js").read_bytes())
-
-
-class StatusHandler(JsonHandler):
-    def get(self) -> None:
-        self.send_json({"hub": __version__, "ok": True})
-
-
-def routes(
-    settings: Settings, hub: Hub, dashboard: Dashboard
-) -> list[tuple[str, type, dict[str, Any]]]:
-    """Every URL the hub serves through Tornado, in one place. The websocket endpoints,
-    `{path_prefix}/app/{key}` (Pusher) and `{path_prefix}/socket/websocket` (Phoenix), are
-    answered before Tornado, by hub/wire/frontdoor.py (their paths: hub/wire/handshakes.py)."""
-    with_hub = {"hub": hub}
-    sockets = {"hub": hub, "config": settings}
-    return [
-        (r"/", StatusHandler, {}),
-        (r"/hub-resume.js", ResumeHelperHandler, {}),
-        (r"/metrics", MetricsHandler, with_hub),
-        (rf"/apps/{_APP}/events", EventsHandler, with_hub),
-        (rf"/apps/{_APP}/batch_events", BatchEventsHandler, with_hub),
-        (rf"/apps/{_APP}/broadcast", BroadcastHandler, with_hub),
-        (rf"/apps/{_APP}/channels", ChannelsHandler, with_hub),
-        (rf"/apps/{_APP}/channels/{_CHANNEL}", ChannelHandler, with_hub),
-        (rf"/apps/{_APP}/channels/{_CHANNEL}/users", ChannelUsersHandler, with_hub),
-        (rf"/apps/{_APP}/channels/{_CHANNEL}/events", ChannelEventsHandler, with_hub),
-        (r"/apps/(?P<app_key>[^/]+)/sse", SseHandler, sockets),
-        (rf"/apps/{_APP}/tokens", TokensHandler, with_hub),
-        (rf"/apps/{_APP}/users/{_USER}/terminate_connections", TerminateUserHandler, with_hub),
-        (rf"/users/{_USER}/terminate_connections", TerminateUserHandler, with_hub),
-        (
-            rf"/apps/{_APP}/sessions/{_SESSION}/terminate_connections",
-            TerminateSessionHandler,
-            with_hub,
-        ),
-        *admin_routes(hub),
-        *dashboard_routes(dashboard),
-    ]
-
 
 def make_app(settings: Settings, hub: Hub, dashboard: Dashboard) -> tornado.web.Application:
     return tornado.web.Application(
         routes(settings, hub, dashboard),  # type: ignore[arg-type]
-        default_handler_class=_NotFoundHandler,
+        default_handler_class=NotFoundHandler,
         log_function=log_request,
     )
 
@@ -120,11 +60,6 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     log_access(
         handler.get_status(), request.method or "", request.uri or "", request.remote_ip, millis
     )
-
-
-class _NotFoundHandler(JsonHandler):
-    def prepare(self) -> None:
-        self.send_json({"error": "not found"}, status=404)
 
 
 class HubServer:
@@ -187,7 +122,7 @@ class HubServer:
             sockets = bind_sockets(settings.port, settings.host or None, backlog=LISTEN_BACKLOG)
         # Connections arrive at the front door, which keeps websockets and gives Tornado the
         # rest: Tornado's server itself listens on nothing.
-        self._door = FrontDoor(self.hub, settings, self._http)
+        self._door = FrontDoor(self.hub, settings, self._http, websocket_endpoints(settings))
         await self._door.listen(sockets, LISTEN_BACKLOG)
         self.port = sockets[0].getsockname()[1]
         log.info("hub %s listening on %s", __version__, self.url)

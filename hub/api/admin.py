@@ -25,8 +25,6 @@ origin taken off the list refuses the next handshake from it. These handlers onl
 JSON's shape and turn the service's refusals into 400, 404 or 409.
 """
 
-from typing import Any
-
 from hub.api.admin_base import (
     AdminHandler,
     answering_refusals,
@@ -35,7 +33,6 @@ from hub.api.admin_base import (
     revealed,
     string_list,
 )
-from hub.core.hub import Hub
 from hub.errors import bad_request, not_found
 from hub.services.apps import NAME_REQUIRED
 
@@ -138,18 +135,3 @@ class NotFoundHandler(AdminHandler):
     async def prepare(self) -> None:
         await super().prepare()
         raise not_found(f"no admin API route {self.request.path}")
-
-
-def admin_routes(hub: Hub) -> list[tuple[str, type, dict[str, Any]]]:
-    """The admin API's routes, for the server's one route table. Path parameters are named
-    groups (`app_id`, `key`, `rest`); the catch-all comes last."""
-    app = PREFIX + r"/apps/(?P<app_id>[^/]+)"
-    with_hub = {"hub": hub}
-    return [
-        (PREFIX + r"/apps", AppsHandler, with_hub),
-        (app, AppHandler, with_hub),
-        (app + r"/rotate-secret", RotateSecretHandler, with_hub),
-        (app + r"/keys/(?P<key>[^/]+)", KeyHandler, with_hub),
-        (app + r"/origins", OriginsHandler, with_hub),
-        (PREFIX + r"(?P<rest>/.*)?", NotFoundHandler, with_hub),
-    ]

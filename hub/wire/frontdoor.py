@@ -55,11 +55,11 @@ class FrontDoor:
     """What every arriving connection shares: the hub, the websocket endpoints, the outbox
     flusher and the HTTP server that takes the rest."""
 
-    def __init__(self, hub: Hub, config: Settings, http: HTTPServer) -> None:
+    def __init__(self, hub: Hub, config: Settings, http: HTTPServer, endpoints: Endpoints) -> None:
         self.hub = hub
         self.config = config
         self.http = http
-        self.endpoints = Endpoints(config.path_prefix)
+        self.endpoints = endpoints
         self.flusher = Flusher()
         self._listeners: list[asyncio.AbstractServer] = []
         self.lookups: set[asyncio.Future] = set()  # handshakes waiting for the store

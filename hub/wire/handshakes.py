@@ -43,12 +43,12 @@ class Accepted:
 
 
 class Endpoints:
-    """The websocket paths, under the configured prefix (pusher-js's wsPath)."""
+    """The websocket paths (hub/routes.py names them): Pusher's `{pusher}/{key}`, and
+    Phoenix's exact path."""
 
-    def __init__(self, path_prefix: str) -> None:
-        prefix = path_prefix.rstrip("/")
-        self._pusher = re.compile(re.escape(prefix) + r"/app(?:/(.*))?")
-        self._phoenix = prefix + "/socket/websocket"
+    def __init__(self, *, pusher: str, phoenix: str) -> None:
+        self._pusher = re.compile(re.escape(pusher) + r"(?:/(.*))?")
+        self._phoenix = phoenix
 
     def match(self, target: str) -> Endpoint | None:
         """The endpoint a request target (path and query) is for, or None for any other."""

@@ -13,7 +13,7 @@ from admin_world import (
 )
 from tornado.web import RequestHandler
 
-from hub.api.admin import admin_routes
+from hub.routes import admin_routes
 
 # -- authentication ---------------------------------------------------------------------------
 

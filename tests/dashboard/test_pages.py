@@ -11,10 +11,10 @@ from conftest import WsClient, handshake_status
 from dashboard_client import DashboardClient
 
 from hub.auth.passwords import hash_password
-from hub.dashboard import dashboard_routes
 from hub.dashboard.app_pages import ACTIONS, TABS
 from hub.dashboard.base import UNSAFE_METHODS
 from hub.pytest_plugin import RunningHub
+from hub.routes import dashboard_routes
 
 PASSWORD = "correct horse battery"
 HASH = hash_password(PASSWORD)

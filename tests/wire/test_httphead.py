@@ -5,7 +5,9 @@ import json
 
 import pytest
 
-from hub.wire.handshakes import PHOENIX, PUSHER, Endpoint, Endpoints, app_key
+from hub.config import Settings
+from hub.routes import websocket_endpoints
+from hub.wire.handshakes import PHOENIX, PUSHER, Endpoint, app_key
 from hub.wire.httphead import (
     MAX_HEAD_BYTES,
     HeadError,
@@ -57,7 +59,8 @@ def test_a_bad_head_is_an_http_error(raw: bytes, status: int) -> None:
 
 
 def test_endpoints_under_a_prefix() -> None:
-    plain, prefixed = Endpoints(""), Endpoints("/ws/")
+    plain = websocket_endpoints(Settings(path_prefix=""))
+    prefixed = websocket_endpoints(Settings(path_prefix="/ws/"))
     assert plain.match("/app/key?protocol=7") == Endpoint(PUSHER, "key")
     assert plain.match("/app") == Endpoint(PUSHER, "")
     assert plain.match("/app/a%20b") == Endpoint(PUSHER, "a b")
