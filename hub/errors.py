@@ -98,7 +98,11 @@ class Refusal(Enum):
     TOKEN_REQUIRED = 403, None, "this app requires a token"
     TOKEN_EXPIRED = 403, None, "token expired"
     TOKEN_INVALID = 403, None, "invalid token"  # the token error's text, when it has one
-    # Websocket handshakes.
+    # Websocket handshakes: the request itself (the front door's), then the upgrade headers.
+    HEAD_TIMEOUT = 408, None, "request head not received in time"
+    HEAD_TOO_LARGE = 431, None, "request head too large"
+    LOOKUP_FAILED = 503, None, "app lookup failed; try again"  # the store did not answer
+    INTERNAL = 500, None, "internal error"  # a bug: logged with its traceback
     NOT_GET = 405, None, "websocket handshakes are GET requests"
     NOT_WEBSOCKET = 400, None, 'Can "Upgrade" only to "websocket"'
     NO_CONNECTION_UPGRADE = 400, None, '"Connection" must include "Upgrade"'

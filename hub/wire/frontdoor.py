@@ -25,7 +25,7 @@ from tornado.iostream import IOStream
 
 from hub.config import Settings
 from hub.core.hub import Hub
-from hub.errors import HandshakeRefused
+from hub.errors import HandshakeRefused, Refusal
 from hub.wire import fastpath
 from hub.wire.accesslog import log_access
 from hub.wire.handshakes import Accepted, Endpoint, Endpoints, app_key, decide
@@ -125,7 +125,7 @@ class Arrival(asyncio.Protocol):
         if self._transport is None or self._transport.is_closing():
             return
         if self._buffer:
-            self._refuse(None, 408, "request head not received in time")
+            self._refuse(None, HandshakeRefused(Refusal.HEAD_TIMEOUT))
         else:  # a kept-alive connection with nothing more to say
             self._transport.close()
 
@@ -159,7 +159,7 @@ class Arrival(asyncio.Protocol):
         end = buffer.find(HEAD_END)
         if end < 0:
             if len(buffer) > MAX_HEAD_BYTES:
-                self._refuse(None, 431, "request head too large")
+                self._refuse(None, HandshakeRefused(Refusal.HEAD_TOO_LARGE))
             return False
         head_end = end + len(HEAD_END)
         if endpoint is None:
@@ -169,7 +169,7 @@ class Arrival(asyncio.Protocol):
         try:
             head = parse_head(buffer[:head_end])
         except HeadError as error:
-            self._refuse(None, error.status, error.message)
+            self._refuse_head(error)
             return False
         self._handshake(endpoint, head)
         return False
@@ -256,7 +256,7 @@ class Arrival(asyncio.Protocol):
         except Exception:  # the store is busy or broken: the client may retry
             log.exception("looking up app key for a handshake failed")
             if self._transport is not None and not self._transport.is_closing():
-                self._refuse(head, 503, "app lookup failed; try again")
+                self._refuse(head, HandshakeRefused(Refusal.LOOKUP_FAILED))
             return
         if self._transport is not None and not self._transport.is_closing():
             self._transport.resume_reading()
@@ -267,11 +267,11 @@ class Arrival(asyncio.Protocol):
         try:
             accepted = decide(door.hub, door.config, endpoint, head, live)
         except HandshakeRefused as refused:
-            self._refuse(head, refused.status, refused.message)
+            self._refuse(head, refused)
             return
         except Exception:
             log.exception("handshake for %s failed", head.path)
-            self._refuse(head, 500, "internal error")
+            self._refuse(head, HandshakeRefused(Refusal.INTERNAL))
             return
         self._upgrade(head, accepted)
 
@@ -297,11 +297,26 @@ class Arrival(asyncio.Protocol):
         if early:  # frames the client sent right behind its handshake
             ws.data_received(early)
 
-    def _refuse(self, head: RequestHead | None, status: int, message: str) -> None:
+    def _refuse(self, head: RequestHead | None, refused: HandshakeRefused) -> None:
         """Answers a request refused before any upgrade: the status and `{"error": message}`
         (an admission's refusal, or the front door's own about the request itself)."""
+        # RFC 6455 4.4: a refused version names the one the server speaks.
+        asks_version = refused.refusal is Refusal.WEBSOCKET_VERSION
+        extra = {"Sec-WebSocket-Version": "13"} if asks_version else None
+        self._answer_refusal(head, refused.status, refused.message, extra)
+
+    def _refuse_head(self, error: HeadError) -> None:
+        """Answers a head that cannot be read as a request (hub/wire/httphead.py says why)."""
+        self._answer_refusal(None, error.status, error.message)
+
+    def _answer_refusal(
+        self,
+        head: RequestHead | None,
+        status: int,
+        message: str,
+        extra: dict[str, str] | None = None,
+    ) -> None:
         assert self._transport is not None
-        extra = {"Sec-WebSocket-Version": "13"} if status == 426 else None
         if head is not None:
             log.info("%s refused (%d): %s", head.path, status, message)
             self._log(status, head)
