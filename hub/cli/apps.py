@@ -101,6 +101,13 @@ def app_as_dict(app: App) -> dict[str, Any]:
     }
 
 
+def _show(app: App, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(app_as_dict(app), indent=2))
+    else:
+        _print_app(app)
+
+
 def _print_app(app: App) -> None:
     print(f"app      {app.id}  {app.name}  ({'active' if app.active else 'disabled'})")
     for pair in app.keys:
@@ -126,10 +133,7 @@ def _apps_create(args: argparse.Namespace) -> int:
     app = _with_apps(
         args, lambda apps: apps.create(args.name, origins=args.origin, settings=settings)
     )
-    if args.json:
-        print(json.dumps(app_as_dict(app), indent=2))
-    else:
-        _print_app(app)
+    _show(app, args.json)
     return 0
 
 
@@ -149,10 +153,7 @@ def _apps_list(args: argparse.Namespace) -> int:
 
 def _apps_show(args: argparse.Namespace) -> int:
     app = _with_apps(args, lambda apps: apps.app(args.app_id))
-    if args.json:
-        print(json.dumps(app_as_dict(app), indent=2))
-    else:
-        _print_app(app)
+    _show(app, args.json)
     return 0
 
 
