@@ -21,9 +21,20 @@ document.addEventListener("submit", (event) => {
   if (question && !window.confirm(question)) event.preventDefault();
 });
 
+// Times as the pages show them (TIME_FORMAT in hub/dashboard/base.py): 24-hour UTC with the
+// zone named, whatever the browser's zone. The console and the charts leave the date off.
+function utcTime(ms, { date = true, seconds = true } = {}) {
+  const iso = new Date(ms).toISOString();  // 2026-12-07T14:03:22.123Z
+  return `${date ? iso.slice(0, 10) + " " : ""}${iso.slice(11, seconds ? 19 : 16)} UTC`;
+}
+
 // Live numbers, charts and the debug console, from the hub's own Server-Sent Events stream
 // (/dashboard/apps/{id}/live). EventSource reconnects by itself when the stream drops.
-function drawBars(canvas, values) {
+const SLOT_MS = { per_second: 1000, per_minute: 60000 };
+
+// A bar per slot, the last one the hub's current slot (nowMs is the hub's clock), under a time
+// axis of a few labelled ticks; the labels are also kept in data-ticks and the aria-label.
+function drawBars(canvas, values, nowMs, slotMs) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth, height = canvas.clientHeight;
   canvas.width = width * ratio; canvas.height = height * ratio;
@@ -31,15 +42,30 @@ function drawBars(canvas, values) {
   ctx.scale(ratio, ratio);
   ctx.clearRect(0, 0, width, height);
   const top = Math.max(1, ...values);
-  const pad = 22, gap = 2, bar = (width - pad - 8) / values.length;
-  ctx.fillStyle = "#5f6b7a"; ctx.font = "11px system-ui, sans-serif";
-  ctx.fillText(String(top), 4, 12); ctx.fillText("0", 4, height - 4);
-  ctx.strokeStyle = "#e3e7ed"; ctx.beginPath(); ctx.moveTo(pad, height - 1.5); ctx.lineTo(width, height - 1.5); ctx.stroke();
+  const left = 26, right = 6, axis = height - 20, gap = 2, bar = (width - left - right) / values.length;
+  ctx.fillStyle = "#5f6b7a"; ctx.font = "11px system-ui, sans-serif"; ctx.textBaseline = "alphabetic";
+  ctx.textAlign = "left"; ctx.fillText(String(top), 4, 12); ctx.fillText("0", 4, axis);
+  ctx.strokeStyle = "#e3e7ed"; ctx.beginPath(); ctx.moveTo(left, axis + 0.5); ctx.lineTo(width - right, axis + 0.5); ctx.stroke();
   ctx.fillStyle = "#4f46e5";
   values.forEach((value, i) => {
-    const h = (value / top) * (height - 20);
-    ctx.fillRect(pad + i * bar, height - 2 - h, Math.max(1, bar - gap), h);
+    const h = (value / top) * (axis - 16);
+    ctx.fillRect(left + i * bar, axis - h, Math.max(1, bar - gap), h);
   });
+  // Ticks ~110 px apart (a label is about 80 px wide): two on a phone, five on a desk.
+  const count = Math.max(2, Math.min(5, Math.floor((width - left) / 110)));
+  const last = Math.floor(nowMs / slotMs) * slotMs, n = values.length, labels = [];
+  ctx.fillStyle = "#5f6b7a"; ctx.strokeStyle = "#b8c0cc";
+  for (let k = 0; k < count; k++) {
+    const i = Math.round((k * (n - 1)) / (count - 1));
+    const label = utcTime(last - (n - 1 - i) * slotMs, { date: false, seconds: slotMs < 60000 });
+    const x = left + i * bar + (bar - gap) / 2;
+    ctx.beginPath(); ctx.moveTo(x, axis); ctx.lineTo(x, axis + 4); ctx.stroke();
+    ctx.textAlign = k === 0 ? "left" : k === count - 1 ? "right" : "center";
+    ctx.fillText(label, k === 0 ? left : k === count - 1 ? width - right : x, height - 4);
+    labels.push(label);
+  }
+  canvas.dataset.ticks = labels.join(" | ");
+  canvas.setAttribute("aria-label", `${canvas.dataset.caption}, ${labels[0]} to ${labels[labels.length - 1]}`);
 }
 
 function startLive(root) {
@@ -59,7 +85,9 @@ function startLive(root) {
     set("channels", stats.channels);
     set("today", stats.today);
     set("rate", stats.per_second[stats.per_second.length - 2] ?? 0);  // the last full second
-    root.querySelectorAll("canvas[data-chart]").forEach((canvas) => drawBars(canvas, stats[canvas.dataset.chart]));
+    root.querySelectorAll("canvas[data-chart]").forEach((canvas) => {
+      drawBars(canvas, stats[canvas.dataset.chart], stats.time_ms, SLOT_MS[canvas.dataset.chart]);
+    });
   });
   source.addEventListener("activity", (message) => {
     if (!log || paused) return;
@@ -70,7 +98,7 @@ function startLive(root) {
     const details = record.kind === "event" ? `${record.event}  ${record.data}`
       : record.kind === "error" ? `${record.code ?? ""} ${record.message}`
       : record.kind === "connected" ? `${record.protocol}${record.user_id ? " user " + record.user_id : ""}` : "";
-    for (const text of [new Date(record.time_ms).toLocaleTimeString(), record.kind, record.channel || "", details, record.socket_id || ""]) {
+    for (const text of [utcTime(record.time_ms, { date: false }), record.kind, record.channel || "", details, record.socket_id || ""]) {
       const cell = document.createElement("td");
       cell.textContent = text;  // text, never HTML: event data comes from anyone
       row.appendChild(cell);

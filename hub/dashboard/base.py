@@ -7,6 +7,7 @@ registry after a change so the running hub applies it at once.
 """
 
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,16 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+
+
+# How the dashboard shows a moment, everywhere (pages here, app.js in the browser): 24-hour UTC
+# with the zone named, whatever the viewer's own zone, so two people reading one page agree.
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
+
+
+def utc_time(seconds: float) -> str:
+    """A Unix time as the dashboard shows it: `2026-12-07 14:03:22 UTC`."""
+    return time.strftime(TIME_FORMAT, time.gmtime(seconds))
 
 
 @dataclass
@@ -127,6 +138,7 @@ class DashboardHandler(tornado.web.RequestHandler):
             flash=self.get_query_argument("done", None),
             error=None,
             nav="",
+            utc_time=utc_time,
         )
         return namespace
 

@@ -4,8 +4,8 @@ list, every second.
 GET /dashboard/apps/{id}/live: the app's live numbers and activity for the dashboard, as
 Server-Sent Events from the hub itself (the dashboard eats its own dog food): `event: stats`
 every second (connections, channels, events per second over the last minute and per minute
-over the last hour, today's total) and, with `?console=1`, `event: activity` for each
-connection, subscription, event and error of the app.
+over the last hour, today's total, the hub's clock for the charts' time axes) and, with
+`?console=1`, `event: activity` for each connection, subscription, event and error of the app.
 
 A browser that reads too slowly loses activity records, not memory: at most MAX_QUEUED wait,
 and the next `stats` says how many were dropped.
@@ -13,6 +13,7 @@ and the next `stats` says how many were dropped.
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from typing import Any
 
@@ -98,6 +99,9 @@ class LiveHandler(EventStreamHandler):
             "per_second": hub.traffic.per_second(app.id),
             "per_minute": hub.traffic.per_minute(app.id),
             "dropped": dropped,
+            # The charts' time axes read the hub's clock, not the browser's: the last bar is
+            # the hub's current second (minute).
+            "time_ms": int(time.time() * 1000),
         }
 
     def on_connection_close(self) -> None:
