@@ -51,18 +51,19 @@ function drawBars(canvas, values, nowMs, slotMs) {
     const h = (value / top) * (axis - 16);
     ctx.fillRect(left + i * bar, axis - h, Math.max(1, bar - gap), h);
   });
-  // Ticks ~110 px apart (a label is about 80 px wide): two on a phone, five on a desk.
-  const count = Math.max(2, Math.min(5, Math.floor((width - left) / 110)));
-  const last = Math.floor(nowMs / slotMs) * slotMs, n = values.length, labels = [];
+  // Ticks back from the last bar at a round step (every 15 s or 15 min on a desk, 30 on a
+  // phone): a label is about 80 px wide, so no closer than ~110 px.
+  const n = values.length, most = Math.max(2, Math.floor((width - left) / 110));
+  const step = [5, 10, 15, 20, 30].find((s) => Math.ceil(n / s) <= most) ?? n - 1;
+  const last = Math.floor(nowMs / slotMs) * slotMs, labels = [];
   ctx.fillStyle = "#5f6b7a"; ctx.strokeStyle = "#b8c0cc";
-  for (let k = 0; k < count; k++) {
-    const i = Math.round((k * (n - 1)) / (count - 1));
+  for (let i = n - 1; i >= 0; i -= step) {
     const label = utcTime(last - (n - 1 - i) * slotMs, { date: false, seconds: slotMs < 60000 });
     const x = left + i * bar + (bar - gap) / 2;
     ctx.beginPath(); ctx.moveTo(x, axis); ctx.lineTo(x, axis + 4); ctx.stroke();
-    ctx.textAlign = k === 0 ? "left" : k === count - 1 ? "right" : "center";
-    ctx.fillText(label, k === 0 ? left : k === count - 1 ? width - right : x, height - 4);
-    labels.push(label);
+    ctx.textAlign = i === n - 1 ? "right" : "center";
+    ctx.fillText(label, i === n - 1 ? width - right : x, height - 4);
+    labels.unshift(label);
   }
   canvas.dataset.ticks = labels.join(" | ");
   canvas.setAttribute("aria-label", `${canvas.dataset.caption}, ${labels[0]} to ${labels[labels.length - 1]}`);

@@ -1,16 +1,23 @@
 """The dashboard in real headless Chromium: sign in, create an app, add an origin, copy the
 pusher-js snippet, open the debug console, send a test event from its form and see it arrive,
-watch the connection count rise when a real pusher-js (in the browser) connects, and see that
-client refused on its next handshake once its origin is removed. Every page is photographed for
-the README (docs/screenshots/), the apps list also at phone width."""
+watch the connection count rise when a real pusher-js (in the browser) connects, see today's
+event count agree and rise live in the page header, the stats card and the apps list, every
+time shown in UTC with the zone named, and see that client refused on its next handshake once
+its origin is removed. At phone width every tab stays in sight. The Connect tab's private and
+presence snippets run end to end: its pusher-js code in the page, its Python auth endpoint
+answering pusher-js's requests. Every page is photographed for the README
+(docs/screenshots/), the apps list and an app's page also at phone width."""
 
 import logging
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
+from auth_endpoint import AuthEndpoint
 from chromium import PHONE_WIDTH, browser, new_page, screenshot  # noqa: F401 (fixture)
+from conftest import in_thread, pusher_for
 from playwright.async_api import expect
 from waiting import eventually
 
@@ -21,6 +28,11 @@ PASSWORD = "correct horse battery"
 PUSHER_JS = (
     Path(__file__).resolve().parents[1] / "interop/node_modules/pusher-js/dist/web/pusher.min.js"
 )
+# How the dashboard shows a moment (hub/dashboard/base.py): 24-hour UTC, the zone named; the
+# console and the charts leave the date off, the per-minute chart the seconds too.
+DATE_TIME = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$"
+TIME = r"^\d\d:\d\d:\d\d UTC$"
+MINUTE = r"^\d\d:\d\d UTC$"
 
 
 async def sign_in(page: Any, hub: RunningHub) -> None:
@@ -81,6 +93,8 @@ async def test_the_dashboard_in_chromium(
     await screenshot(page, "origins")
 
     await page.click("nav.tabs >> text=Keys")
+    created = await page.locator("table tbody tr td").nth(1).inner_text()
+    assert re.match(DATE_TIME, created), created
     await screenshot(page, "keys")
     await page.click("button:has-text('Reveal')")
     await page.wait_for_selector("code[data-secret]")
@@ -96,6 +110,9 @@ async def test_the_dashboard_in_chromium(
     row = page.locator("tr.kind-event", has_text="order-created")
     await row.wait_for()
     assert '{"id": 42}' in await row.inner_text()
+    logged_at = await row.locator("td").first.inner_text()
+    assert re.match(TIME, logged_at), logged_at
+    await expect(page.locator('.page-head [data-stat="today"]')).to_have_text("1")  # live here too
     await screenshot(page, "console")
 
     await page.click("nav.tabs >> text=Stats")
@@ -111,6 +128,26 @@ async def test_the_dashboard_in_chromium(
     await client_page.wait_for_function("window.events.includes('connected')")
     await expect(connections).to_have_text("1")  # live, from the stats stream
     await expect(listed).to_have_text("1")  # and on the apps list, without a reload
+
+    # Today's events: one word and one number wherever shown, and each place follows it live.
+    header = page.locator('.page-head [data-stat="today"]')
+    card = page.locator('.stat-cards [data-stat="today"]')
+    listed_today = listing.locator(f'td[data-today="{app_id}"]')
+    assert await page.locator(".page-head dt", has_text="Events today").count() == 1
+    assert await listing.locator("th", has_text="Events today").count() == 1
+    assert "Messages" not in await page.inner_text("body") + await listing.inner_text("body")
+    for count in (header, card, listed_today):
+        await expect(count).to_have_text("1")  # the console's test event
+    sdk = pusher_for(hub_server, key, app.keys[0].secret, app_id)
+    await in_thread(sdk.trigger, "orders", "order-shipped", {"id": 42})
+    for count in (header, card, listed_today):
+        await expect(count).to_have_text("2")  # live, no reload
+    for chart, label in (("per_second", TIME), ("per_minute", MINUTE)):
+        canvas = page.locator(f'canvas[data-chart="{chart}"]')
+        await expect(canvas).to_have_attribute("data-ticks", re.compile("UTC"))
+        ticks = (await canvas.get_attribute("data-ticks")).split(" | ")
+        assert len(ticks) >= 3 and all(re.match(label, tick) for tick in ticks), ticks
+        assert ticks == sorted(ticks), "oldest on the left"
     await screenshot(page, "stats")
 
     # The origin goes: the connected client stays, its next handshake is refused.
@@ -146,6 +183,16 @@ async def test_phone_width_and_the_users_page(hub_server: RunningHub, browser: A
     table_fits += " return w.scrollWidth <= w.clientWidth; })()"
     assert await phone.evaluate(table_fits), "the apps table fits without scrolling"
     await phone.goto(f"{hub_server.url}/dashboard/apps/{hub_server.app_id}/keys")
+    tabs = phone.locator("nav.tabs a")
+    assert await tabs.count() == 7
+    for i in range(7):  # every tab in sight, none behind a sideways scroll
+        box = await tabs.nth(i).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE_WIDTH, box
+        assert await tabs.nth(i).is_visible()
+    await tabs.filter(has_text="Delete").click()
+    await phone.wait_for_selector("h2:has-text('Delete this app')")
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= PHONE_WIDTH
+    await phone.goto(f"{hub_server.url}/dashboard/apps/{hub_server.app_id}/keys")
     await screenshot(phone, "phone-app")
     desk = await new_page(browser)
     await sign_in(desk, hub_server)
@@ -156,3 +203,42 @@ async def test_phone_width_and_the_users_page(hub_server: RunningHub, browser: A
     await desk.click("button:has-text('Create token')")
     await desk.wait_for_selector("#new-token")
     await screenshot(desk, "account")
+
+
+async def test_the_private_and_presence_snippets_end_to_end(
+    hub_server: RunningHub,
+    browser: Any,  # noqa: F811
+) -> None:
+    """The Connect tab's pusher-js code runs in a page of the hub's origin; its requests to
+    /pusher/auth are answered by the tab's Python auth endpoint (tests/dashboard/auth_endpoint.py),
+    as the page's own server would."""
+    await hub_server.server.store.create_user("root@example.com", "admin", hash_password(PASSWORD))
+    page = await new_page(browser)
+    await sign_in(page, hub_server)
+    await page.goto(f"{hub_server.url}/dashboard/apps/{hub_server.app_id}/connect")
+    client_code = await page.inner_text("#code-pusher-js-private")
+    endpoint = AuthEndpoint(await page.inner_text("#code-python-auth"), hub_server.secret)
+
+    client = await new_page(browser)
+    logged: list[str] = []
+    client.on("console", lambda message: logged.append(message.text))
+
+    async def auth(route: Any) -> None:
+        form = dict(parse_qsl(route.request.post_data or ""))
+        await route.fulfill(json=endpoint.answer(form))
+
+    await client.route(f"**{endpoint.path}", auth)
+    await client.goto(f"{hub_server.url}/hub-resume.js")  # any page of that origin
+    await client.add_script_tag(path=str(PUSHER_JS))
+    # The snippet as shown, less its import: the page has pusher-js as a script already.
+    await client.add_script_tag(content=client_code.replace('import Pusher from "pusher-js";', ""))
+    await eventually(lambda: "1 here" in logged, timeout=10, interval=0.05)  # presence joined
+
+    def subscribed() -> bool:
+        channels = hub_server.server.hub.channels(hub_server.app_id)
+        return "private-my-channel" in channels and "presence-my-room" in channels
+
+    await eventually(subscribed, timeout=10, interval=0.05)
+    sdk = pusher_for(hub_server, hub_server.key, hub_server.secret)
+    await in_thread(sdk.trigger, "private-my-channel", "my-event", {"message": "hello"})
+    await eventually(lambda: any("hello" in line for line in logged), timeout=10, interval=0.05)
