@@ -52,6 +52,8 @@ setup(
             # tests/test_installed_plugin.py builds hub without build isolation (offline).
             "wheel",
             "pusher>=3.3",
+            # The dashboard's Python auth endpoint snippet is run as written (Flask).
+            "flask>=3",
             "ruff>=0.5",
             # The dashboard's browser tests drive Debian's chromium (apt) through it; no
             # browser download (`playwright install` is never run).

@@ -156,7 +156,7 @@ app.post("/pusher/auth", (req, res) => {{
   const presenceData = channel_name.startsWith("presence-") ? user : undefined;
   res.send(pusher.authorizeChannel(socket_id, channel_name, presenceData));
 }});
-app.listen(3000);""",
+app.listen(process.env.PORT || 3000);""",
         ),
         (
             "curl",

@@ -1,31 +1,13 @@
-"""Runs the Connect tab's Python auth endpoint snippet (Flask) as written, without Flask: the
-snippet is executed as is against a stand-in `flask` module holding only what it uses (`Flask`
-with its `post` route decorator, `request.form`, `jsonify`), so the test depends on nothing the
-test extra does not install. The signing in it is the real Pusher SDK's, with the real secret
-from PUSHER_APP_SECRET, as the snippet says."""
+"""Runs the Connect tab's Python auth endpoint snippet (Flask) as written: the snippet is executed
+as is, with the real Flask and the real Pusher SDK, the secret in PUSHER_APP_SECRET as the snippet
+says, and each request posted to its route through Flask's own test client (the full request
+handling: form parsing, routing, the JSON answer), as pusher-js would post it."""
 
 import os
-import sys
-import types
-from collections.abc import Callable
 from typing import Any
 from unittest import mock
 
-
-class _Request:
-    form: dict[str, str] = {}
-
-
-class _Flask:
-    def __init__(self, name: str) -> None:
-        self.views: dict[str, Callable[[], Any]] = {}
-
-    def post(self, path: str) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
-        def register(view: Callable[[], Any]) -> Callable[[], Any]:
-            self.views[path] = view
-            return view
-
-        return register
+from flask import Flask
 
 
 class AuthEndpoint:
@@ -33,21 +15,19 @@ class AuthEndpoint:
     gets back (a JSON object)."""
 
     def __init__(self, code: str, secret: str) -> None:
-        self._request = _Request()
-        flask = types.ModuleType("flask")
-        flask.Flask = _Flask  # type: ignore[attr-defined]
-        flask.request = self._request  # type: ignore[attr-defined]
-        flask.jsonify = dict  # type: ignore[attr-defined]
         namespace: dict[str, Any] = {"__name__": "auth_snippet"}
-        with (
-            mock.patch.dict(sys.modules, {"flask": flask}),
-            mock.patch.dict(os.environ, {"PUSHER_APP_SECRET": secret}),
-        ):
+        with mock.patch.dict(os.environ, {"PUSHER_APP_SECRET": secret}):
             exec(compile(code, "python-auth snippet", "exec"), namespace)
         app = namespace["app"]
-        assert isinstance(app, _Flask) and len(app.views) == 1, "one route, on the Flask app"
-        [(self.path, self._view)] = app.views.items()
+        assert isinstance(app, Flask), "the snippet's app is a Flask app"
+        rules = [rule for rule in app.url_map.iter_rules() if rule.endpoint != "static"]
+        assert len(rules) == 1 and "POST" in (rules[0].methods or ()), "one POST route"
+        self.path = rules[0].rule
+        self._client = app.test_client()
 
     def answer(self, form: dict[str, str]) -> dict[str, Any]:
-        self._request.form = form
-        return self._view()
+        response = self._client.post(self.path, data=form)
+        assert response.status_code == 200, (response.status_code, response.get_data(as_text=True))
+        answer = response.get_json()
+        assert isinstance(answer, dict), answer
+        return answer
