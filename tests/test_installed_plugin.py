@@ -11,6 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from hub import __version__
+
 REPO = Path(__file__).resolve().parent.parent
 # Build output, caches and VCS data of a working checkout: never part of what is installed.
 NOT_SOURCE = shutil.ignore_patterns(
@@ -128,7 +130,7 @@ def test_pip_install_then_use_the_fixtures_elsewhere(tmp_path: Path) -> None:
     assert where[1].startswith(venv_lib) and where[1].endswith("hub/_data/schema.sql"), where[1]
     assert "HubResume" in where[2], "the browser helper ships with the package"
     assert where[3].startswith(venv_lib) and where[3].endswith("hub/_data/dashboard"), where[3]
-    assert where[4] == "0.1.0" and where[5] == ["hub-realtime"], "the distribution's own name"
+    assert where[4] == __version__ and where[5] == ["hub-realtime"], "the distribution's own name"
 
     version = run(bin_dir / "hub", "--version", cwd=tmp_path)
     assert version.startswith("hub ")
