@@ -1,6 +1,8 @@
-"""Packaging for hub. schema.sql and the dashboard's templates and static files (dashboard/)
-live at the top of the repository and are copied into the package as hub/_data/ when it is
-built, so an installed hub finds them (MANIFEST.in puts them in the sdist)."""
+"""Packaging for hub, distributed as hub-realtime (PyPI's `hub` is an unrelated project); the
+import package and the command are both `hub`. schema.sql and the dashboard's templates and
+static files (dashboard/) live at the top of the repository and are copied into the package as
+hub/_data/ when it is built, so an installed hub finds them (MANIFEST.in puts them in the
+sdist)."""
 
 import shutil
 from pathlib import Path
@@ -23,7 +25,7 @@ class BuildWithData(build_py):
 
 
 setup(
-    name="hub",
+    name="hub-realtime",
     version="0.1.0",
     description="A self-hosted realtime hub: Pusher-compatible websockets and HTTP API",
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
@@ -38,18 +40,23 @@ setup(
         "aiosqlite>=0.20",
         "argon2-cffi>=23.1",
         "itsdangerous>=2.1",
-        # The pytest plugin shipped with the package is built on it.
-        "pytest-tornasync>=0.6",
+        # The faster event loop `hub serve` takes when it can import it (hub/eventloop.py),
+        # where it comes as a wheel; elsewhere the hub runs on asyncio's own loop.
+        'uvloop>=0.19; sys_platform != "win32" and platform_python_implementation == "CPython"',
     ],
     extras_require={
-        # A faster event loop for `hub serve` (hub/eventloop.py), used when installed.
-        "fast": ["uvloop>=0.19"],
+        # The fixtures of the pytest plugin (entry point below): `hub_server` runs on
+        # pytest-tornasync's io_loop. Not in a plain install, so a server never pulls them in.
+        "pytest": ["pytest>=8", "pytest-tornasync>=0.6"],
         "test": [
+            "pytest>=8",
+            "pytest-tornasync>=0.6",
             # test_cli serves on it as well as on asyncio's loop.
             "uvloop>=0.19",
-            "pytest>=8",
             "hypothesis>=6",
-            # tests/test_installed_plugin.py builds hub without build isolation (offline).
+            # tests/test_installed_plugin.py builds hub offline, without build isolation, with
+            # these from the environment the tests run in.
+            "setuptools>=64",
             "wheel",
             "pusher>=3.3",
             # The dashboard's Python auth endpoint snippet is run as written (Flask).

@@ -10,6 +10,7 @@ cd "$(dirname "$0")"
 export PYTHONPATH="$(cd .. && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 PEER_DIR="${SOKETI_DIR:-${TMPDIR:-/tmp}/hub-bench-soketi}"
 bash soketi.sh install "$PEER_DIR"
-# The hub's optional fast event loop (its 'fast' extra), which the load generator uses too.
+# The hub's fast event loop (a plain install brings it where it is a wheel), which the load
+# generator uses too.
 python -c 'import uvloop' 2>/dev/null || pip install -q 'uvloop>=0.19'
 exec python run.py --soketi-dir "$PEER_DIR" "$@"

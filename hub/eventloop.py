@@ -1,7 +1,8 @@
-"""Which event loop `hub serve` runs on: uvloop when it is installed (`pip install 'hub[fast]'`)
-and not turned off, else asyncio's own. uvloop's sockets and transports are written in C, which
-makes connecting, reading and writing cheaper per client (see benchmarks/README.md); the hub
-runs the same on either, and the test suite runs on asyncio's."""
+"""Which event loop `hub serve` runs on: uvloop when it is installed (a plain install brings it
+where it comes as a wheel: CPython, not Windows) and not turned off, else asyncio's own.
+uvloop's sockets and transports are written in C, which makes connecting, reading and writing
+cheaper per client (see benchmarks/README.md); the hub runs the same on either, and the test
+suite runs on asyncio's."""
 
 import asyncio
 from collections.abc import Callable

@@ -5,6 +5,11 @@ Fixtures:
   on that loop, on an unused port, with a ready app.
 - `hub_thread`: for ordinary synchronous tests: the same hub, run in a background thread.
 
+`pip install 'hub-realtime[pytest]'` brings pytest and pytest-tornasync. A plain install
+registers the plugin too (pytest loads it wherever pytest is installed), so it must load
+without pytest-tornasync: `hub_thread` needs nothing more, and a test using `hub_server` then
+fails with one line saying what to install instead of pytest's list of known fixtures.
+
 Both give a `RunningHub` with `url`, `ws_url`, `host`, `port`, `app_id`, `key`, `secret` and
 `server`. Override the `hub_settings` fixture (a dict of hub.config.Settings fields) or
 `hub_app_settings` (a hub.models.AppSettings) in your conftest.py to change them.
@@ -21,6 +26,18 @@ from hub.config import Settings
 from hub.embed import HubThread
 from hub.models import App, AppSettings
 from hub.server import HubServer
+
+try:
+    import pytest_tornasync  # noqa: F401  (its io_loop fixture runs hub_server's tests)
+except ImportError:
+
+    @pytest.fixture
+    def io_loop() -> None:
+        pytest.fail(
+            "hub_server runs on pytest-tornasync's io_loop, which is not installed: "
+            "pip install 'hub-realtime[pytest]'",
+            pytrace=False,
+        )
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Real headless Chromium for the dashboard's browser tests: Debian's `chromium` package
 driven by Playwright for Python (never Playwright's own browser download, which cannot be
-reached here). Without chromium or playwright the tests fail under CI (.ci/run installs both
+reached here). Without chromium or playwright the tests fail under CI (bin/test installs both
 and sets HUB_REQUIRE_BROWSER) and skip elsewhere with the reason. `screenshot` writes
 docs/screenshots/NAME.png for the README.
 
@@ -32,9 +32,9 @@ CHROMIUM_FLAGS = [
 
 
 def _missing(message: str) -> None:
-    """Fails under CI (`.ci/run` sets HUB_REQUIRE_BROWSER; CI runners set CI), skips elsewhere."""
+    """Fails under CI (`bin/test` sets HUB_REQUIRE_BROWSER; CI runners set CI), skips elsewhere."""
     if os.environ.get("HUB_REQUIRE_BROWSER") or os.environ.get("CI"):
-        pytest.fail(f"{message}; .ci/run installs it")
+        pytest.fail(f"{message}; bin/test installs it")
     pytest.skip(message)
 
 
