@@ -40,9 +40,10 @@ def with_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[Any]]
     mistyped --db) would leave a stray empty one, its changes unseen by the running hub."""
     path = db_path(args)
     if path != ":memory:" and not os.path.exists(path):
+        where = "" if os.path.isabs(path) else f" in {os.getcwd()}"
         raise CliError(
-            f"no database {path}: start `hub serve` once to create it, or name the hub's"
-            " file with --db or HUB_DB_PATH"
+            f"no database {path}{where}: start `hub serve` once to create it, or name the"
+            " hub's file with --db or HUB_DB_PATH"
         )
 
     async def run() -> Any:

@@ -104,7 +104,8 @@ async def start_serving(
         cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        # PYTHONPATH: this checkout's hub, not one installed elsewhere, whatever `cwd` is.
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO), **(env or {})},
     )
     printed = ""
     while True:
@@ -182,8 +183,8 @@ async def _wait_for(process: asyncio.subprocess.Process, text: str, printed: str
 def test_trigger_needs_a_running_hub(tmp_path: Path) -> None:
     db = new_db(tmp_path)
     app = json.loads(run(db, "apps", "create", "x", "--json").stdout)
-    done = run(db, "trigger", app["id"], "c", "e", "d", "--url", "http://127.0.0.1:9", check=False)
-    assert done.returncode == 2 and "cannot reach the hub" in done.stderr
+    done = run(db, "trigger", app["id"], "c", "e", "{}", "--url", "http://127.0.0.1:9", check=False)
+    assert done.returncode == 1 and done.stderr.startswith("hub: cannot reach the hub at")
 
 
 def test_db_option_before_or_after_the_subcommand(tmp_path: Path) -> None:
