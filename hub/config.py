@@ -1,5 +1,7 @@
 """Server settings: one frozen table built from command-line flags, HUB_* environment
 variables and defaults, in that order of precedence. Nothing here does I/O beyond reading env.
+Every value is checked when the table is built (`_problem`): a bad flag or variable stops the
+hub before it starts.
 
 Per-app limits (event size, presence members...) are not here: they are app settings, kept in
 the store (hub/models.py: AppSettings).
@@ -58,11 +60,35 @@ class Settings:
         for field in fields(cls):
             raw = environ.get("HUB_" + field.name.upper())
             if raw is not None:
-                values[field.name] = _cast(field.type, raw, field.name)
+                values[field.name] = value = _cast(field.type, raw, field.name)
+                if problem := _problem(field.name, value):
+                    raise ValueError(f"HUB_{field.name.upper()}={raw}: {problem}")
         for name, value in (overrides or {}).items():
             if value is not None:
                 values[name] = value
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            if problem := _problem(field.name, getattr(self, field.name)):
+                raise ValueError(f"{field.name}: {problem}")
+
+
+# Settings where 0 would make the hub spin or refuse everything: at least 1.
+_POSITIVE = ("activity_timeout", "pong_timeout", "max_message_bytes", "max_outbox_bytes")
+
+
+def _problem(name: str, value: Any) -> str | None:
+    """What is wrong with one setting's value, or None: the one place of these rules."""
+    if name == "port" and not 0 <= value <= 65535:
+        return f"{value} is not a port: use 1 to 65535 (0 picks a free one)"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if name in _POSITIVE and value < 1:
+        return f"{value} is too small: use 1 or more"
+    if value < 0:
+        return f"{value} is negative: use 0 or more"
+    return None
 
 
 def _cast(kind: Any, raw: str, name: str) -> Any:

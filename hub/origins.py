@@ -3,7 +3,8 @@
 A pattern is an exact origin (`https://app.example.com`, `http://localhost:3000`), or one with
 wildcards: `*.` as the leftmost part of the host (`https://*.example.com`, any subdomain, not
 the bare domain), `*` as the port (`http://localhost:*`), or `*` alone (any origin). `null`
-matches the literal `null` origin that browsers send for file:// pages. An empty list allows
+matches the literal `null` origin that browsers send for file:// pages. Schemes are http and
+https only: a browser page's origin has one of them (or is `null`). An empty list allows
 every origin. A handshake with no Origin header (a server-side client) is always allowed.
 """
 
@@ -31,6 +32,10 @@ def normalize_pattern(pattern: str) -> str:
         raise OriginPatternError(
             f"{pattern!r} is not an origin pattern: use scheme://host[:port], e.g."
             " https://app.example.com, https://*.example.com or http://localhost:*"
+        )
+    if match["scheme"] not in ("http", "https"):
+        raise OriginPatternError(
+            f"{pattern!r}: a browser origin is http:// or https:// (or null for file:// pages)"
         )
     port = match["port"]
     if port and port != "*" and not 0 < int(port) < 65536:

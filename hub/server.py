@@ -98,7 +98,31 @@ class HubServer:
             return "127.0.0.1"
         return f"[{host}]" if ":" in host else host
 
+    @property
+    def listen_address(self) -> str:
+        """Where the hub listens, as bound: `127.0.0.1:6001`, `0.0.0.0:6001`, `[::]:6001`."""
+        host = self.settings.host or "*"
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+
     async def start(self, sockets: list[socket.socket] | None = None) -> "HubServer":
+        """Binds the port first (a port in use fails before the database is touched), then
+        opens everything; a failure part way closes what was opened, then raises: OSError or
+        socket.gaierror for the address, StoreError for the database."""
+        settings = self.settings
+        if sockets is None:
+            sockets = bind_sockets(settings.port, settings.host or None, backlog=LISTEN_BACKLOG)
+        try:
+            await self._start(sockets)
+        except BaseException:
+            for sock in sockets:
+                sock.close()
+            # Left open, the store's thread would keep the process alive after the error.
+            with contextlib.suppress(Exception):
+                await self.stop()
+            raise
+        return self
+
+    async def _start(self, sockets: list[socket.socket]) -> None:
         settings = self.settings
         self.store = await Store.open(settings.db_path, settings.db_synchronous)
         if settings.dev:
@@ -118,15 +142,13 @@ class HubServer:
         self._http = HTTPServer(
             make_app(settings, self.hub, self.dashboard), xheaders=settings.trust_proxy
         )
-        if sockets is None:
-            sockets = bind_sockets(settings.port, settings.host or None, backlog=LISTEN_BACKLOG)
         # Connections arrive at the front door, which keeps websockets and gives Tornado the
         # rest: Tornado's server itself listens on nothing.
         self._door = FrontDoor(self.hub, settings, self._http, websocket_endpoints(settings))
         await self._door.listen(sockets, LISTEN_BACKLOG)
         self.port = sockets[0].getsockname()[1]
-        log.info("hub %s listening on %s", __version__, self.url)
-        return self
+        # DEBUG: `hub serve` prints its own line, with more in it; an embedder can turn it on.
+        log.debug("hub %s listening on %s", __version__, self.listen_address)
 
     async def stop(self) -> None:
         """Stops accepting connections and publishes, writes every held event (their

@@ -37,7 +37,9 @@ def free_port() -> int:
 
 def hub_command(db: Path, *args: str) -> str:
     """Runs `python -m hub --db DB ARGS...` to its end; returns its output (fails the test
-    with its stderr when it fails)."""
+    with its stderr when it fails). The database is made first when missing, as `hub serve`
+    would: other commands refuse to create one."""
+    db.touch(mode=0o600)
     done = subprocess.run(
         [sys.executable, "-m", "hub", "--db", str(db), *args],
         cwd=ROOT,

@@ -14,7 +14,27 @@ def test_precedence() -> None:
     assert Settings.from_sources(environ={}) == Settings()
 
 
-@pytest.mark.parametrize(("name", "raw"), [("HUB_PORT", "many"), ("HUB_DEV", "perhaps")])
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("HUB_PORT", "many"),
+        ("HUB_DEV", "perhaps"),
+        ("HUB_PORT", "70000"),
+        ("HUB_PORT", "-1"),
+        ("HUB_ACTIVITY_TIMEOUT", "-3"),
+        ("HUB_ACTIVITY_TIMEOUT", "0"),
+        ("HUB_SHUTDOWN_GRACE", "-0.5"),
+        ("HUB_HISTORY_MAX_EVENTS", "-1"),
+    ],
+)
 def test_bad_environment_values_say_which(name: str, raw: str) -> None:
     with pytest.raises(ValueError, match=name):
         Settings.from_sources(environ={name: raw})
+
+
+def test_values_given_in_code_are_checked_too() -> None:
+    with pytest.raises(ValueError, match="port: 65536 is not a port"):
+        Settings(port=65536)
+    with pytest.raises(ValueError, match="pong_timeout: 0 is too small"):
+        Settings(pong_timeout=0)
+    assert Settings(port=0, reload_interval=0).port == 0, "0: a free port; no polling"

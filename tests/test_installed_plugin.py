@@ -135,6 +135,7 @@ def test_pip_install_then_use_the_fixtures_elsewhere(tmp_path: Path) -> None:
     version = run(bin_dir / "hub", "--version", cwd=tmp_path)
     assert version.startswith("hub ")
     db = tmp_path / "x.db"
+    db.touch(mode=0o600)  # as `hub serve` leaves it: no other command creates a database
     app = json.loads(run(bin_dir / "hub", "apps", "create", "demo", "--json", "--db", db))
     assert app["id"].isdigit()
     assert db.stat().st_mode & 0o777 == 0o600

@@ -40,6 +40,9 @@ def test_policy(patterns: list[str], origin: str | None, allowed: bool) -> None:
         "https://a.*.com",
         "ftp//x",
         "https://x:99999",
+        "ftp://x.example",
+        "ws://x.example",
+        "chrome-extension://abc",
     ],
 )
 def test_bad_patterns_are_refused(pattern: str) -> None:

@@ -1,5 +1,7 @@
-"""Dashboard passwords: argon2id hashes (argon2-cffi), checked in constant time, and rehashed
-when the parameters in force change. Never stores, logs or returns a password."""
+"""Dashboard accounts' credentials: the rules for a new account's email and password (the
+dashboard and `hub users` both ask them here), and argon2id hashes (argon2-cffi), checked in
+constant time and rehashed when the parameters in force change. Never stores, logs or returns a
+password."""
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -30,6 +32,14 @@ def needs_rehash(stored_hash: str) -> bool:
         return _HASHER.check_needs_rehash(stored_hash)
     except InvalidHashError:
         return True
+
+
+def email_problem(email: str) -> str | None:
+    """Why a new account's email is refused (setup, invitations, sign-up, `hub users`), or
+    None. Loose on purpose: the one sure test of an address is mail arriving there."""
+    if "@" not in email.strip("@") or len(email) > 254 or any(c.isspace() for c in email):
+        return f"{email!r} is not an email address"
+    return None
 
 
 def password_problem(password: str) -> str | None:

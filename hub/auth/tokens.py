@@ -96,6 +96,9 @@ def claims(
         raise ValueError(problem)
     payload: dict[str, Any] = {"user_id": user_id}
     if user_info is not None:
+        # What presence shows of a member: a JSON object, as Pusher's server libraries take it.
+        if not isinstance(user_info, dict):
+            raise ValueError('user_info must be a JSON object, e.g. {"name": "Ann"}')
         payload["user_info"] = user_info
     if channels:
         payload["channels"] = list(check_patterns(channels, "channels"))

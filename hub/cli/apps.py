@@ -5,6 +5,7 @@ parsing and printing only."""
 
 import argparse
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -45,6 +46,10 @@ def add_apps(commands: Any) -> None:
     origins = apps.add_parser("origins", help="allowed origins").add_subparsers(
         dest="origins_command", required=True
     )
+    listing = origins.add_parser("list", parents=[DB_OPTION], help="list allowed origins")
+    listing.add_argument("app_id")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=_origins_list)
     for verb, run in (("add", _origins_add), ("remove", _origins_remove)):
         sub = origins.add_parser(verb, parents=[DB_OPTION], help=f"{verb} allowed origin patterns")
         sub.add_argument("app_id")
@@ -195,6 +200,18 @@ def _apps_rotate(args: argparse.Namespace) -> int:
 def _apps_revoke(args: argparse.Namespace) -> int:
     _with_apps(args, lambda apps: apps.revoke_key(args.app_id, args.key))
     print(f"revoked key {args.key}")
+    return 0
+
+
+def _origins_list(args: argparse.Namespace) -> int:
+    app = _with_apps(args, lambda apps: apps.app(args.app_id))
+    if args.json:
+        print(json.dumps(list(app.origins)))
+    elif app.origins:
+        print("\n".join(app.origins))
+    else:
+        # On stderr: a script reading the list sees an empty one.
+        print("no origins listed: any origin may connect", file=sys.stderr)
     return 0
 
 

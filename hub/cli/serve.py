@@ -1,11 +1,16 @@
 """`hub serve`: run the hub until SIGTERM or SIGINT, printing where it listens (and, with
---dev, the development app's settings and the dashboard's admin account)."""
+--dev, the development app's settings and the dashboard's admin account, with a warning when
+that well-known app answers beyond this machine). An address it cannot listen on ends it with
+one line and status 1."""
 
 import argparse
 import asyncio
+import errno
 import gc
+import ipaddress
 import logging
 import signal
+import socket
 import sys
 from typing import Any
 
@@ -14,7 +19,7 @@ from hub.cli.common import DB_OPTION, CliError, db_path
 from hub.config import Settings
 from hub.core.hub import StoreUnavailable
 from hub.eventloop import loop_factory
-from hub.server import DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET, HubServer
+from hub.server import DEV_ADMIN_EMAIL, DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET, HubServer
 
 
 def add_serve(commands: Any) -> None:
@@ -45,7 +50,10 @@ SWITCH_INTERVAL = 0.0005
 
 async def _serve_until_signal(settings: Settings) -> int:
     server = HubServer(settings)
-    await server.start()
+    try:
+        await server.start()
+    except OSError as error:  # start has closed what it opened
+        raise CliError(_cannot_listen(settings, error), code=1) from None
     # What exists now lives as long as the process: keep it out of every collection. Each
     # connection then allocates a few dozen objects; collecting the young generation every
     # 10,000 allocations rather than every 700 saves connects time (benchmarks/README.md).
@@ -61,19 +69,25 @@ async def _serve_until_signal(settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     loop_name = type(loop).__module__.split(".")[0]  # "asyncio" or "uvloop"
+    loopback = _is_loopback(settings.host)
+    # The address as bound; for a wildcard one, also where a browser on this machine goes.
+    here = "" if loopback or server.url.endswith(server.listen_address) else f"; {server.url}"
     print(
-        f"hub {__version__} listening on {server.url}"
-        f" (database {settings.db_path}, event loop {loop_name})",
+        f"hub {__version__} listening on http://{server.listen_address}"
+        f" (database {settings.db_path}, event loop {loop_name}){here}",
         flush=True,
     )
     if settings.dev:
+        if not loopback:
+            print(
+                f"hub: WARNING: --dev on {server.listen_address}: anyone who reaches this port"
+                f" can publish and read with the well-known secret {DEV_APP_SECRET}.\n"
+                "hub: WARNING: use --dev on 127.0.0.1 only; create real apps for anything else.",
+                file=sys.stderr,
+                flush=True,
+            )
         _print_dev_settings(server)
-    if server.dev_admin_password is not None:
-        print(
-            f"Dashboard: {server.url}/dashboard/  admin@localhost / {server.dev_admin_password}"
-            " (a new account; this password is printed only now)",
-            flush=True,
-        )
+        print(_dev_dashboard_line(server, settings), flush=True)
     elif server.setup_url is not None and await server.store.count_users() == 0:
         # No account yet: the dashboard is closed until this link creates the first admin.
         print(f"Set up the dashboard (one-time link): {server.setup_url}", flush=True)
@@ -85,6 +99,46 @@ async def _serve_until_signal(settings: Settings) -> int:
         print(f"hub: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _cannot_listen(settings: Settings, error: OSError) -> str:
+    """One line for an address the hub cannot listen on, naming the flag to change."""
+    where = f"{settings.host}:{settings.port}"
+    if isinstance(error, socket.gaierror):
+        known = "not an address, nor a name this machine resolves (--host)"
+        return f"cannot listen on {settings.host!r}: {known}"
+    reasons = {
+        errno.EADDRINUSE: "the port is in use (another hub?): choose another with --port",
+        errno.EADDRNOTAVAIL: "not an address of this machine (--host)",
+        errno.EACCES: "permission denied (ports below 1024 need privileges): use --port",
+    }
+    return f"cannot listen on {where}: {reasons.get(error.errno or 0, error.strerror or error)}"
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether every address `host` stands for is this machine's loopback."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host or None, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return False
+    return bool(host) and all(ipaddress.ip_address(a[4][0]).is_loopback for a in found)
+
+
+def _dev_dashboard_line(server: HubServer, settings: Settings) -> str:
+    if server.dev_admin_password is not None:
+        return (
+            f"Dashboard: {server.url}/dashboard/  {DEV_ADMIN_EMAIL} / {server.dev_admin_password}"
+            " (a new account; this password is printed only now)"
+        )
+    return (
+        f"Dashboard: {server.url}/dashboard/  {DEV_ADMIN_EMAIL} (its password was printed when"
+        f" it was made; a new one: hub users set-password {DEV_ADMIN_EMAIL}"
+        f" --db {settings.db_path})"
+    )
 
 
 def _print_dev_settings(server: HubServer) -> None:

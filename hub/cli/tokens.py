@@ -20,7 +20,7 @@ def add_tokens(commands: Any) -> None:
     )
     mint.add_argument("app_id")
     mint.add_argument("--user", required=True, metavar="ID", help="the user id")
-    mint.add_argument("--info", metavar="JSON", help="user info (JSON), shown to presence")
+    mint.add_argument("--info", metavar="JSON", help="user info (a JSON object), shown to presence")
     mint.add_argument(
         "--channel",
         action="append",

@@ -9,8 +9,8 @@ import json
 import sys
 from typing import Any
 
-from hub.auth.passwords import hash_password, password_problem
-from hub.cli.common import DB_OPTION, with_store
+from hub.auth.passwords import email_problem, hash_password, password_problem
+from hub.cli.common import DB_OPTION, CliError, with_store
 from hub.store import Store
 from hub.store.accounts import ROLES, AccountError, User
 
@@ -38,29 +38,59 @@ def add_users(commands: Any) -> None:
     token.add_argument("--name", default="cli", help="a name to tell the token apart")
     token.set_defaults(run=_token)
 
+    reset = users.add_parser(
+        "set-password", parents=[DB_OPTION], help="give an account a new password"
+    )
+    reset.add_argument("email")
+    reset.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    reset.set_defaults(run=_set_password)
+
     for verb, active in (("disable", False), ("enable", True)):
         toggle = users.add_parser(verb, parents=[DB_OPTION], help=f"{verb} an account")
         toggle.add_argument("email")
         toggle.set_defaults(run=lambda args, active=active: _set_active(args, active))
 
 
-def _read_password(from_stdin: bool) -> str:
+def _new_password_hash(from_stdin: bool) -> str:
+    """The hash of a new password read from standard input or asked twice at the terminal,
+    checked against the dashboard's rule."""
     if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("Password: ")
-    if getpass.getpass("Again: ") != first:
-        raise AccountError("the two passwords differ")
-    return first
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif not sys.stdin.isatty():
+        # getpass would fall back to reading stdin with a warning, or end in EOFError.
+        raise CliError("no terminal to ask the password at: pipe it in with --password-stdin")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise AccountError("the two passwords differ")
+    if problem := password_problem(password):
+        raise AccountError(problem)
+    return hash_password(password)
 
 
 def _create(args: argparse.Namespace) -> int:
-    password = _read_password(args.password_stdin)
-    problem = password_problem(password)
-    if problem:
+    if problem := email_problem(args.email):
         raise AccountError(problem)
-    password_hash = hash_password(password)
+    password_hash = _new_password_hash(args.password_stdin)
     user = with_store(args, lambda store: store.create_user(args.email, args.role, password_hash))
     print(f"created {user.role} {user.email} (id {user.id})")
+    return 0
+
+
+def _set_password(args: argparse.Namespace) -> int:
+    # The account is looked for first: no password asked for an unknown one.
+    with_store(args, lambda store: _require_user(store, args.email))
+    password_hash = _new_password_hash(args.password_stdin)
+
+    async def work(store: Store) -> User:
+        user = await _require_user(store, args.email)
+        await store.set_password_hash(user.id, password_hash)
+        return user
+
+    user = with_store(args, work)
+    print(f"new password set for {user.email}")
     return 0
 
 

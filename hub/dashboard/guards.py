@@ -12,19 +12,14 @@ from dataclasses import dataclass, field
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+# The pages take the email rule from here; it lives with the password rule, for `hub users` too.
+from hub.auth.passwords import email_problem as email_problem
 from hub.store.accounts import SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS
 
 SESSION_COOKIE = "hub_session"
 CSRF_COOKIE = "hub_csrf"
 # A signed-in session ends after this long without a request, and this long after sign-in.
 IDLE_SECONDS, MAX_SECONDS = SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS
-
-
-def email_problem(email: str) -> str | None:
-    """Why a new account's email is refused (setup, invitations, sign-up), or None."""
-    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
-        return "enter an email address"
-    return None
 
 
 class CookieSigner:

@@ -56,14 +56,19 @@ class Store(AccountsStore, HistoryStore):
             raise StoreError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
         if path != ":memory:":
             _create_private_file(Path(path))
-        db = await aiosqlite.connect(path)
+        try:
+            db = await aiosqlite.connect(path)
+        except sqlite3.Error as error:
+            raise _unusable(path, error) from error
         db.row_factory = sqlite3.Row
         store = cls(db, path, synchronous)
         try:
             await store._prepare()
             store._open_history_writer()
-        except BaseException:
+        except BaseException as error:
             await store.close()
+            if isinstance(error, sqlite3.Error):
+                raise _unusable(path, error) from error
             raise
         return store
 
@@ -316,9 +321,30 @@ def new_secret() -> str:
 
 def _create_private_file(path: Path) -> None:
     """Creates a new database file readable by its owner only, before SQLite opens it.
-    An existing file keeps the mode its owner gave it."""
+    An existing file keeps the mode its owner gave it. A missing directory is not created: a
+    mistyped path should not leave directories behind."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a database file")
     if path.exists():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    if not path.parent.is_dir():
+        raise StoreError(f"cannot create {path}: no directory {path.parent}")
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError as error:
+        raise StoreError(f"cannot create {path}: {error.strerror or error}") from None
     os.close(fd)
+
+
+def _unusable(path: str, error: sqlite3.Error) -> StoreError:
+    """SQLite's refusal to open or prepare the file, said as what it means for the user."""
+    text = str(error)
+    if isinstance(error, sqlite3.DatabaseError) and "not a database" in text:
+        return StoreError(f"{path} is not a hub database (not SQLite, or damaged)")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not (os.access(path, os.W_OK) and os.access(folder, os.W_OK)) or "readonly" in text:
+        return StoreError(
+            f"{path} or its directory is read-only: the hub writes the file and its -wal and"
+            " -shm files beside it"
+        )
+    return StoreError(f"cannot use {path}: {text}")

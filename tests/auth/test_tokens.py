@@ -111,11 +111,17 @@ def test_int_user_id_becomes_a_string() -> None:
 def test_only_given_claims_are_in_the_payload() -> None:
     assert claims("u", now=1000, ttl=5) == {"user_id": "u", "exp": 1005}
     assert claims("u", channels=[], publish=[], user_info=None) == {"user_id": "u"}
-    assert claims("u", user_info=0, session_id="x") == {
+    assert claims("u", user_info={}, session_id="x") == {
         "user_id": "u",
-        "user_info": 0,
+        "user_info": {},
         "session_id": "x",
     }
+
+
+@pytest.mark.parametrize("info", [0, "Ann", [1, 2], True])
+def test_user_info_is_an_object(info: object) -> None:
+    with pytest.raises(ValueError, match="user_info must be a JSON object"):
+        claims("u", user_info=info)
 
 
 def test_token_is_url_safe() -> None:

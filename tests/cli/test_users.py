@@ -11,7 +11,7 @@ from pathlib import Path
 
 from conftest import WAIT
 from dashboard_client import DashboardClient
-from test_commands import finish, run, start_serving
+from test_commands import finish, new_db, run, start_serving
 
 from hub.store import Store
 
@@ -52,7 +52,7 @@ def create(
 
 
 async def test_accounts_and_tokens_from_the_command_line(tmp_path: Path) -> None:
-    db = tmp_path / "hub.db"
+    db = new_db(tmp_path)
     made = create(db, "Ada@Example.com", "admin")
     assert made.returncode == 0 and "created admin Ada@Example.com" in made.stdout
     assert PASSWORD not in made.stdout + made.stderr

@@ -189,7 +189,7 @@ async def test_a_failing_step_leaves_the_file_at_the_version_before_it(tmp_path:
     # A chunk that is not JSON: version 4 to 5 goes through, 5 to 6 cannot convert it.
     broken = "INSERT INTO history_chunks VALUES (1, '7', 'news', 'e1', 'not json');"
     path = old_database(tmp_path / "hub.db", 4, APP_ROWS + broken)
-    with pytest.raises(sqlite3.OperationalError, match="JSON"):
+    with pytest.raises(StoreError, match="JSON"):
         await Store.open(str(path))
     assert user_version(path) == 5
     with contextlib.closing(sqlite3.connect(path)) as db:

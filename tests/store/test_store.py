@@ -12,13 +12,19 @@ from hub.store import SCHEMA_VERSION, Store, StoreError
 
 
 async def test_new_database_is_private_and_versioned(tmp_path: Path) -> None:
-    path = tmp_path / "sub" / "hub.db"
+    path = tmp_path / "hub.db"
     store = await Store.open(str(path))
     await store.close()
     assert path.stat().st_mode & 0o777 == 0o600
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_a_missing_directory_is_refused_not_made(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no directory"):
+        await Store.open(str(tmp_path / "sub" / "hub.db"))
+    assert not (tmp_path / "sub").exists()
 
 
 async def test_existing_file_mode_is_left_alone(tmp_path: Path) -> None:
