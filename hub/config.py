@@ -44,6 +44,15 @@ class Settings:
     # X-Forwarded-For / X-Real-Ip and X-Forwarded-Proto / X-Scheme (sign-in throttling per
     # address, Secure cookies). Off by default: anyone could send those headers directly.
     trust_proxy: bool = False
+    # Connections open at once, every client together (websockets, event streams, HTTP); one
+    # more is answered 503 and closed. 0: the open-file limit less a reserve of 64 descriptors
+    # (the database, the listeners), read when the hub starts (hub/wire/limits.py).
+    max_connections: int = 0
+    # Connections open at once from one client address; 0: no such cap (the default, as in
+    # soketi and Centrifugo: many users can share one address behind a NAT). Counted by the
+    # peer's address, so it is off with trust_proxy (every connection is then the proxy's):
+    # cap per client in the proxy (nginx limit_conn).
+    max_connections_per_address: int = 0
     # `hub serve`'s logging level (DEBUG, INFO, WARNING, ERROR). INFO logs every request and
     # handshake; WARNING keeps refusals and errors only.
     log_level: str = "INFO"

@@ -98,6 +98,9 @@ class Refusal(Enum):
     TOKEN_REQUIRED = 403, None, "this app requires a token"
     TOKEN_EXPIRED = 403, None, "token expired"
     TOKEN_INVALID = 403, None, "invalid token"  # the token error's text, when it has one
+    # Any connection, on arrival: a connection limit (hub/wire/limits.py).
+    TOO_MANY_CONNECTIONS = 503, None, "too many connections; try again later"
+    TOO_MANY_FROM_ADDRESS = 503, None, "too many connections from this address"
     # Websocket handshakes: the request itself (the front door's), then the upgrade headers.
     HEAD_TIMEOUT = 408, None, "request head not received in time"
     HEAD_TOO_LARGE = 431, None, "request head too large"

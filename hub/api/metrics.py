@@ -65,6 +65,16 @@ def collect(hub: Hub, protocols: tuple[str, ...] = ()) -> list[Family]:
             [((), metrics.connections_closed)],
         ),
         Family(
+            "connections_refused_total",
+            "counter",
+            "Connections refused on arrival (503, closed) over a connection limit: total"
+            " (HUB_MAX_CONNECTIONS) or per_address (HUB_MAX_CONNECTIONS_PER_ADDRESS).",
+            [
+                ((("reason", reason),), count)
+                for reason, count in metrics.connections_refused.items()
+            ],
+        ),
+        Family(
             "disconnects_total",
             "counter",
             "Connections the hub closed, by reason (slow: a client that did not read its"

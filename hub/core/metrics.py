@@ -3,9 +3,10 @@ writes them as Prometheus text).
 
 Counters only grow, and cost an integer add where they are counted: connections opened (per
 protocol) and closed in `Hub.connect` / `Hub.disconnect`, channel messages published in
-`Hub.publish`, and connections the server ended for a `Disconnect` reason (slow consumers among
-them) in the sessions' `disconnect`, once per connection. Gauges (connections open now, occupied
-channels, kept history events) are not kept up to date on the hot path: `collect`
+`Hub.publish`, connections the server ended for a `Disconnect` reason (slow consumers among
+them) in the sessions' `disconnect`, once per connection, and connections the front door
+refused over a connection limit (hub/wire/limits.py), by limit. Gauges (connections open now,
+occupied channels, kept history events) are not kept up to date on the hot path: `collect`
 (hub/api/metrics.py) reads them off the Hub at scrape time. Nothing here is per app, per channel
 or per user: the endpoint is public.
 """
@@ -18,13 +19,21 @@ from hub.models import Disconnect
 class Metrics:
     """The counters of one Hub (not module globals: tests run several hubs in one process)."""
 
-    __slots__ = ("connections_closed", "connections_opened", "disconnects", "events_published")
+    __slots__ = (
+        "connections_closed",
+        "connections_opened",
+        "connections_refused",
+        "disconnects",
+        "events_published",
+    )
 
     def __init__(self) -> None:
         self.connections_opened: Counter[str] = Counter()  # protocol name -> connections
         self.connections_closed = 0
         self.events_published = 0  # channel messages, the events history keeps
         self.disconnects = dict.fromkeys(Disconnect, 0)  # every reason, even before its first
+        # TCP connections refused over a limit: "total" or "per_address".
+        self.connections_refused = dict.fromkeys(("total", "per_address"), 0)
 
     def disconnected(self, reason: Disconnect) -> None:
         """The server ended a connection for `reason`; call once per connection."""

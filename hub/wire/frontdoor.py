@@ -14,11 +14,13 @@ connection from then on.
 """
 
 import asyncio
+import functools
 import logging
 import os
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
 
 from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
@@ -39,8 +41,8 @@ from hub.wire.httphead import (
     request_line,
     response,
 )
+from hub.wire.limits import ConnectionLimits, CountedWebSocket
 from hub.wire.outbox import Flusher
-from hub.wire.websocket import WebSocket
 from hub.wire.wsframe import accept_key
 
 log = logging.getLogger("hub.wire.frontdoor")
@@ -63,6 +65,7 @@ class FrontDoor:
         self.flusher = Flusher()
         self._listeners: list[asyncio.AbstractServer] = []
         self.lookups: set[asyncio.Future] = set()  # handshakes waiting for the store
+        self.limits = ConnectionLimits.from_settings(config, hub.metrics)
 
     async def listen(self, sockets: list[socket.socket], backlog: int) -> None:
         """Serves on bound sockets; the loop listens on each again, with `backlog`."""
@@ -81,9 +84,20 @@ class HandedOverStream(IOStream):
     """A Tornado stream on a connection whose first bytes were read before Tornado had it:
     those come first, then the socket's."""
 
-    def __init__(self, sock: socket.socket, read_already: bytes, **kwargs) -> None:
+    def __init__(
+        self, sock: socket.socket, read_already: bytes, on_close: Callable[[], None], **kwargs
+    ) -> None:
         super().__init__(sock, **kwargs)
         self._read_already = read_already
+        self._on_close: Callable[[], None] | None = on_close  # its place in the limits
+
+    def close_fd(self) -> None:
+        try:
+            super().close_fd()
+        finally:
+            on_close, self._on_close = self._on_close, None
+            if on_close is not None:
+                on_close()
 
     def read_from_fd(self, buf: bytearray | memoryview) -> int | None:
         if self._read_already:
@@ -98,7 +112,16 @@ class Arrival(asyncio.Protocol):
     """One connection until it is known what it is for; then a websocket takes its transport,
     or Tornado its socket."""
 
-    __slots__ = ("_buffer", "_deferred", "_door", "_replies", "_started", "_timer", "_transport")
+    __slots__ = (
+        "_address",
+        "_buffer",
+        "_deferred",
+        "_door",
+        "_replies",
+        "_started",
+        "_timer",
+        "_transport",
+    )
 
     def __init__(self, door: FrontDoor) -> None:
         self._door = door
@@ -110,11 +133,21 @@ class Arrival(asyncio.Protocol):
         self._replies: deque[tuple[fastpath.Reply, bool, RequestHead, float]] = deque()
         # Reading stopped at a request that must wait for the answers before it.
         self._deferred = False
+        # Counted in the door's limits under this address until released (None: not counted
+        # here, or no longer: refused, or its websocket or Tornado releases it).
+        self._address: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        limits = self._door.limits
+        address = limits.address_of(transport.get_extra_info("peername"))
+        refused = limits.admit(address)
+        if refused is not None:
+            self._answer_refusal(None, refused.status, refused.message)
+            return
+        self._address = address
         # A client that never finishes its head must not hold the connection for ever.
-        self._arm(HEAD_TIMEOUT)
+        self._arm(limits.head_timeout(HEAD_TIMEOUT))
 
     def _arm(self, seconds: float) -> None:
         self._stop_timer()
@@ -285,7 +318,10 @@ class Arrival(asyncio.Protocol):
         }
         if accepted.subprotocol is not None:
             headers["Sec-WebSocket-Protocol"] = accepted.subprotocol
-        ws = WebSocket(door.config.max_outbox_bytes, door.config.max_message_bytes)
+        address, self._address = self._address, None  # the websocket releases it
+        ws = CountedWebSocket(
+            door.config.max_outbox_bytes, door.config.max_message_bytes, door.limits, address or ""
+        )
         transport.set_protocol(ws)
         ws.start(transport, door.flusher)
         # Through the outbox, so that the answer and the session's first frames leave in one
@@ -335,17 +371,21 @@ class Arrival(asyncio.Protocol):
         self._stop_timer()  # Tornado has its own
         transport.pause_reading()
         peer = transport.get_extra_info("peername")
+        address, self._address = self._address, None  # Tornado's stream releases it
+        released = functools.partial(self._door.limits.release, address or "")
         fd = os.dup(transport.get_extra_info("socket").fileno())
         transport.abort()  # closes the old descriptor only: the new one holds the connection
         try:
             sock = socket.socket(fileno=fd)
         except OSError:
             os.close(fd)
+            released()
             return
         read_already, self._buffer = self._buffer, b""
         stream = HandedOverStream(
             sock,
             read_already,
+            released,
             max_buffer_size=http.max_buffer_size,
             read_chunk_size=http.read_chunk_size,
         )
@@ -365,3 +405,6 @@ class Arrival(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
         self._transport = None
+        address, self._address = self._address, None
+        if address is not None:
+            self._door.limits.release(address)

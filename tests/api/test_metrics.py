@@ -16,6 +16,7 @@ from sse_stream import Stream
 from tornado.httpclient import AsyncHTTPClient
 from waiting import eventually
 
+from hub.core.metrics import Metrics
 from hub.models import Disconnect, Event
 from hub.pytest_plugin import RunningHub
 
@@ -252,4 +253,5 @@ async def test_no_app_data_in_the_body(hub_server: RunningHub, connect, sdk) -> 
     ):
         assert secret not in text
     labels = set(re.findall(r'="([^"]*)"', text))
-    assert labels <= {"pusher", "phoenix", "sse"} | {r.name.lower() for r in Disconnect}
+    refused = set(Metrics().connections_refused)  # which connection limit
+    assert labels <= {"pusher", "phoenix", "sse"} | {r.name.lower() for r in Disconnect} | refused
