@@ -65,6 +65,13 @@ def collect(hub: Hub, protocols: tuple[str, ...] = ()) -> list[Family]:
             [((), metrics.connections_closed)],
         ),
         Family(
+            "connections_tcp",
+            "gauge",
+            "TCP connections open now, of every kind (websockets, event streams, HTTP), as"
+            " counted against HUB_MAX_CONNECTIONS.",
+            [((), metrics.connections_tcp)],
+        ),
+        Family(
             "connections_refused_total",
             "counter",
             "Connections refused on arrival (503, closed) over a connection limit: total"

@@ -20,6 +20,7 @@ from hub.config import Settings
 from hub.core.hub import StoreUnavailable
 from hub.eventloop import loop_factory
 from hub.server import DEV_ADMIN_EMAIL, DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET, HubServer
+from hub.wire.limits import raise_open_files_limit, total_cap
 
 
 def add_serve(commands: Any) -> None:
@@ -49,6 +50,9 @@ SWITCH_INTERVAL = 0.0005
 
 
 async def _serve_until_signal(settings: Settings) -> int:
+    # Every connection is an open file: take all the kernel allows before the connection cap
+    # is derived from it (hub/wire/limits.py).
+    files_before, files = raise_open_files_limit(sys.platform)
     server = HubServer(settings)
     try:
         await server.start()
@@ -72,9 +76,11 @@ async def _serve_until_signal(settings: Settings) -> int:
     loopback = _is_loopback(settings.host)
     # The address as bound; for a wildcard one, also where a browser on this machine goes.
     here = "" if loopback or server.url.endswith(server.listen_address) else f"; {server.url}"
+    raised = f" (raised from {files_before})" if files != files_before else ""
     print(
         f"hub {__version__} listening on http://{server.listen_address}"
-        f" (database {settings.db_path}, event loop {loop_name}){here}",
+        f" (database {settings.db_path}, event loop {loop_name}){here}\n"
+        f"hub: open files limit {files}{raised}; at most {total_cap(settings)} connections",
         flush=True,
     )
     if settings.dev:

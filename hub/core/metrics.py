@@ -5,10 +5,11 @@ Counters only grow, and cost an integer add where they are counted: connections 
 protocol) and closed in `Hub.connect` / `Hub.disconnect`, channel messages published in
 `Hub.publish`, connections the server ended for a `Disconnect` reason (slow consumers among
 them) in the sessions' `disconnect`, once per connection, and connections the front door
-refused over a connection limit (hub/wire/limits.py), by limit. Gauges (connections open now,
-occupied channels, kept history events) are not kept up to date on the hot path: `collect`
-(hub/api/metrics.py) reads them off the Hub at scrape time. Nothing here is per app, per channel
-or per user: the endpoint is public.
+refused over a connection limit (hub/wire/limits.py), by limit, with the one gauge kept as it
+goes: the TCP connections the front door counts against those limits. Other gauges
+(connections open now, occupied channels, kept history events) are not kept up to date on the
+hot path: `collect` (hub/api/metrics.py) reads them off the Hub at scrape time. Nothing here is
+per app, per channel or per user: the endpoint is public.
 """
 
 from collections import Counter
@@ -23,6 +24,7 @@ class Metrics:
         "connections_closed",
         "connections_opened",
         "connections_refused",
+        "connections_tcp",
         "disconnects",
         "events_published",
     )
@@ -34,6 +36,7 @@ class Metrics:
         self.disconnects = dict.fromkeys(Disconnect, 0)  # every reason, even before its first
         # TCP connections refused over a limit: "total" or "per_address".
         self.connections_refused = dict.fromkeys(("total", "per_address"), 0)
+        self.connections_tcp = 0  # open now: kept by hub/wire/limits.py
 
     def disconnected(self, reason: Disconnect) -> None:
         """The server ended a connection for `reason`; call once per connection."""

@@ -87,16 +87,20 @@ def total_cap(settings: Settings) -> int:
 class ConnectionLimits:
     """The front door's count of open connections, in total and per client address."""
 
-    __slots__ = ("_by_address", "_metrics", "_pressure", "_warned", "open", "per_address", "total")
+    __slots__ = ("_by_address", "_metrics", "_pressure", "_warned", "per_address", "total")
 
     def __init__(self, total: int, per_address: int, metrics: Metrics) -> None:
         self.total = total
         self.per_address = per_address  # 0: no cap per address
-        self.open = 0
         self._by_address: dict[str, int] = {}
         self._metrics = metrics
         self._pressure = int(total * PRESSURE_SHARE)
         self._warned = dict.fromkeys(metrics.connections_refused, float("-inf"))
+
+    @property
+    def open(self) -> int:
+        """Connections counted now (kept in the metrics, for /metrics to show)."""
+        return self._metrics.connections_tcp
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: Metrics) -> "ConnectionLimits":
@@ -113,19 +117,20 @@ class ConnectionLimits:
     def admit(self, address: str) -> Refusal | None:
         """Counts a new connection from `address` (address_of), or says why it is refused
         (counted in /metrics; nothing to release then)."""
-        if self.open >= self.total:
+        metrics = self._metrics
+        if metrics.connections_tcp >= self.total:
             return self._refused("total", Refusal.TOO_MANY_CONNECTIONS, self.total)
         if address:
             held = self._by_address.get(address, 0)
             if held >= self.per_address:
                 return self._refused("per_address", Refusal.TOO_MANY_FROM_ADDRESS, self.per_address)
             self._by_address[address] = held + 1
-        self.open += 1
+        metrics.connections_tcp += 1
         return None
 
     def release(self, address: str) -> None:
         """A connection admitted from `address` has ended; call once per admitted connection."""
-        self.open -= 1
+        self._metrics.connections_tcp -= 1
         if address:
             held = self._by_address.pop(address) - 1
             if held:
@@ -133,7 +138,7 @@ class ConnectionLimits:
 
     def head_timeout(self, normal: float) -> float:
         """Seconds a new connection has for its request head: `normal`, or less under pressure."""
-        if self.open > self._pressure:
+        if self._metrics.connections_tcp > self._pressure:
             return min(normal, PRESSURE_HEAD_TIMEOUT)
         return normal
 
