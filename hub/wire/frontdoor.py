@@ -140,7 +140,7 @@ class Arrival(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         limits = self._door.limits
-        address = limits.address_of(transport.get_extra_info("peername"))
+        address = limits.address_of(transport)
         refused = limits.admit(address)
         if refused is not None:
             self._answer_refusal(None, refused.status, refused.message)

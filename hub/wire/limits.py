@@ -15,6 +15,7 @@ counts by the peer's address, so it stays off with `trust_proxy`: behind a proxy
 connection is the proxy's, and the proxy is where a cap per client belongs (nginx limit_conn).
 """
 
+import asyncio
 import logging
 import time
 
@@ -104,14 +105,22 @@ class ConnectionLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: Metrics) -> "ConnectionLimits":
-        per_address = 0 if settings.trust_proxy else settings.max_connections_per_address
+        per_address = settings.max_connections_per_address
+        if per_address and settings.trust_proxy:
+            log.warning(
+                "HUB_MAX_CONNECTIONS_PER_ADDRESS is off with HUB_TRUST_PROXY: cap per"
+                " client in the proxy"
+            )
+            per_address = 0
         return cls(total_cap(settings), per_address, metrics)
 
-    def address_of(self, peer: object) -> str:
-        """The key a connection from `peer` (a transport's peername) is counted under: its
-        host, or "" while there is no cap per address (nothing to count then)."""
+    def address_of(self, transport: asyncio.BaseTransport) -> str:
+        """The key a new connection is counted under: its peer's host, or "" while there is
+        no cap per address (nothing to count then, and no peername to ask: under uvloop that
+        is a system call per connection)."""
         if not self.per_address:
             return ""
+        peer = transport.get_extra_info("peername")
         return peer[0] if isinstance(peer, tuple) else str(peer)
 
     def admit(self, address: str) -> Refusal | None:

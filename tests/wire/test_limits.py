@@ -203,10 +203,21 @@ def test_serve_raises_the_open_file_limit_and_says_so(tmp_path: Path, app) -> No
         process.wait(timeout=15)
 
 
+class Peer:
+    """What ConnectionLimits asks of a transport."""
+
+    def __init__(self, peername: tuple[str, int]) -> None:
+        self.peername = peername
+
+    def get_extra_info(self, name: str) -> object:
+        assert name == "peername", name
+        return self.peername
+
+
 def test_the_counts_and_the_pressure() -> None:
     metrics = Metrics()
     limits = ConnectionLimits(total=4, per_address=2, metrics=metrics)
-    assert limits.address_of(("10.0.0.1", 5000)) == "10.0.0.1"
+    assert limits.address_of(Peer(("10.0.0.1", 5000))) == "10.0.0.1"  # type: ignore[arg-type]
     assert [limits.admit("a"), limits.admit("a")] == [None, None]
     assert limits.admit("a") is Refusal.TOO_MANY_FROM_ADDRESS
     assert limits.head_timeout(60.0) == 60.0  # 2 open: half the cap, not past it
@@ -228,7 +239,8 @@ def test_defaults_and_a_proxy() -> None:
     assert plain.total == total_cap(Settings())
     if soft != resource.RLIM_INFINITY:
         assert plain.total == soft - FD_RESERVE
-    assert plain.per_address == 0 and plain.address_of(("10.0.0.1", 1)) == ""  # off by default
+    assert plain.per_address == 0  # off by default: the peer is not even asked
+    assert plain.address_of(Peer(("10.0.0.1", 1))) == ""  # type: ignore[arg-type]
     assert ConnectionLimits.from_settings(Settings(max_connections=7), metrics).total == 7
     # Behind a proxy every peer is the proxy: no cap by peer address.
     proxied = Settings(trust_proxy=True, max_connections_per_address=5)
