@@ -49,6 +49,13 @@ class CloseCode(IntEnum):
     TOO_BIG = 1009
 
 
+def close_code_allowed(code: int) -> bool:
+    """Whether a peer may send `code` in a close frame (RFC 6455 7.4 and IANA's registry):
+    1000-1003 and 1007-1014 are assigned, 3000-4999 are for libraries and applications. 1004 is
+    reserved, 1005, 1006 and 1015 must never be on the wire, 1016-2999 are unassigned."""
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
 # Why the core ended a connection, as a close code. Phoenix sockets close with the same codes
 # (phoenix.js ignores them and reconnects; a refused reconnect fails at the upgrade), so logs
 # and packet captures read one table whatever the protocol.
