@@ -34,6 +34,7 @@ class PusherCode(IntEnum):
     INVALID_CHANNEL = 4009  # the channel name is not valid
     PRESENCE_FULL = 4100  # the presence channel has its maximum of members
     USER_INFO_TOO_LARGE = 4301  # channel_data's user_info is over the app's limit
+    TOO_MANY_CHANNELS = 4004  # the socket has its quota of channels (max_channels_per_connection)
 
 
 class CloseCode(IntEnum):
@@ -79,6 +80,7 @@ class PhoenixReason(StrEnum):
     UNMATCHED_TOPIC = "unmatched topic"  # a push or leave on a topic the socket has not joined
     INVALID_TOPIC = "invalid topic"  # not a valid channel name
     PRESENCE_FULL = "presence full"  # the presence channel has its maximum of members
+    TOO_MANY_CHANNELS = "too many channels"  # the socket has its app's cap of joined topics
     RESERVED_EVENT = "reserved event"  # phx_*, presence_*, pusher:*, hub:* are the server's
     TOO_LARGE = "too large"  # payload, event name or user_info over the app's limit
     RATE_LIMITED = "rate limited"  # over the app's client_events_per_second
@@ -126,6 +128,7 @@ class Refusal(Enum):
     CHANNEL_MISSING = 400, None, "name at least one channel: ?channel=NAME"
     CHANNEL_INVALID = 400, None, "invalid channel name"  # with the name and what is wrong
     CHANNEL_REFUSED = 403, None, "channel refused"  # with the core's reason
+    TOO_MANY_CHANNELS = 400, None, "too many channels"  # over max_channels_per_connection
 
 
 @dataclass
