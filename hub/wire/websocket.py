@@ -114,8 +114,11 @@ class WebSocket(asyncio.Protocol):
                 if self._state == _OPEN and self.session is not None:
                     self.session.receive_binary()
             elif opcode == Opcode.PING:
-                if self._state == _OPEN and self.transport is not None:
-                    self.transport.write(frame(Opcode.PONG, payload))  # type: ignore[arg-type]
+                if self._state == _OPEN and self.outbox is not None:
+                    # Through the outbox, behind what is queued: a ping that came with the
+                    # handshake must not be answered before the handshake is (found by the
+                    # frame fuzzer).
+                    self.outbox.write(frame(Opcode.PONG, payload))  # type: ignore[arg-type]
             elif opcode == Opcode.CLOSE:
                 self._closed_by_client(close_answer(payload))  # type: ignore[arg-type]
                 return
