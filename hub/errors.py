@@ -34,6 +34,7 @@ class PusherCode(IntEnum):
     INVALID_CHANNEL = 4009  # the channel name is not valid
     PRESENCE_FULL = 4100  # the presence channel has its maximum of members
     USER_INFO_TOO_LARGE = 4301  # channel_data's user_info is over the app's limit
+    TOO_MANY_CHANNELS = 4004  # the socket has its quota of channels (max_channels_per_connection)
 
 
 class CloseCode(IntEnum):
@@ -47,6 +48,13 @@ class CloseCode(IntEnum):
     # not a JSON [join_ref, ref, topic, event, payload] array.
     INVALID_DATA = 1007
     TOO_BIG = 1009
+
+
+def close_code_allowed(code: int) -> bool:
+    """Whether a peer may send `code` in a close frame (RFC 6455 7.4 and IANA's registry):
+    1000-1003 and 1007-1014 are assigned, 3000-4999 are for libraries and applications. 1004 is
+    reserved, 1005, 1006 and 1015 must never be on the wire, 1016-2999 are unassigned."""
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 
 # Why the core ended a connection, as a close code. Phoenix sockets close with the same codes
@@ -72,6 +80,7 @@ class PhoenixReason(StrEnum):
     UNMATCHED_TOPIC = "unmatched topic"  # a push or leave on a topic the socket has not joined
     INVALID_TOPIC = "invalid topic"  # not a valid channel name
     PRESENCE_FULL = "presence full"  # the presence channel has its maximum of members
+    TOO_MANY_CHANNELS = "too many channels"  # the socket has its app's cap of joined topics
     RESERVED_EVENT = "reserved event"  # phx_*, presence_*, pusher:*, hub:* are the server's
     TOO_LARGE = "too large"  # payload, event name or user_info over the app's limit
     RATE_LIMITED = "rate limited"  # over the app's client_events_per_second
@@ -122,6 +131,7 @@ class Refusal(Enum):
     CHANNEL_MISSING = 400, None, "name at least one channel: ?channel=NAME"
     CHANNEL_INVALID = 400, None, "invalid channel name"  # with the name and what is wrong
     CHANNEL_REFUSED = 403, None, "channel refused"  # with the core's reason
+    TOO_MANY_CHANNELS = 400, None, "too many channels"  # over max_channels_per_connection
 
 
 @dataclass

@@ -17,6 +17,10 @@ class AppSettings:
     max_channels_per_trigger: int = 100
     max_events_per_batch: int = 10
     max_presence_members: int = 100
+    # Channels one connection may be subscribed to at once (0: no cap). Pusher documents none;
+    # 100 is the order of the other per-request limits (channels per trigger, members per
+    # presence channel) and of Centrifugo's 128, and bounds what one socket makes the hub hold.
+    max_channels_per_connection: int = 100
     max_presence_user_info_bytes: int = 1024
     client_events_per_second: int = 10
     max_channel_name_length: int = 164

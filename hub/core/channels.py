@@ -38,6 +38,14 @@ class PresenceFull(Exception):
     """The presence channel has its maximum number of members."""
 
 
+class TooManyChannels(Exception):
+    """The connection is subscribed to as many channels as its app allows."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} channels per connection")
+        self.limit = limit
+
+
 class ChannelRegistry:
     __slots__ = ("channels",)
 

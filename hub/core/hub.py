@@ -17,7 +17,7 @@ from hub.auth import tokens
 from hub.broker.contract import Broker
 from hub.core.apps import AppRegistry, LiveApp
 from hub.core.channel_log import is_cache_channel
-from hub.core.channels import Channel, ChannelRegistry, Member, PresenceFull
+from hub.core.channels import Channel, ChannelRegistry, Member, PresenceFull, TooManyChannels
 from hub.core.commits import Commit, GroupCommit, StoreUnavailable
 from hub.core.connection import Connection, Peer
 from hub.core.grants import Grants
@@ -32,7 +32,7 @@ from hub.store.history import STOPPED
 
 log = logging.getLogger("hub.core")
 
-__all__ = ["Commit", "Hub", "OverQuota", "PresenceFull", "StoreUnavailable"]
+__all__ = ["Commit", "Hub", "OverQuota", "PresenceFull", "StoreUnavailable", "TooManyChannels"]
 
 # Channel logs a history sweep looks at before it lets other work run.
 SWEEP_SLICE = 500
@@ -210,7 +210,17 @@ class Hub:
 
     def subscribe(self, conn: Connection, app: App, name: str, member: Member | None) -> Channel:
         """Subscribes `conn` (idempotent); a new presence member is announced to the others.
-        Raises PresenceFull."""
+        Raises PresenceFull, or TooManyChannels when `conn` has its app's cap of channels (the
+        app-wide `#general`, which every Pusher socket hears, does not count)."""
+        limit = app.settings.max_channels_per_connection
+        joined = conn.channels
+        if (
+            limit
+            and name not in joined
+            and name != GENERAL_CHANNEL
+            and len(joined) - (GENERAL_CHANNEL in joined) >= limit
+        ):
+            raise TooManyChannels(limit)
         registry = self._channels.get(conn.app_id)
         if registry is None:
             registry = self._channels[conn.app_id] = ChannelRegistry()

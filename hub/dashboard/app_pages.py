@@ -33,6 +33,7 @@ SETTING_HELP = {
     "max_event_data_bytes": "Largest event data accepted.",
     "client_events_per_second": "Client events each socket may send per second.",
     "max_presence_members": "Members per presence channel.",
+    "max_channels_per_connection": "Channels each connection may join (0: no limit).",
     "history_depth": "Events kept per channel for replay (0: none).",
     "history_age": "Seconds an event is kept for replay (0: none).",
     "token_max_age": "Seconds a socket token stays valid after it was minted.",

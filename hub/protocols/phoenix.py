@@ -20,7 +20,7 @@ from hub.auth.tokens import SocketToken
 from hub.core import admission
 from hub.core.access import join_refusal, publish_refusal
 from hub.core.apps import LiveApp
-from hub.core.channels import Channel, Member, PresenceFull
+from hub.core.channels import Channel, Member, PresenceFull, TooManyChannels
 from hub.core.connection import Connection
 from hub.core.hub import Hub, OverQuota
 from hub.core.replay import Gap, replay_request
@@ -258,6 +258,8 @@ class PhoenixSession(PeerSession):
                 channel = self.hub.subscribe(conn, app, topic, member)
             except PresenceFull:
                 refusal = (PhoenixReason.PRESENCE_FULL, "the presence channel is full")
+            except TooManyChannels as over:
+                refusal = (PhoenixReason.TOO_MANY_CHANNELS, str(over))
         if refusal is not None:
             if previous is not None:
                 self.hub.unsubscribe(conn, topic)

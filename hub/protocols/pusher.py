@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from hub.core.admission import admit
 from hub.core.apps import LiveApp
-from hub.core.channels import PresenceFull
+from hub.core.channels import PresenceFull, TooManyChannels
 from hub.core.connection import Connection
 from hub.core.hub import Hub, OverQuota
 from hub.core.replay import Gap, ReplayRequest, replay_request
@@ -206,6 +206,10 @@ class PusherSession(PeerSession):
             return
         except PresenceFull:
             refusal = limit_reached("Presence channel is full", PusherCode.PRESENCE_FULL)
+            self._write(frame("pusher:subscription_error", dumps(_refusal_data(refusal)), name))
+            return
+        except TooManyChannels as over:
+            refusal = limit_reached(str(over), PusherCode.TOO_MANY_CHANNELS)
             self._write(frame("pusher:subscription_error", dumps(_refusal_data(refusal)), name))
             return
         if channel.is_presence:

@@ -11,7 +11,7 @@ from typing import Any
 
 from hub.auth.tokens import SocketToken
 from hub.core.access import join_refusal
-from hub.core.hub import OverQuota
+from hub.core.hub import OverQuota, TooManyChannels
 from hub.core.replay import Gap, ReplayRequest
 from hub.errors import HandshakeRefused, Refusal
 from hub.models import App, Event, EventKind, channel_name_problem
@@ -95,9 +95,15 @@ class SseSession(PeerSession):
             if refusal is not None:
                 self.hub.disconnect(conn)
                 raise HandshakeRefused(Refusal.CHANNEL_REFUSED, refusal.message)
+        try:
+            for name in channels:
+                self.hub.subscribe(conn, app, name, None)
+        except TooManyChannels as over:
+            self.hub.disconnect(conn)
+            raise HandshakeRefused(Refusal.TOO_MANY_CHANNELS, str(over)) from None
         self.conn = conn
+        # Still the step that subscribed: no live event can come before these replays.
         for name in channels:
-            self.hub.subscribe(conn, app, name, None)
             self.send_replay(app, name, self._resume_request(app, name, resume))
 
     def send(self, out: Outgoing | None) -> None:

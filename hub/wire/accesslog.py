@@ -1,18 +1,38 @@
 """The access log: one line per answered request, for Tornado's handlers and for the websocket
-handshakes the front door answers itself, with socket tokens cut out of the URI."""
+handshakes the front door answers itself, with the secrets of the query string cut out."""
 
 import logging
-import re
+from urllib.parse import unquote_plus
 
 from tornado.log import access_log
 
-# Socket tokens travel in the query string (Phoenix `params`); they are credentials.
-_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&]*")
+# Query arguments that carry a secret: a socket token (Phoenix and SSE), the dashboard's setup
+# token, and the Pusher API's signature, which anyone who reads it could replay with the same
+# body within its time window.
+SECRET_ARGUMENTS = frozenset({"token", "auth_signature"})
+REDACTED = "[redacted]"
+
+
+def redacted(uri: str) -> str:
+    """`uri` with the values of secret arguments replaced. A name is compared as the hub reads
+    it, percent-decoded (`%74oken` is `token`), and the rest is left as it came."""
+    path, mark, query = uri.partition("?")
+    if not mark:
+        return uri
+    parts = query.split("&")
+    changed = False
+    for index, part in enumerate(parts):
+        name, equals, _ = part.partition("=")
+        if equals and ("%" in name or "+" in name):
+            name = unquote_plus(name, errors="replace")
+        if equals and name in SECRET_ARGUMENTS:
+            parts[index] = f"{part[: part.index('=') + 1]}{REDACTED}"
+            changed = True
+    return f"{path}?{'&'.join(parts)}" if changed else uri
 
 
 def log_access(status: int, method: str, uri: str, remote_ip: str | None, millis: float) -> None:
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     if not access_log.isEnabledFor(level):
         return
-    uri = _TOKEN_IN_QUERY.sub(r"\1[redacted]", uri)
-    access_log.log(level, "%d %s %s (%s) %.2fms", status, method, uri, remote_ip, millis)
+    access_log.log(level, "%d %s %s (%s) %.2fms", status, method, redacted(uri), remote_ip, millis)

@@ -18,7 +18,7 @@ from hub.wire.wsframe import (
     FrameReader,
     Opcode,
     ProtocolError,
-    close_code_of,
+    close_answer,
     close_frame,
     frame,
     text_frame,
@@ -114,20 +114,24 @@ class WebSocket(asyncio.Protocol):
                 if self._state == _OPEN and self.session is not None:
                     self.session.receive_binary()
             elif opcode == Opcode.PING:
-                if self._state == _OPEN and self.transport is not None:
-                    self.transport.write(frame(Opcode.PONG, payload))  # type: ignore[arg-type]
+                if self._state == _OPEN and self.outbox is not None:
+                    # Through the outbox, behind what is queued: a ping that came with the
+                    # handshake must not be answered before the handshake is (found by the
+                    # frame fuzzer).
+                    self.outbox.write(frame(Opcode.PONG, payload))  # type: ignore[arg-type]
             elif opcode == Opcode.CLOSE:
-                self._closed_by_client(close_code_of(payload))  # type: ignore[arg-type]
+                self._closed_by_client(close_answer(payload))  # type: ignore[arg-type]
                 return
 
-    def _closed_by_client(self, code: int | None) -> None:
+    def _closed_by_client(self, code: int) -> None:
         assert self.transport is not None
         if self._state == _OPEN:
-            # Answer with the same code, as RFC 6455 asks, then end the TCP connection.
+            # Answer (with the client's own code when it is a valid one, as RFC 6455 asks),
+            # then end the TCP connection.
             self._state = _CLOSING
             assert self.outbox is not None
             self.outbox.flush()
-            self.transport.write(close_frame(code if code else CloseCode.NORMAL))
+            self.transport.write(close_frame(code))
         self.transport.close()
 
     def _fail(self, code: CloseCode, reason: str) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from enum import IntEnum
 from typing import NamedTuple
 
-from hub.errors import CloseCode, Refusal
+from hub.errors import CloseCode, Refusal, close_code_allowed
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -72,8 +72,10 @@ def text_frame(payload: bytes) -> bytes:
 
 
 def close_frame(code: int, reason: str = "") -> bytes:
-    # A control frame's payload is at most 125 bytes: the code and up to 123 of reason.
-    return frame(Opcode.CLOSE, struct.pack("!H", code) + reason.encode()[:123])
+    # A control frame's payload is at most 125 bytes: the code and up to 123 of reason, cut
+    # between characters so that the reason stays UTF-8 (a client fails a close that is not).
+    cut = reason.encode()[:123].decode("utf-8", "ignore").encode()
+    return frame(Opcode.CLOSE, struct.pack("!H", code) + cut)
 
 
 # -- client frames ---------------------------------------------------------------------------
@@ -188,6 +190,19 @@ class FrameReader:
             raise ProtocolError(CloseCode.INVALID_DATA, "text is not UTF-8") from None
 
 
-def close_code_of(payload: bytes) -> int | None:
-    """The status code of a close frame's payload (None when it has none)."""
-    return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+def close_answer(payload: bytes) -> int:
+    """The code to answer a client's close frame with (RFC 6455 5.5.1, 7.4): its own code when
+    it is one a peer may send, 1000 when it has none, 1002 for a 1-byte payload or a code not
+    allowed on the wire, 1007 for a reason that is not UTF-8."""
+    if not payload:
+        return CloseCode.NORMAL
+    if len(payload) == 1:
+        return CloseCode.PROTOCOL_ERROR
+    code = int.from_bytes(payload[:2], "big")
+    if not close_code_allowed(code):
+        return CloseCode.PROTOCOL_ERROR
+    try:
+        payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        return CloseCode.INVALID_DATA
+    return code

@@ -278,6 +278,17 @@ async def test_presence_refusals(harness: Harness) -> None:
     assert reason_of(full.take()) == "presence full"
 
 
+async def test_joined_topics_are_capped(harness: Harness) -> None:
+    await harness.set(max_channels_per_connection=1)
+    client = harness.phoenix()
+    client.joined("room:1")
+    client.join("room:1")  # a rejoin is the same channel: closes the old join, then ok
+    assert client.take()[-1][3:] == ["phx_reply", OK]
+    client.join("room:2")
+    assert reason_of(client.take()) == "too many channels"
+    assert client.closed_with is None
+
+
 async def test_connection_quota_closes_4004(harness: Harness) -> None:
     await harness.set(max_connections=1)
     first, second = harness.phoenix(), harness.phoenix("u1")

@@ -344,6 +344,26 @@ async def test_presence_channel_full(harness: Harness) -> None:
     assert again["event"] == "pusher_internal:subscription_succeeded"
 
 
+async def test_channels_per_connection_are_capped(harness: Harness) -> None:
+    await harness.set(max_channels_per_connection=2)
+    client = harness.session().open()
+    for name in ("one", "two", "two"):  # the same channel again is not one more
+        assert client.subscribe(name)["event"] == "pusher_internal:subscription_succeeded"
+    assert refusal(client.subscribe("three")) == {
+        "type": "LimitReached",
+        "error": "at most 2 channels per connection",
+        "status": 4004,
+    }
+    assert client.closed_with is None  # the socket stays, as after any subscription error
+    # Leaving one makes room; another socket has its own cap.
+    client.send("pusher:unsubscribe", {"channel": "one"})
+    assert client.subscribe("three")["event"] == "pusher_internal:subscription_succeeded"
+    other = harness.session().open()
+    assert other.subscribe("four")["event"] == "pusher_internal:subscription_succeeded"
+    await harness.set(max_channels_per_connection=0)  # 0: no cap
+    assert client.subscribe("five")["event"] == "pusher_internal:subscription_succeeded"
+
+
 def test_unsubscribing_an_unknown_channel_is_a_no_op(harness: Harness) -> None:
     client = harness.session().open()
     client.take()

@@ -13,7 +13,7 @@ from hub.wire.wsframe import (
     Opcode,
     ProtocolError,
     accept_key,
-    close_code_of,
+    close_answer,
     close_frame,
     text_frame,
     upgrade_problem,
@@ -73,8 +73,29 @@ def test_server_frames_pick_the_length_form(size: int, header: int) -> None:
 def test_close_frames_carry_the_code_and_a_short_reason() -> None:
     built = close_frame(4100, "é" * 100)
     assert built[0] == 0x88 and built[1] <= 125
-    assert close_code_of(built[2:]) == 4100
-    assert close_code_of(b"") is None
+    # Cut between characters: the reason stays UTF-8, so the frame is a valid close.
+    assert close_answer(built[2:]) == 4100
+    assert built[4:].decode() == "é" * 61
+
+
+@pytest.mark.parametrize(
+    ("payload", "answer"),
+    [
+        (b"", 1000),  # no code: a normal close
+        (b"\x03", 1002),  # 1 byte: half a code
+        *[(code.to_bytes(2, "big"), code) for code in (1000, 1001, 1003, 1007, 1011, 1014)],
+        *[(code.to_bytes(2, "big"), code) for code in (3000, 4000, 4100, 4999)],
+        # Not on the wire: reserved, "no code", "abnormal", TLS, unassigned, out of range.
+        *[(code.to_bytes(2, "big"), 1002) for code in (0, 999, 1004, 1005, 1006, 1015)],
+        *[(code.to_bytes(2, "big"), 1002) for code in (1016, 2000, 2999, 5000, 65535)],
+        ((1000).to_bytes(2, "big") + "bye é".encode(), 1000),
+        ((1000).to_bytes(2, "big") + b"\xff\xfe", 1007),  # reason not UTF-8
+        ((4000).to_bytes(2, "big") + "é".encode()[:1], 1007),  # a character cut in half
+        ((999).to_bytes(2, "big") + b"\xff", 1002),  # the code is judged first
+    ],
+)
+def test_a_client_close_is_answered_by_rfc_6455(payload: bytes, answer: int) -> None:
+    assert close_answer(payload) == answer
 
 
 def test_messages_split_anywhere_come_out_whole() -> None:
