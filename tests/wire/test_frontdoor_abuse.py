@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from conftest import signed_query
 from hubprocess import AppKeys, HubProcess, create_app, free_port, signed_request
 from rawsocket import Raw
 
@@ -219,3 +220,22 @@ async def test_a_bare_lf_head_is_read_the_way_tornado_reads_it(tmp_path, templat
         await sock.send(old + b"GET /nowhere HTTP/1.1\r\nHost: hub\r\n\r\n")
         first, second = await sock.response(), await sock.response()
         assert (first[0], second[0]) == (200, 404)
+
+
+async def test_a_head_half_ended_by_bare_lf_is_split_as_tornado_splits_it(
+    tmp_path, template
+) -> None:
+    async with running(tmp_path, template) as hub:
+        # Read up to "\n\n", as Tornado reads it: a publish of the body "ab", then a request
+        # whose first line is "X-Other: z". Read up to "\r\n\r\n", one request whose
+        # headers include "abX-Other: z", waiting for a 2-byte body.
+        path = f"/apps/{hub.app.id}/events"
+        query = signed_query("POST", path, b"ab", hub.app.key, hub.app.secret)
+        probe = f"POST {path}?{query} HTTP/1.1\r\nHost: hub\r\nContent-Length: 2\n\n".encode()
+        probe_bytes = probe + b"abX-Other: z\r\n\r\n"
+        sock = await Raw.open(hub, 3.0)
+        await sock.send(probe_bytes)
+        status, _, body = await sock.response()
+        assert (status, json.loads(body)) == (400, {"error": "body is not valid JSON"})
+        assert (await sock.head())[0] == 400  # Tornado's answer to "X-Other: z"
+        assert await sock.at_end()
