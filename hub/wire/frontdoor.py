@@ -10,7 +10,8 @@ routes are answered here too, one after another on a kept-alive connection
 requests; a request that must go elsewhere waits until the answers before it are written. Any
 other request (the rest of the HTTP API, the dashboard, Server-Sent Events) goes to Tornado
 with the bytes already read, on a duplicate of the socket's descriptor, and Tornado serves that
-connection from then on.
+connection from then on (hub/wire/handover.py). A connection's answers, refusals, deadline and
+backpressure are hub/wire/replies.py's.
 """
 
 import asyncio
