@@ -32,6 +32,12 @@ class Settings:
     # Bytes that may wait in one connection's outgoing buffer; past it the client is too slow
     # and is disconnected (Pusher 4100: reconnect after a backoff).
     max_outbox_bytes: int = 1024 * 1024
+    # Seconds a request's head may take to arrive, from its first byte (a kept-alive connection's
+    # next request too); elsewhere than the publishing routes also how long a kept-alive
+    # connection may stay idle. And the seconds its body may take after the head. Past either:
+    # 408, and the connection is closed.
+    head_timeout: float = 60.0
+    body_timeout: float = 60.0
     # Seconds a graceful shutdown waits for sockets to close after telling clients to reconnect.
     shutdown_grace: float = 2.0
     # Channel events kept for replay in memory (and in the database), all apps and channels
@@ -95,6 +101,8 @@ def _problem(name: str, value: Any) -> str | None:
         return None
     if name in _POSITIVE and value < 1:
         return f"{value} is too small: use 1 or more"
+    if name in ("head_timeout", "body_timeout") and value <= 0:
+        return f"{value} is too small: use more than 0"
     if value < 0:
         return f"{value} is negative: use 0 or more"
     return None

@@ -113,6 +113,8 @@ class Refusal(Enum):
     # Websocket handshakes: the request itself (the front door's), then the upgrade headers.
     HEAD_TIMEOUT = 408, None, "request head not received in time"
     HEAD_TOO_LARGE = 431, None, "request head too large"
+    TOO_MANY_HEADERS = 431, None, "too many header lines"
+    BODY_TIMEOUT = 408, None, "request body not received in time"
     LOOKUP_FAILED = 503, None, "app lookup failed; try again"  # the store did not answer
     INTERNAL = 500, None, "internal error"  # a bug: logged with its traceback
     NOT_GET = 405, None, "websocket handshakes are GET requests"

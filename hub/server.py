@@ -19,6 +19,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from hub import __version__
+from hub.api.base import MAX_BODY_BYTES
 from hub.api.status import NotFoundHandler
 from hub.auth.passwords import hash_password
 from hub.broker import make_broker
@@ -31,6 +32,7 @@ from hub.routes import routes, websocket_endpoints
 from hub.store import Store
 from hub.wire.accesslog import log_access
 from hub.wire.frontdoor import FrontDoor
+from hub.wire.handover import GuardedHTTPServer
 
 log = logging.getLogger("hub.server")
 
@@ -139,8 +141,17 @@ class HubServer:
         )
         await self.hub.start()
         self.dashboard = await make_dashboard(self.hub)
-        self._http = HTTPServer(
-            make_app(settings, self.hub, self.dashboard), xheaders=settings.trust_proxy
+        self._http = GuardedHTTPServer(
+            make_app(settings, self.hub, self.dashboard),
+            xheaders=settings.trust_proxy,
+            # Tornado buffers a body up to this before a handler sees it (100 MB by default);
+            # GuardedHTTPServer refuses a larger Content-Length with the API's 413, this stops a
+            # chunked body at the same size.
+            max_body_size=MAX_BODY_BYTES,
+            # Tornado's head deadline counts from the end of the last request: the same value
+            # is also how long a kept-alive connection may stay idle.
+            idle_connection_timeout=settings.head_timeout,
+            body_timeout=settings.body_timeout,
         )
         # Connections arrive at the front door, which keeps websockets and gives Tornado the
         # rest: Tornado's server itself listens on nothing.

@@ -6,8 +6,9 @@ auth 401, disabled app 403, then the body), through the same functions.
 An answer waits, as Tornado's would, until the request's events are stored: the front door
 queues it (`Reply`) and writes the answers of one connection in the order of their requests.
 
-Only plain requests come here: HTTP/1.1 with a Content-Length body of at most MAX_BODY_BYTES,
-no Transfer-Encoding or Expect, for an app already in the cache. Any other request, and every
+Only plain requests come here: HTTP/1.1 with a Content-Length body of at most MAX_BODY_BYTES
+(a larger one is refused from its head, 413), no Transfer-Encoding or Expect, for an app already
+in the cache. Any other request, and every
 request after it on the same connection, is Tornado's (`answer` returning None says so).
 """
 
@@ -25,7 +26,7 @@ from hub.api.events import Published, trigger, trigger_batch
 from hub.core.hub import Hub
 from hub.errors import ApiError, app_disabled
 from hub.models import App
-from hub.wire.httphead import RequestHead, response
+from hub.wire.httphead import HeadError, RequestHead, content_length, response
 
 log = logging.getLogger("hub.api")
 
@@ -34,6 +35,7 @@ _ANSWERS: dict[str, Callable[[Hub, App, dict[str, Any]], Published]] = {
     "events": trigger,
     "batch_events": trigger_batch,
 }
+TOO_LARGE = f"request body larger than {MAX_BODY_BYTES} bytes"  # the API's own words
 _HEADERS = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
 
 
@@ -43,15 +45,16 @@ def is_route(method: str, target: str) -> bool:
 
 
 def body_length(head: RequestHead) -> int | None:
-    """The length of a body this path reads, None for a request it leaves to Tornado."""
+    """The length of a body this path reads, None for a request it leaves to Tornado. Raises
+    HeadError for a Content-Length that is not a number (400) or over MAX_BODY_BYTES (413):
+    refused from the head, before a byte of the body is read."""
     headers = head.headers
     if head.version != "HTTP/1.1" or "Transfer-Encoding" in headers or "Expect" in headers:
         return None
-    raw = headers.get("Content-Length", "")
-    if not raw.isdigit() or "," in raw:  # repeated headers are joined with commas
-        return None
-    length = int(raw)
-    return length if length <= MAX_BODY_BYTES else None
+    length = content_length(head)
+    if length is not None and length > MAX_BODY_BYTES:
+        raise HeadError(413, TOO_LARGE)
+    return length
 
 
 @dataclass(slots=True)

@@ -10,46 +10,43 @@ routes are answered here too, one after another on a kept-alive connection
 requests; a request that must go elsewhere waits until the answers before it are written. Any
 other request (the rest of the HTTP API, the dashboard, Server-Sent Events) goes to Tornado
 with the bytes already read, on a duplicate of the socket's descriptor, and Tornado serves that
-connection from then on.
+connection from then on (hub/wire/handover.py). A connection's answers, refusals, deadline and
+backpressure are hub/wire/replies.py's.
 """
 
 import asyncio
 import functools
 import logging
-import os
 import socket
 import time
-from collections import deque
-from collections.abc import Callable
 
 from tornado.httpserver import HTTPServer
-from tornado.iostream import IOStream
 
 from hub.config import Settings
 from hub.core.hub import Hub
 from hub.errors import HandshakeRefused, Refusal
 from hub.wire import fastpath
-from hub.wire.accesslog import log_access
+from hub.wire.handover import hand_over
 from hub.wire.handshakes import Accepted, Endpoint, Endpoints, app_key, decide
 from hub.wire.httphead import (
-    HEAD_END,
     MAX_HEAD_BYTES,
+    MAX_HEADERS,
+    MAX_HEADERS_IN,
     HeadError,
     RequestHead,
+    head_end,
     parse_head,
-    refusal,
     request_line,
     response,
 )
 from hub.wire.limits import ConnectionLimits, CountedWebSocket
 from hub.wire.outbox import Flusher
+from hub.wire.replies import Answering
 from hub.wire.wsframe import accept_key
 
 log = logging.getLogger("hub.wire.frontdoor")
 
-# Seconds a new connection has to send its whole request head (nginx's client_header_timeout).
-HEAD_TIMEOUT = 60.0
-# Seconds a kept-alive API connection may wait for its next request (Tornado's default).
+# Seconds a kept-alive connection to the publishing routes may wait for its next request.
 KEEP_ALIVE_TIMEOUT = 3600.0
 
 
@@ -63,6 +60,10 @@ class FrontDoor:
         self.http = http
         self.endpoints = endpoints
         self.flusher = Flusher()
+        # Seconds a request's head and then its body may take (Settings.head_timeout and
+        # body_timeout); read at each request, so that they may be shortened while running.
+        self.head_timeout = config.head_timeout
+        self.body_timeout = config.body_timeout
         self._listeners: list[asyncio.AbstractServer] = []
         self.lookups: set[asyncio.Future] = set()  # handshakes waiting for the store
         self.limits = ConnectionLimits.from_settings(config, hub.metrics)
@@ -80,59 +81,48 @@ class FrontDoor:
         self._listeners = []
 
 
-class HandedOverStream(IOStream):
-    """A Tornado stream on a connection whose first bytes were read before Tornado had it:
-    those come first, then the socket's."""
-
-    def __init__(
-        self, sock: socket.socket, read_already: bytes, on_close: Callable[[], None], **kwargs
-    ) -> None:
-        super().__init__(sock, **kwargs)
-        self._read_already = read_already
-        self._on_close: Callable[[], None] | None = on_close  # its place in the limits
-
-    def close_fd(self) -> None:
-        try:
-            super().close_fd()
-        finally:
-            on_close, self._on_close = self._on_close, None
-            if on_close is not None:
-                on_close()
-
-    def read_from_fd(self, buf: bytearray | memoryview) -> int | None:
-        if self._read_already:
-            count = min(len(buf), len(self._read_already))
-            buf[:count] = self._read_already[:count]
-            self._read_already = self._read_already[count:]
-            return count
-        return super().read_from_fd(buf)
-
-
-class Arrival(asyncio.Protocol):
+class Arrival(Answering):
     """One connection until it is known what it is for; then a websocket takes its transport,
-    or Tornado its socket."""
+    or Tornado its socket.
+
+    Bytes are kept as they arrive: the request being read starts at `_pos` in `_buffer`, and
+    what of it was searched already is not searched again, so a head or a body that arrives a
+    byte at a time costs what it would cost in one piece. The head is parsed once, when it is
+    whole; a body is collected until its Content-Length is there. Every request has a deadline:
+    its head `head_timeout` seconds after its first byte, its body `body_timeout` after the
+    head, kept-alive or not (408 past it); between requests the connection may stay idle for
+    KEEP_ALIVE_TIMEOUT. Reading stops while the answers not yet sent pass a bound."""
 
     __slots__ = (
         "_address",
+        "_body_at",
         "_buffer",
-        "_deferred",
+        "_counted",
         "_door",
-        "_replies",
-        "_started",
-        "_timer",
-        "_transport",
+        "_endpoint",
+        "_head",
+        "_line",
+        "_lines",
+        "_need",
+        "_pos",
+        "_seen",
     )
 
     def __init__(self, door: FrontDoor) -> None:
+        super().__init__()
         self._door = door
-        self._buffer = b""
-        self._transport: asyncio.Transport | None = None
-        self._started = 0.0
-        self._timer: asyncio.TimerHandle | None = None
-        # Answers not written yet, in request order: (reply, close after it, head, started).
-        self._replies: deque[tuple[fastpath.Reply, bool, RequestHead, float]] = deque()
-        # Reading stopped at a request that must wait for the answers before it.
-        self._deferred = False
+        self._buffer: bytes | bytearray = b""
+        self._pos = 0  # where the request being read starts in _buffer
+        # Of that request: the bytes searched for its head's end, the line ends counted, its
+        # request line and websocket endpoint once read; its head once whole, where its body
+        # starts and the length of head and body together (a publish waiting for its body).
+        self._seen = 0
+        self._counted = self._lines = 0
+        self._line: tuple[str, str] | None = None
+        self._endpoint: Endpoint | None = None
+        self._head: RequestHead | None = None
+        self._body_at = 0
+        self._need = 0
         # Counted in the door's limits under this address until released (None: not counted
         # here, or no longer: refused, or its websocket or Tornado releases it).
         self._address: str | None = None
@@ -146,128 +136,153 @@ class Arrival(asyncio.Protocol):
             self._answer_refusal(None, refused.status, refused.message)
             return
         self._address = address
-        # A client that never finishes its head must not hold the connection for ever.
-        self._arm(limits.head_timeout(HEAD_TIMEOUT))
-
-    def _arm(self, seconds: float) -> None:
-        self._stop_timer()
-        self._timer = asyncio.get_running_loop().call_later(seconds, self._timed_out)
+        # A client that never finishes its head must not hold the connection for ever (and
+        # gets less time while the door is crowded).
+        self._started = time.monotonic()
+        self._set_deadline(self._started + limits.head_timeout(self._door.head_timeout))
 
     def _timed_out(self) -> None:
-        self._timer = None
-        if self._transport is None or self._transport.is_closing():
+        transport = self._transport
+        if transport is None or transport.is_closing():
             return
-        if self._buffer:
+        if self._write_blocked or self._discarding:
+            # A client that reads nothing (no answer would reach it), or one refused that
+            # had its time to read the refusal.
+            if transport.get_write_buffer_size():
+                transport.abort()
+            else:
+                transport.close()
+        elif self._head is not None:
+            self._refuse(self._head, HandshakeRefused(Refusal.BODY_TIMEOUT))
+        elif self._pos < len(self._buffer) and not self._paused:
             self._refuse(None, HandshakeRefused(Refusal.HEAD_TIMEOUT))
         else:  # a kept-alive connection with nothing more to say
-            self._transport.close()
-
-    def _stop_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+            transport.close()
 
     def data_received(self, data: bytes) -> None:
-        if not self._buffer:
-            self._started = time.monotonic()
-        self._buffer += data
-        while self._next_request() and self._buffer:
-            self._started = time.monotonic()  # pipelined: the next one is there already
+        if self._discarding:  # the rest of a refused request
+            return
+        buffer, pos = self._buffer, self._pos
+        if pos >= len(buffer):  # nothing left over: kept as it came, no copy
+            self._buffer, self._pos = data, 0
+        elif type(buffer) is bytearray:  # a request arriving in pieces: appended in place
+            del buffer[:pos]
+            buffer += data
+            self._pos = 0
+        else:  # the first piece after a partial request: copied once, appended from then on
+            self._buffer = bytearray(memoryview(buffer)[pos:])
+            self._buffer += data
+            self._pos = 0
+        while self._pos < len(self._buffer) and not self._paused and self._next_request():
+            pass
 
     def _next_request(self) -> bool:
-        """Takes the request at the start of the buffer as far as it can: True when it was
-        answered here and the connection stays for the next one."""
-        buffer = self._buffer
-        line = request_line(buffer)
-        if line is None:
-            return False
-        method, target = line
-        endpoint = self._door.endpoints.match(target) if method else None
-        if endpoint is None and not (method and fastpath.is_route(method, target)):
+        """Takes the request at `_pos` as far as it can: True when it was answered here and the
+        connection reads on."""
+        if self._head is not None:
+            return self._body_arrived()
+        buffer, pos = self._buffer, self._pos
+        if self._line is None:
+            if self._seen == 0:  # its first bytes
+                self._started = time.monotonic()
+                timeout = self._door.limits.head_timeout(self._door.head_timeout)
+                self._set_deadline(self._started + timeout)
+            end = buffer.find(b"\n", pos + self._seen, pos + MAX_HEAD_BYTES)
+            if end < 0:
+                self._seen = len(buffer) - pos
+                if self._seen >= MAX_HEAD_BYTES:
+                    self._hand_over()  # no line end within the limit: Tornado answers it
+                return False
+            self._line = request_line(buffer[pos:end])
+            method, target = self._line
+            self._endpoint = self._door.endpoints.match(target) if method else None
+        if self._endpoint is None and not (self._line[0] and fastpath.is_route(*self._line)):
             self._hand_over()
             return False
-        if endpoint is not None and self._replies:
+        if self._endpoint is not None and self._replies:
             self._defer()
             return False
-        end = buffer.find(HEAD_END)
-        if end < 0:
-            if len(buffer) > MAX_HEAD_BYTES:
-                self._refuse(None, HandshakeRefused(Refusal.HEAD_TOO_LARGE))
+        # The head's end, searched for only in what was not searched yet (but for the 3 bytes
+        # before, where an end may have begun), and no further than a head may go.
+        seen, limit = self._seen, min(len(buffer), pos + MAX_HEAD_BYTES + 1)
+        end = head_end(buffer, pos + max(seen - 3, 0), limit)
+        stop = limit if end < 0 else end
+        if stop - pos > MAX_HEADERS_IN:
+            self._lines += buffer.count(b"\n", pos + self._counted, stop)
+            self._counted = stop - pos
+            if self._lines > MAX_HEADERS + 2:  # the request line and the blank line besides
+                return self._refuse_request(None, Refusal.TOO_MANY_HEADERS)
+        if end < 0 or end - pos > MAX_HEAD_BYTES:
+            self._seen = stop - pos
+            if self._seen > MAX_HEAD_BYTES:
+                return self._refuse_request(None, Refusal.HEAD_TOO_LARGE)
             return False
-        head_end = end + len(HEAD_END)
-        if endpoint is None:
-            return self._publish(buffer, head_end)
-        self._stop_timer()
-        self._buffer = buffer[head_end:]
         try:
-            head = parse_head(buffer[:head_end])
+            head = parse_head(bytes(buffer[pos:end]))
         except HeadError as error:
-            self._refuse_head(error)
+            if self._endpoint is None:
+                self._hand_over()  # Tornado answers it as it always did
+            else:
+                self._refuse_head(error)
             return False
+        if self._endpoint is None:
+            return self._publish(head, end - pos)
+        endpoint = self._endpoint
+        self._next()
+        self._pos = end
+        self._stop_timer()
         self._handshake(endpoint, head)
         return False
 
-    def _publish(self, buffer: bytes, head_end: int) -> bool:
+    def _next(self) -> None:
+        """Forgets the request read so far: the next one starts from scratch."""
+        self._seen = self._lines = self._counted = 0
+        self._line = self._head = self._endpoint = None
+
+    def _publish(self, head: RequestHead, head_length: int) -> bool:
         """A request to the API's publishing routes: answered here when it is a plain one
         (hub/wire/fastpath.py), else handed to Tornado with everything after it."""
         try:
-            head = parse_head(buffer[:head_end])
-        except HeadError:
-            self._hand_over()  # Tornado answers it as it always did
-            return False
-        length = fastpath.body_length(head)
+            length = fastpath.body_length(head)
+        except HeadError as error:  # refused from the head: the body is never read
+            return self._refuse_request(head, error, unread_body=True)
         if length is None:
             self._hand_over()
             return False
-        if len(buffer) < head_end + length:
-            return False  # the body is on its way; the head is read again when it is here
+        self._head, self._body_at, self._need = head, head_length, head_length + length
+        if len(self._buffer) - self._pos < self._need:
+            self._set_deadline(time.monotonic() + self._door.body_timeout)
+        return self._body_arrived()
+
+    def _body_arrived(self) -> bool:
+        pos, need = self._pos, self._need
+        if len(self._buffer) - pos < need:
+            return False  # the rest is on its way
+        head = self._head
+        assert head is not None
         hub = self._door.hub
-        reply = fastpath.answer(hub, head, buffer[head_end : head_end + length])
+        reply = fastpath.answer(hub, head, bytes(self._buffer[pos + self._body_at : pos + need]))
         if reply is None:
             self._hand_over()
             return False
-        self._buffer = buffer[head_end + length :]
+        self._next()
+        self._pos = pos + need
         # A stopping hub takes no more publishes, on this connection either.
         close = head.headers.get("Connection", "").lower() == "close" or hub.stopping
-        self._replies.append((reply, close, head, self._started))
-        if reply.waiting:
-            reply.published.commit.add_done_callback(self._write_replies)  # type: ignore[union-attr]
-        else:
-            self._write_replies()
+        self._queue(reply, close, head)
         if close:  # nothing more is read; the connection closes after this answer
-            self._buffer = b""
-            self._transport.pause_reading()  # type: ignore[union-attr]
+            self._done = True
+            self._hold()
             return False
         # Kept alive between requests as long as Tornado would keep it (its default).
-        self._arm(KEEP_ALIVE_TIMEOUT)
+        self._set_deadline(self._started + KEEP_ALIVE_TIMEOUT)
+        if self._over_bound():
+            # A client that sends without reading: its answers are not piled up, and it has
+            # head_timeout to read them before the connection is dropped.
+            self._set_deadline(time.monotonic() + self._door.head_timeout)
+            self._hold()
+            return False
         return True
-
-    def _write_replies(self, _: object = None) -> None:
-        """Writes the answers that are done, up to the first that is not."""
-        replies, transport = self._replies, self._transport
-        while replies and not replies[0][0].waiting:
-            reply, close, head, started = replies.popleft()
-            if transport is None or transport.is_closing():
-                replies.clear()
-                return
-            status, body = reply.final()
-            transport.write(fastpath.http_response(status, body, time.time(), close))
-            self._log(status, head, started)
-            if close:
-                replies.clear()
-                transport.close()
-                return
-        if not replies and self._deferred:
-            self._deferred = False
-            if transport is not None:
-                transport.resume_reading()
-                self.data_received(b"")
-
-    def _defer(self) -> None:
-        """Reads nothing more until the answers queued so far are written."""
-        self._deferred = True
-        assert self._transport is not None
-        self._transport.pause_reading()
 
     def _handshake(self, endpoint: Endpoint, head: RequestHead) -> None:
         key = app_key(endpoint, head)
@@ -329,78 +344,28 @@ class Arrival(asyncio.Protocol):
         ws.send_raw(response(101, headers))
         self._log(101, head)
         accepted.start(ws)
-        early, self._buffer = self._buffer, b""
+        early = bytes(self._buffer[self._pos :])
+        self._buffer, self._pos = b"", 0
         if early:  # frames the client sent right behind its handshake
             ws.data_received(early)
 
-    def _refuse(self, head: RequestHead | None, refused: HandshakeRefused) -> None:
-        """Answers a request refused before any upgrade: the status and `{"error": message}`
-        (an admission's refusal, or the front door's own about the request itself)."""
-        # RFC 6455 4.4: a refused version names the one the server speaks.
-        asks_version = refused.refusal is Refusal.WEBSOCKET_VERSION
-        extra = {"Sec-WebSocket-Version": "13"} if asks_version else None
-        self._answer_refusal(head, refused.status, refused.message, extra)
-
-    def _refuse_head(self, error: HeadError) -> None:
-        """Answers a head that cannot be read as a request (hub/wire/httphead.py says why)."""
-        self._answer_refusal(None, error.status, error.message)
-
-    def _answer_refusal(
-        self,
-        head: RequestHead | None,
-        status: int,
-        message: str,
-        extra: dict[str, str] | None = None,
-    ) -> None:
-        assert self._transport is not None
-        if head is not None:
-            log.info("%s refused (%d): %s", head.path, status, message)
-            self._log(status, head)
-        self._transport.write(refusal(status, message, extra))
-        self._transport.close()
-
     def _hand_over(self) -> None:
-        """Gives the connection to Tornado: a new descriptor for the same socket, with the
-        bytes read so far, and this transport dropped without closing the connection (once
-        the answers queued before are written)."""
+        """Gives the connection to Tornado with the bytes read so far (once the answers queued
+        before are written)."""
         if self._replies:
+            # Read again from its start once they are: straight to Tornado.
+            self._next()
+            self._line = ("", "")
             self._defer()
             return
-        transport, http = self._transport, self._door.http
-        assert transport is not None
+        assert self._transport is not None
         self._stop_timer()  # Tornado has its own
-        transport.pause_reading()
-        peer = transport.get_extra_info("peername")
+        read_already = bytes(self._buffer[self._pos :])
+        self._buffer, self._pos = b"", 0
+        self._next()
         address, self._address = self._address, None  # Tornado's stream releases it
         released = functools.partial(self._door.limits.release, address or "")
-        fd = os.dup(transport.get_extra_info("socket").fileno())
-        transport.abort()  # closes the old descriptor only: the new one holds the connection
-        try:
-            sock = socket.socket(fileno=fd)
-        except OSError:
-            os.close(fd)
-            released()
-            return
-        read_already, self._buffer = self._buffer, b""
-        stream = HandedOverStream(
-            sock,
-            read_already,
-            released,
-            max_buffer_size=http.max_buffer_size,
-            read_chunk_size=http.read_chunk_size,
-        )
-        try:
-            http.handle_stream(stream, peer)
-        except Exception:
-            log.exception("the HTTP server could not take a connection")
-            stream.close()
-
-    def _log(self, status: int, head: RequestHead, started: float | None = None) -> None:
-        assert self._transport is not None
-        peer = self._transport.get_extra_info("peername")
-        address = peer[0] if isinstance(peer, tuple) else str(peer)
-        millis = 1000.0 * (time.monotonic() - (started or self._started))
-        log_access(status, head.method, head.target, address, millis)
+        hand_over(self._transport, self._door.http, read_already, released)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()

@@ -2,10 +2,14 @@
 what the front door (hub/wire/frontdoor.py) needs to take a websocket handshake itself.
 
 The head's header lines are parsed by Tornado's own `HTTPHeaders.parse`, so a header means
-here what it means to every Tornado handler (case-insensitive names, repeated values joined).
+here what it means to every Tornado handler (case-insensitive names, repeated values joined),
+and a head ends where Tornado's ends: one HTTP grammar, so that the same bytes on a kept-alive
+connection are never split into requests one way here and another way by Tornado (a building
+block of request smuggling).
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qs
@@ -14,7 +18,13 @@ from tornado.httputil import HTTPHeaders, HTTPInputError
 
 # The most a client may send before its head ends: Tornado's default max_header_size.
 MAX_HEAD_BYTES = 64 * 1024
-HEAD_END = b"\r\n\r\n"
+# The most header lines a head may have (nginx and Node allow about as many; browsers send 20).
+MAX_HEADERS = 100
+# The fewest bytes a head over MAX_HEADERS can have ("a:\n" a line): heads shorter than this are
+# not counted.
+MAX_HEADERS_IN = 3 * (MAX_HEADERS + 2)
+# A Content-Length: ASCII digits only, as Tornado's parse_int ("²".isdigit() is True).
+_DIGITS = re.compile(r"[0-9]+")
 
 
 class HeadError(Exception):
@@ -26,13 +36,22 @@ class HeadError(Exception):
         self.message = message
 
 
-def request_line(buffer: bytes) -> tuple[str, str] | None:
-    """(method, target) of the first line once it has arrived, None before. A line that is no
-    request line gives ("", ""), for the full HTTP server to answer."""
-    end = buffer.find(b"\r\n")
-    if end < 0:
-        return None if len(buffer) < MAX_HEAD_BYTES else ("", "")
-    parts = buffer[:end].split(b" ")
+def head_end(buffer: bytes | bytearray, start: int, stop: int) -> int:
+    """Where the first head end in buffer[start:stop] ends, -1 when there is none. Tornado's
+    rule (tornado/http1connection.py reads a head to r"\r?\n\r?\n"), bare LF included for as
+    long as Tornado accepts it; found with two bounded `find`s, ten times faster than the regex."""
+    crlf = buffer.find(b"\n\r\n", start, stop)
+    lf = buffer.find(b"\n\n", start, stop if crlf < 0 else crlf + 2)
+    if lf >= 0:
+        return lf + 2
+    return crlf + 3 if crlf >= 0 else -1
+
+
+def request_line(line: bytes) -> tuple[str, str]:
+    """(method, target) of a request's first line (up to its LF; a CR before it is dropped, as
+    Tornado drops it). A line that is no request line gives ("", ""), for the full HTTP server
+    to answer."""
+    parts = line.rstrip(b"\r").split(b" ")
     if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
         return "", ""
     return parts[0].decode("latin-1"), parts[1].decode("latin-1")
@@ -64,11 +83,13 @@ class RequestHead:
 
 
 def parse_head(head: bytes) -> RequestHead:
-    """The head from the request line through its blank line (HEAD_END included)."""
+    """The head from the request line through its blank line (its end included), split into
+    lines as Tornado splits it (HTTP1Connection._parse_headers)."""
     if len(head) > MAX_HEAD_BYTES:
         raise HeadError(431, "request head too large")
     text = head.decode("latin-1")
-    first, _, rest = text.partition("\r\n")
+    eol = text.find("\n")
+    first, rest = text[:eol].rstrip("\r"), text[eol:]
     parts = first.split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
         raise HeadError(400, "malformed request line")
@@ -77,6 +98,23 @@ def parse_head(head: bytes) -> RequestHead:
     except HTTPInputError:
         raise HeadError(400, "malformed header line") from None
     return RequestHead(parts[0], parts[1], headers, parts[2])
+
+
+def content_length(head: RequestHead) -> int | None:
+    """The head's Content-Length; None when it has none or repeats it (Tornado decides those).
+    Raises HeadError 400 when it is not ASCII digits, as Tornado refuses it."""
+    raw = head.headers.get("Content-Length")
+    if raw is None or "," in raw:  # repeated headers are joined with commas
+        return None
+    length = decimal(raw)
+    if length is None:
+        raise HeadError(400, "Content-Length must be a decimal number")
+    return length
+
+
+def decimal(raw: str) -> int | None:
+    """A header's value as a number when it is ASCII digits only, else None."""
+    return int(raw) if _DIGITS.fullmatch(raw) is not None else None
 
 
 def response(status: int, headers: dict[str, str], body: bytes = b"") -> bytes:

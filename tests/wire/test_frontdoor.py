@@ -17,7 +17,6 @@ from rawsocket import handshake, masked, pusher_path, text
 
 from hub.config import Settings
 from hub.server import LISTEN_BACKLOG, running_hub
-from hub.wire import frontdoor
 from hub.wire.wsframe import accept_key
 
 
@@ -124,8 +123,8 @@ async def test_the_listen_backlog_holds_a_reconnect_storm(tmp_path) -> None:
     assert int(listed[2]) == min(LISTEN_BACKLOG, somaxconn), listed  # Send-Q: the backlog
 
 
-async def test_a_head_that_never_ends_is_cut(hub_server, raw, monkeypatch) -> None:
-    monkeypatch.setattr(frontdoor, "HEAD_TIMEOUT", 0.2)
+@pytest.mark.parametrize("hub_settings", [{"head_timeout": 0.2}])
+async def test_a_head_that_never_ends_is_cut(hub_server, raw) -> None:
     sock = await raw()
     await sock.send(handshake(pusher_path(hub_server))[:40])
     status, _, body = await sock.response()

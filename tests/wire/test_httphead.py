@@ -2,6 +2,8 @@
 answers it writes itself (hub/wire/httphead.py, hub/wire/handshakes.py), with no sockets."""
 
 import json
+import random
+import re
 
 import pytest
 
@@ -11,6 +13,8 @@ from hub.wire.handshakes import PHOENIX, PUSHER, Endpoint, app_key
 from hub.wire.httphead import (
     MAX_HEAD_BYTES,
     HeadError,
+    content_length,
+    head_end,
     parse_head,
     refusal,
     request_line,
@@ -24,12 +28,37 @@ HEAD = (
 )
 
 
-def test_request_line_waits_for_its_end_and_flags_junk() -> None:
-    assert request_line(b"GET /app/key HTT") is None
-    assert request_line(b"GET /app/key HTTP/1.1\r\nHo") == ("GET", "/app/key")
-    assert request_line(b"\x16\x03\x01 tls hello\r\n") == ("", "")
-    assert request_line(b"GET /x HTTP/2\r\n") == ("", "")
-    assert request_line(b"x" * MAX_HEAD_BYTES) == ("", "")  # no line end within the limit
+def test_request_line_flags_junk() -> None:
+    assert request_line(b"GET /app/key HTTP/1.1\r") == ("GET", "/app/key")
+    assert request_line(b"GET /app/key HTTP/1.1") == ("GET", "/app/key")  # a bare LF ended it
+    assert request_line(b"\x16\x03\x01 tls hello") == ("", "")
+    assert request_line(b"GET /x HTTP/2") == ("", "")
+
+
+def test_a_head_ends_where_tornado_ends_it() -> None:
+    assert head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest", 0, 30) == 24
+    assert head_end(b"GET / HTTP/1.1\nA: b\n\nrest", 0, 26) == 21  # bare LF, as Tornado
+    assert head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r", 0, 25) == -1
+    # Every string of these bytes, from every start: where Tornado's own rule ends the head.
+    tornado = re.compile(rb"\r?\n\r?\n")
+    rng = random.Random(17)
+    for _ in range(20_000):
+        raw = bytes(rng.choice(b"a\r\n") for _ in range(rng.randrange(12)))
+        start = rng.randrange(len(raw) + 1)
+        found = tornado.search(raw, start)
+        assert head_end(raw, start, len(raw)) == (found.end() if found else -1), (raw, start)
+
+
+def test_a_content_length_is_ascii_digits() -> None:
+    def head(value: str):
+        return parse_head(f"POST / HTTP/1.1\r\nContent-Length: {value}\r\n\r\n".encode("latin-1"))
+
+    assert content_length(head("12")) == 12
+    assert content_length(head("5, 5")) is None  # repeated: Tornado's to decide
+    for bad in ("\u00b2", "+1", "-1", "1.0", "0x10", " "):
+        with pytest.raises(HeadError) as error:
+            content_length(head(bad))
+        assert error.value.status == 400
 
 
 def test_a_head_parses_as_tornado_reads_headers() -> None:
