@@ -84,13 +84,15 @@ def _set_password(args: argparse.Namespace) -> int:
     with_store(args, lambda store: _require_user(store, args.email))
     password_hash = _new_password_hash(args.password_stdin)
 
-    async def work(store: Store) -> User:
+    async def work(store: Store) -> tuple[User, int]:
         user = await _require_user(store, args.email)
         await store.set_password_hash(user.id, password_hash)
-        return user
+        # A reset is for a password lost or known to others: whoever is signed in with the
+        # old one is signed out.
+        return user, await store.end_sessions(user.id)
 
-    user = with_store(args, work)
-    print(f"new password set for {user.email}")
+    user, ended = with_store(args, work)
+    print(f"new password set for {user.email}; {ended} dashboard session(s) signed out")
     return 0
 
 

@@ -134,6 +134,14 @@ class AccountsStore:
         )
         await self._db.commit()
 
+    async def end_sessions(self, user_id: str) -> int:
+        """Signs the user out of every dashboard session; how many there were."""
+        cursor = await self._db.execute(
+            "DELETE FROM dashboard_sessions WHERE user_id = ?", (user_id,)
+        )
+        await self._db.commit()
+        return cursor.rowcount
+
     async def update_user(
         self, user_id: str, *, role: str | None = None, active: bool | None = None
     ) -> None:

@@ -14,6 +14,8 @@ from dashboard_client import DashboardClient
 from test_commands import REPO, finish, new_db, run, start_serving
 from test_users import PASSWORD, create, read_until
 
+from hub.store import Store
+
 
 def dev(db: Path, *more: str) -> tuple[str, ...]:
     return (sys.executable, "-m", "hub", "serve", "--dev", "--port", "0", "--db", str(db), *more)
@@ -89,3 +91,20 @@ def test_set_password_keeps_the_rules_of_create(tmp_path: Path) -> None:
         done = set_password(db, email, password)
         assert (done.returncode, done.stdout, done.stderr) == (2, "", f"hub: {says}\n"), done
     assert "ann@example.com" in run(db, "users", "list").stdout
+
+
+async def test_set_password_signs_the_account_out_everywhere(tmp_path: Path) -> None:
+    db = new_db(tmp_path)
+    assert create(db, "ann@example.com", "developer").returncode == 0
+    store = await Store.open(str(db))
+    try:
+        user = await store.user_by_email("ann@example.com")
+        assert user is not None
+        sessions = [await store.create_session(user.id) for _ in range(2)]
+        done = await asyncio.to_thread(set_password, db, "ann@example.com", PASSWORD + "!")
+        assert done.returncode == 0, done
+        assert "2 dashboard session(s) signed out" in done.stdout
+        for session in sessions:
+            assert await store.session_user(session, 3600, 86400) is None
+    finally:
+        await store.close()
