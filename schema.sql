@@ -96,6 +96,36 @@ CREATE TABLE IF NOT EXISTS hub_settings (
     value           TEXT NOT NULL
 );
 
+-- Webhook targets (schema version 7): where an app's webhooks go. `kinds` is a JSON list of the
+-- event kinds the target wants, NULL for all; `channel_prefix` keeps only channels whose name
+-- starts with it ('' for every channel).
+CREATE TABLE IF NOT EXISTS webhooks (
+    id              INTEGER PRIMARY KEY,
+    app_id          TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    url             TEXT NOT NULL,
+    kinds           TEXT,
+    channel_prefix  TEXT NOT NULL DEFAULT '',
+    created_at      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhooks_by_app ON webhooks(app_id);
+
+-- The webhook outbox (schema version 7): every webhook event is stored here before it is sent,
+-- one row per delivery (a batch of events, JSON list), so none is lost to a receiver that is
+-- down or a hub that stops; rows are retried until `next_attempt_at` (Unix ms) passes the
+-- retry window, then marked failed.
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id      INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    events          TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
+    last_status     INTEGER,
+    last_error      TEXT
+);
+CREATE INDEX IF NOT EXISTS webhook_outbox_by_status ON webhook_outbox(status, id);
+
 -- The version this file describes: one more than hub/store/migrations.py's last step (the
 -- store's tests check it).
-PRAGMA user_version = 6;
+PRAGMA user_version = 7;

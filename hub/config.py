@@ -59,6 +59,14 @@ class Settings:
     # peer's address, so it is off with trust_proxy (every connection is then the proxy's):
     # cap per client in the proxy (nginx limit_conn).
     max_connections_per_address: int = 0
+    # Webhooks (hub/core/webhooks.py): seconds channel_vacated / member_removed wait, so a quick
+    # reconnect sends nothing; seconds events gather into one delivery; seconds a receiver has
+    # to answer; seconds before the first retry (then doubling); seconds a delivery is retried.
+    webhook_vacate_delay: float = 3.0
+    webhook_batch_window: float = 0.05
+    webhook_timeout: float = 5.0
+    webhook_first_retry: float = 1.0
+    webhook_retry_for: float = 300.0
     # `hub serve`'s logging level (DEBUG, INFO, WARNING, ERROR). INFO logs every request and
     # handshake; WARNING keeps refusals and errors only.
     log_level: str = "INFO"

@@ -70,6 +70,17 @@ class AppSettings:
 # Longest app name accepted; the rule is the app service's (hub/services/apps.py).
 MAX_APP_NAME_LENGTH = 100
 
+# Pusher's webhook event kinds, the ones a webhook target may ask for (all when it names none).
+WEBHOOK_KINDS = (
+    "channel_occupied",
+    "channel_vacated",
+    "member_added",
+    "member_removed",
+    "client_event",
+    "cache_miss",
+    "subscription_count",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class KeyPair:

@@ -7,7 +7,7 @@ from typing import Any
 import tornado.web
 
 from hub import paths
-from hub.api import admin
+from hub.api import admin, admin_webhooks
 from hub.api.channels import ChannelHandler, ChannelsHandler, ChannelUsersHandler
 from hub.api.events import BatchEventsHandler, BroadcastHandler, EventsHandler
 from hub.api.history import ChannelEventsHandler
@@ -78,6 +78,8 @@ def admin_routes(hub: Hub) -> list[Route]:
         (app + r"/rotate-secret", admin.RotateSecretHandler, with_hub),
         (app + r"/keys/(?P<key>[^/]+)", admin.KeyHandler, with_hub),
         (app + r"/origins", admin.OriginsHandler, with_hub),
+        (app + r"/webhooks", admin_webhooks.WebhooksHandler, with_hub),
+        (app + r"/webhooks/(?P<webhook_id>[^/]+)", admin_webhooks.WebhookHandler, with_hub),
         (prefix + r"(?P<rest>/.*)?", admin.NotFoundHandler, with_hub),
     ]
 

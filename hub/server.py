@@ -26,6 +26,7 @@ from hub.broker import make_broker
 from hub.config import Settings
 from hub.core.apps import AppRegistry
 from hub.core.hub import Hub, StoreUnavailable
+from hub.core.webhooks import WebhookOptions
 from hub.dashboard import Dashboard, make_dashboard
 from hub.models import App, AppSettings, Disconnect
 from hub.routes import routes, websocket_endpoints
@@ -138,6 +139,13 @@ class HubServer:
             activity_timeout=settings.activity_timeout,
             pong_timeout=settings.pong_timeout,
             history_max_events=settings.history_max_events,
+            webhooks=WebhookOptions(
+                vacate_delay=settings.webhook_vacate_delay,
+                batch_window=settings.webhook_batch_window,
+                timeout=settings.webhook_timeout,
+                first_retry=settings.webhook_first_retry,
+                retry_for=settings.webhook_retry_for,
+            ),
         )
         await self.hub.start()
         self.dashboard = await make_dashboard(self.hub)

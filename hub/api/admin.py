@@ -12,6 +12,7 @@ any other app id answers 404 whatever the method (hub/api/admin_base.py has the 
     DELETE /api/admin/apps/{id}/keys/{key}      204; 409 for the app's last pair
     GET    /api/admin/apps/{id}/origins         200 {"origins": [...]}
     PUT    /api/admin/apps/{id}/origins         200 {"origins": [...]} (the whole list; [] = any)
+    .../webhooks, .../webhooks/{webhook_id}     hub/api/admin_webhooks.py
 
 An app is `{"id", "name", "active", "owner_id", "created_at", "settings", "keys": [{"key",
 "created_at"}], "origins"}`. Secrets appear only under "credentials", in the answers of the two

@@ -123,6 +123,37 @@ def collect(hub: Hub, protocols: tuple[str, ...] = ()) -> list[Family]:
             "1 while the last history write failed (publishing answers 503), else 0.",
             [((), int(hub.commits.failing))],
         ),
+        *_webhook_families(hub),
+    ]
+
+
+def _webhook_families(hub: Hub) -> list[Family]:
+    hooks = hub.webhooks
+    return [
+        Family(
+            "webhooks_sent_total",
+            "counter",
+            "Webhook deliveries a receiver took (2xx).",
+            [((), hooks.sent)],
+        ),
+        Family(
+            "webhooks_retried_total",
+            "counter",
+            "Webhook attempts that failed and wait a retry.",
+            [((), hooks.retried)],
+        ),
+        Family(
+            "webhooks_failed_total",
+            "counter",
+            "Webhook deliveries given up after retrying.",
+            [((), hooks.failed)],
+        ),
+        Family(
+            "webhooks_queued",
+            "gauge",
+            "Webhook deliveries pending in the outbox (last look).",
+            [((), hooks.queued)],
+        ),
     ]
 
 

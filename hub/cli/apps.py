@@ -1,7 +1,7 @@
-"""`hub apps ...`: create, list, show, update, delete apps, their key pairs and allowed origins,
-in the database directly. The app service (hub/services/apps.py) checks and writes each change;
-a hub running on the same database in another process picks it up from the file. Argument
-parsing and printing only."""
+"""`hub apps ...`: create, list, show, update, delete apps, their key pairs and allowed origins
+(webhooks: hub/cli/webhooks.py), in the database directly. The app service
+(hub/services/apps.py) checks and writes each change; a hub running on the same database in
+another process picks it up from the file. Argument parsing and printing only."""
 
 import argparse
 import json
@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hub.cli.common import DB_OPTION, CliError, with_store
+from hub.cli.webhooks import add_webhooks
 from hub.models import App, AppSettings
 from hub.origins import OriginPolicy
 from hub.services.apps import AppService
@@ -43,6 +44,7 @@ def add_apps(commands: Any) -> None:
     delete.set_defaults(run=_apps_delete)
     _add_apps_update(apps)
     _add_apps_keys(apps)
+    add_webhooks(apps)
     origins = apps.add_parser("origins", help="allowed origins").add_subparsers(
         dest="origins_command", required=True
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from hub.models import App
 from hub.origins import OriginPolicy
 from hub.store import Store
+from hub.store.webhooks import Webhook
 
 log = logging.getLogger("hub.apps")
 
@@ -37,6 +38,8 @@ class AppRegistry:
         self._data_version: int | None = None
         self._poller: asyncio.Task | None = None
         self._listeners: list[Listener] = []
+        # Each app's webhook targets, read with the apps (hub/core/webhooks.py sends to them).
+        self._webhooks: dict[str, tuple[Webhook, ...]] = {}
 
     def on_change(self, listener: Listener) -> None:
         """`listener(old, new)` runs for every app that changed; None stands for absent."""
@@ -68,6 +71,10 @@ class AppRegistry:
         """Reads every app again and tells listeners what changed."""
         self._data_version = await self.store.data_version()
         fresh = {app.id: _live(app) for app in await self.store.list_apps()}
+        hooks: dict[str, list[Webhook]] = {}
+        for hook in await self.store.list_webhooks():
+            hooks.setdefault(hook.app_id, []).append(hook)
+        self._webhooks = {app_id: tuple(found) for app_id, found in hooks.items()}
         old = self._by_id
         self._by_id = fresh
         self._by_key = {
@@ -78,6 +85,17 @@ class AppRegistry:
             if before is None or after is None or before.app != after.app:
                 for listener in self._listeners:
                     listener(before, after)
+
+    def webhooks(self, app_id: str) -> tuple[Webhook, ...]:
+        """The app's webhook targets as of the last reload."""
+        return self._webhooks.get(app_id, ())
+
+    def webhook(self, webhook_id: int) -> Webhook | None:
+        for hooks in self._webhooks.values():
+            for hook in hooks:
+                if hook.id == webhook_id:
+                    return hook
+        return None
 
     def cached(self, app_id: str) -> LiveApp | None:
         return self._by_id.get(app_id)

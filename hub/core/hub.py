@@ -27,6 +27,7 @@ from hub.core.monitor import Monitor, preview
 from hub.core.replay import Replay, ReplayRequest
 from hub.core.revocations import SESSION, USER, Revocations
 from hub.core.traffic import Traffic
+from hub.core.webhooks import WebhookOptions, Webhooks
 from hub.models import GENERAL_CHANNEL, App, AppSettings, Disconnect, Event, EventKind
 from hub.store.history import STOPPED
 
@@ -53,6 +54,7 @@ class Hub:
         activity_timeout: float = 120,
         pong_timeout: float = 30,
         history_max_events: int = 100_000,
+        webhooks: WebhookOptions | None = None,
     ) -> None:
         self.apps = apps
         self.broker = broker
@@ -62,6 +64,7 @@ class Hub:
         self.traffic = Traffic()
         self.monitor = Monitor()
         self.metrics = Metrics()
+        self.webhooks = Webhooks(apps, webhooks)
         self.activity_timeout = activity_timeout
         self.pong_timeout = pong_timeout
         self.connections: dict[str, Connection] = {}
@@ -91,6 +94,7 @@ class Hub:
                 await self.commits.write_now()  # before anything is served: raises if it fails
         await store.mark_running()
         self.commits.start()
+        self.webhooks.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="hub-activity-sweeper")
 
     async def stop_publishing(self) -> None:
@@ -109,6 +113,7 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
+        await self.webhooks.close()
         if not self.stopping:
             await self.stop_publishing()
 
@@ -224,7 +229,10 @@ class Hub:
         registry = self._channels.get(conn.app_id)
         if registry is None:
             registry = self._channels[conn.app_id] = ChannelRegistry()
+        fresh = name not in conn.channels
         channel, added = registry.add(conn, name, member, app.settings.max_presence_members)
+        if fresh and name != GENERAL_CHANNEL:
+            self.webhooks.joined(conn.app_id, channel, added)
         if name != GENERAL_CHANNEL:
             self.monitor.report(conn.app_id, "subscribed", socket_id=conn.socket_id, channel=name)
         if added is not None:
@@ -251,7 +259,9 @@ class Hub:
         if registry is None:
             conn.channels.discard(name)
             return
-        _, removed = registry.remove(conn, name)
+        channel, removed = registry.remove(conn, name)
+        if channel is not None and name != GENERAL_CHANNEL:
+            self.webhooks.left(conn.app_id, channel, removed)
         if name != GENERAL_CHANNEL:
             self.monitor.report(conn.app_id, "unsubscribed", socket_id=conn.socket_id, channel=name)
         if not registry.channels:

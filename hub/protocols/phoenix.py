@@ -313,6 +313,9 @@ class PhoenixSession(PeerSession):
         commit = self.hub.publish(
             app.id, Event(topic, message.event, message.payload, conn.socket_id, user_id)
         )
+        self.hub.webhooks.client_event(
+            app.id, topic, message.event, message.payload, conn.socket_id, user_id
+        )
         if commit is None:
             self._reply(message, "ok")
         else:  # acknowledged once stored, as the HTTP API's 2xx

@@ -7,21 +7,31 @@ list refuses the next handshake from it).
 Without a registry (the CLI editing the database of a hub that runs in another process), the
 change is only written: a running hub notices it by polling SQLite's data_version
 (hub/core/apps.py). Who may manage which app is the adapters' business; this module only knows
-what a valid change is. The webhooks to come hook in here too: every change passes one place.
+what a valid change is. Webhook targets are managed here too: every change passes one place.
 """
 
+import ipaddress
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from hub.core.apps import AppRegistry
-from hub.models import MAX_APP_NAME_LENGTH, App, AppSettings, KeyPair
+from hub.models import MAX_APP_NAME_LENGTH, WEBHOOK_KINDS, App, AppSettings, KeyPair
 from hub.origins import OriginPatternError, normalize_pattern
 from hub.store import Store, StoreError
+from hub.store.webhooks import Webhook
 
 RefusalKind = Literal["invalid", "missing", "conflict"]
 
 NAME_REQUIRED = "name must be a non-empty string"
 NAME_TOO_LONG = f"name longer than {MAX_APP_NAME_LENGTH} characters"
+MAX_WEBHOOK_URL_LENGTH = 2000
+# Cloud metadata services answer on these addresses: a webhook aimed there by a developer would
+# make the hub fetch the machine's credentials for them. Only an admin may allow it.
+_METADATA_NETWORKS = (
+    ipaddress.ip_network("169.254.0.0/16"),
+    ipaddress.ip_network("fd00:ec2::254/128"),
+)
 
 
 class AppChangeRefused(Exception):
@@ -136,6 +146,37 @@ class AppService:
             await self.store.remove_origin(app.id, pattern)
         return await self._changed(app.id)
 
+    async def webhooks(self, app_id: str) -> list[Webhook]:
+        app = await self.app(app_id)
+        return await self.store.list_webhooks(app.id)
+
+    async def add_webhook(
+        self,
+        app_id: str,
+        url: str,
+        *,
+        kinds: Iterable[str] | None = None,
+        channel_prefix: str = "",
+        allow_link_local: bool = False,
+    ) -> Webhook:
+        """A new webhook target. `kinds` None (or empty) wants every kind; a link-local or
+        metadata address is refused unless `allow_link_local` (the adapter grants it to
+        admins)."""
+        app = await self.app(app_id)
+        checked = webhook_url(url, allow_link_local)
+        wanted = webhook_kinds(kinds)
+        if not isinstance(channel_prefix, str):
+            raise AppChangeRefused("channel_prefix must be a string", field="channel_prefix")
+        hook = await self.store.add_webhook(app.id, checked, wanted, channel_prefix)
+        await self._made_live()
+        return hook
+
+    async def remove_webhook(self, app_id: str, webhook_id: int) -> None:
+        app = await self.app(app_id)
+        if not await self.store.remove_webhook(app.id, webhook_id):
+            raise AppChangeRefused(f"app {app.id} has no webhook {webhook_id}", "missing")
+        await self._made_live()
+
     async def _changed(self, app_id: str) -> App:
         await self._made_live()
         return await self.app(app_id)  # missing if deleted meanwhile by another writer
@@ -161,6 +202,56 @@ def origin_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(normalize_pattern(pattern) for pattern in patterns))
     except OriginPatternError as exc:
         raise AppChangeRefused(str(exc), field="origins") from None
+
+
+def webhook_url(url: str, allow_link_local: bool = False) -> str:
+    """The URL as kept, if it is an absolute http(s) URL with a host."""
+    if not isinstance(url, str) or not url.strip():
+        raise AppChangeRefused("a webhook URL must be a non-empty string", field="url")
+    url = url.strip()
+    if len(url) > MAX_WEBHOOK_URL_LENGTH:
+        raise AppChangeRefused(
+            f"webhook URL longer than {MAX_WEBHOOK_URL_LENGTH} characters", field="url"
+        )
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise AppChangeRefused(f"{url} is not a valid URL", field="url") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise AppChangeRefused(
+            f"webhook URL {url} must start with http:// or https://", field="url"
+        )
+    if not host or any(c.isspace() for c in url):
+        raise AppChangeRefused(f"webhook URL {url} has no valid host", field="url")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    metadata = address is not None and any(address in net for net in _METADATA_NETWORKS)
+    if metadata and not allow_link_local:
+        raise AppChangeRefused(
+            f"webhook URL {url} points at a link-local or metadata address; only an admin"
+            " may allow that",
+            field="url",
+        )
+    return url
+
+
+def webhook_kinds(kinds: Iterable[str] | None) -> tuple[str, ...] | None:
+    """The kinds a target wants, in Pusher's order; None (every kind) for None or none."""
+    if kinds is None:
+        return None
+    given = list(kinds)
+    unknown = [kind for kind in given if kind not in WEBHOOK_KINDS]
+    if unknown:
+        raise AppChangeRefused(
+            f"unknown webhook event kind {unknown[0]!r};"
+            f" expected one of {', '.join(WEBHOOK_KINDS)}",
+            field="kinds",
+        )
+    return tuple(kind for kind in WEBHOOK_KINDS if kind in given) or None
 
 
 def _settings(base: AppSettings, changes: Mapping[str, Any]) -> AppSettings:

@@ -20,6 +20,7 @@ from hub.store.accounts import AccountsStore
 from hub.store.errors import StoreError
 from hub.store.history import WAL_SIZE_LIMIT, HistoryStore
 from hub.store.migrations import SCHEMA_VERSION, migrate
+from hub.store.webhooks import WebhooksStore
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -41,7 +42,7 @@ logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 SYNCHRONOUS_MODES = ("normal", "full")
 
 
-class Store(AccountsStore, HistoryStore):
+class Store(AccountsStore, HistoryStore, WebhooksStore):
     def __init__(self, db: aiosqlite.Connection, path: str, synchronous: str = "normal") -> None:
         self._db = db
         self.path = path

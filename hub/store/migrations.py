@@ -126,6 +126,36 @@ async def _history_chunks_to_batches(db: aiosqlite.Connection) -> None:
     await db.execute("DROP TABLE history_chunks")
 
 
+async def _add_webhooks(db: aiosqlite.Connection) -> None:
+    """Version 7: webhook targets and the webhook outbox."""
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS webhooks ("
+        " id INTEGER PRIMARY KEY,"
+        " app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
+        " url TEXT NOT NULL,"
+        " kinds TEXT,"
+        " channel_prefix TEXT NOT NULL DEFAULT '',"
+        " created_at INTEGER NOT NULL)"
+    )
+    await db.execute("CREATE INDEX IF NOT EXISTS webhooks_by_app ON webhooks(app_id)")
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS webhook_outbox ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " webhook_id INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,"
+        " events TEXT NOT NULL,"
+        " created_at INTEGER NOT NULL,"
+        " attempts INTEGER NOT NULL DEFAULT 0,"
+        " next_attempt_at INTEGER NOT NULL,"
+        " status TEXT NOT NULL DEFAULT 'pending'"
+        " CHECK (status IN ('pending', 'sent', 'failed')),"
+        " last_status INTEGER,"
+        " last_error TEXT)"
+    )
+    await db.execute(
+        "CREATE INDEX IF NOT EXISTS webhook_outbox_by_status ON webhook_outbox(status, id)"
+    )
+
+
 Step = Callable[[aiosqlite.Connection], Awaitable[None]]
 
 # Version 1 was apps, app_keys and app_origins.
@@ -135,6 +165,7 @@ MIGRATIONS: dict[int, Step] = {
     3: _history_rows_to_chunks,
     4: _add_accounts,
     5: _history_chunks_to_batches,
+    6: _add_webhooks,
 }
 SCHEMA_VERSION = max(MIGRATIONS) + 1
 

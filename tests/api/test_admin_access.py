@@ -109,6 +109,7 @@ PROBE_BODIES: list[Any] = [
     {"name": "taken over", "active": False, "settings": {"client_events": True}},
     {"origins": ["https://evil.example"]},
     {"origins": []},
+    {"url": "https://evil.example/hook"},
 ]
 _PARAMETER = re.compile(r"\(\?P<(\w+)>[^()]*\)\??")
 
@@ -134,17 +135,19 @@ async def test_a_developer_cannot_reach_another_developers_app(world: World) -> 
     routes = admin_routes(hub.server.hub)
     ownerless = await store.get_app(hub.app_id)
     bob_key = world.bob_app.keys[0].key
+    bob_hook = await store.add_webhook(world.bob_app.id, "https://bob.example/h", None, "")
+    hook_id = str(bob_hook.id)
     targets = [
-        {"app_id": world.bob_app.id, "key": bob_key, "rest": "/apps/x"},
-        {"app_id": hub.app_id, "key": ownerless.keys[0].key, "rest": "/x"},
-        # Bob's key under alice's own app.
-        {"app_id": world.alice_app.id, "key": bob_key, "rest": "/x"},
+        {"app_id": world.bob_app.id, "key": bob_key, "rest": "/apps/x", "webhook_id": hook_id},
+        {"app_id": hub.app_id, "key": ownerless.keys[0].key, "rest": "/x", "webhook_id": hook_id},
+        # Bob's key and webhook under alice's own app.
+        {"app_id": world.alice_app.id, "key": bob_key, "rest": "/x", "webhook_id": hook_id},
     ]
     walked = 0
     for pattern, _, _ in routes:
         names = set(re.findall(r"\(\?P<(\w+)>", pattern))
         for values in targets:
-            if values["app_id"] == world.alice_app.id and "key" not in names:
+            if values["app_id"] == world.alice_app.id and not names & {"key", "webhook_id"}:
                 continue  # alice's own app: her changes to it are allowed
             path = fill(pattern, values)
             for method in RequestHandler.SUPPORTED_METHODS:
@@ -163,3 +166,4 @@ async def test_a_developer_cannot_reach_another_developers_app(world: World) -> 
     assert await store.get_app(hub.app_id) == ownerless
     bobs = [app for app in await store.list_apps() if app.owner_id == world.bob.user.id]
     assert bobs == [world.bob_app]
+    assert await store.list_webhooks(world.bob_app.id) == [bob_hook]

@@ -1,0 +1,148 @@
+"""The store's SQL for webhooks (a mixin of hub.store.Store, which holds the connection): each
+app's targets, and the outbox every webhook delivery is written to before it is sent, so that
+a receiver that is down, or a hub that stops or is killed, loses none (hub/core/webhooks.py
+sends them)."""
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """A webhook target: `kinds` None wants every kind; `channel_prefix` "" every channel."""
+
+    id: int
+    app_id: str
+    url: str
+    kinds: tuple[str, ...] | None
+    channel_prefix: str
+    created_at: int
+
+    def wants(self, kind: str, channel: str | None) -> bool:
+        if self.kinds is not None and kind not in self.kinds:
+            return False
+        return channel is None or channel.startswith(self.channel_prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One row of the outbox: a batch of events for one target."""
+
+    id: int
+    webhook_id: int
+    events: list[dict[str, Any]]
+    created_at: int
+    attempts: int
+    next_attempt_at: int
+    status: str
+    last_status: int | None
+    last_error: str | None
+
+
+_WEBHOOK_COLUMNS = "id, app_id, url, kinds, channel_prefix, created_at"
+_DELIVERY_COLUMNS = (
+    "id, webhook_id, events, created_at, attempts, next_attempt_at, status, last_status, last_error"
+)
+
+
+class WebhooksStore:
+    _db: aiosqlite.Connection
+
+    async def add_webhook(
+        self, app_id: str, url: str, kinds: tuple[str, ...] | None, channel_prefix: str
+    ) -> Webhook:
+        now = int(time.time())
+        cursor = await self._db.execute(
+            "INSERT INTO webhooks (app_id, url, kinds, channel_prefix, created_at)"
+            " VALUES (?,?,?,?,?)",
+            (app_id, url, None if kinds is None else json.dumps(kinds), channel_prefix, now),
+        )
+        await self._db.commit()
+        assert cursor.lastrowid is not None
+        return Webhook(cursor.lastrowid, app_id, url, kinds, channel_prefix, now)
+
+    async def list_webhooks(self, app_id: str | None = None) -> list[Webhook]:
+        """The app's targets, or every app's, oldest first."""
+        where, args = ("WHERE app_id = ?", (app_id,)) if app_id is not None else ("", ())
+        async with self._db.execute(
+            f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks {where} ORDER BY id", args
+        ) as cursor:
+            return [_webhook(row) for row in await cursor.fetchall()]
+
+    async def remove_webhook(self, app_id: str, webhook_id: int) -> bool:
+        cursor = await self._db.execute(
+            "DELETE FROM webhooks WHERE app_id = ? AND id = ?", (app_id, webhook_id)
+        )
+        await self._db.commit()
+        return cursor.rowcount > 0
+
+    # -- the outbox -------------------------------------------------------------------------
+
+    async def enqueue_deliveries(self, batches: list[tuple[int, list[dict[str, Any]]]]) -> None:
+        """Stores (webhook id, events) rows, due now, in one transaction. A target removed
+        meanwhile drops its rows (the foreign key would refuse them)."""
+        now_ms = int(time.time() * 1000)
+        await self._db.executemany(
+            "INSERT INTO webhook_outbox (webhook_id, events, created_at, next_attempt_at)"
+            " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = ?)",
+            [(hook, json.dumps(events), now_ms, now_ms, hook) for hook, events in batches],
+        )
+        await self._db.commit()
+
+    async def pending_deliveries(self, limit: int) -> list[Delivery]:
+        """The oldest pending rows, due or not, in the order they were stored."""
+        async with self._db.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM webhook_outbox WHERE status = ? ORDER BY id LIMIT ?",
+            (PENDING, limit),
+        ) as cursor:
+            return [_delivery(row) for row in await cursor.fetchall()]
+
+    async def record_attempt(
+        self,
+        delivery_id: int,
+        status: str,
+        next_attempt_at: int,
+        last_status: int | None,
+        last_error: str | None,
+    ) -> None:
+        await self._db.execute(
+            "UPDATE webhook_outbox SET attempts = attempts + 1, status = ?, next_attempt_at = ?,"
+            " last_status = ?, last_error = ? WHERE id = ?",
+            (status, next_attempt_at, last_status, last_error, delivery_id),
+        )
+        await self._db.commit()
+
+    async def recent_deliveries(self, webhook_id: int, limit: int = 50) -> list[Delivery]:
+        async with self._db.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM webhook_outbox WHERE webhook_id = ?"
+            " ORDER BY id DESC LIMIT ?",
+            (webhook_id, limit),
+        ) as cursor:
+            return [_delivery(row) for row in await cursor.fetchall()]
+
+
+def _webhook(row: Any) -> Webhook:
+    kinds = None if row["kinds"] is None else tuple(json.loads(row["kinds"]))
+    return Webhook(
+        row["id"], row["app_id"], row["url"], kinds, row["channel_prefix"], row["created_at"]
+    )
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        row["id"],
+        row["webhook_id"],
+        json.loads(row["events"]),
+        row["created_at"],
+        row["attempts"],
+        row["next_attempt_at"],
+        row["status"],
+        row["last_status"],
+        row["last_error"],
+    )
