@@ -178,26 +178,33 @@ class Webhooks:
     async def _deliver_forever(self) -> None:
         while not self._closing:
             self._wake.clear()
-            wait = 1.0
+            wait: float | None = 1.0
             try:
                 wait = self._start_due(await self.apps.store.pending_deliveries(_FETCH))
             except sqlite3.Error:
                 log.exception("reading the webhook outbox failed")
+            if wait is None:
+                # An empty outbox: nothing is read again until an event is stored (a hub
+                # without targets never reads it again).
+                await self._wake.wait()
+                continue
             # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancel that
             # comes as the event is set, and the worker would outlive close().
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.01, wait)):
                     await self._wake.wait()
 
-    def _start_due(self, pending: Iterable[Delivery]) -> float:
+    def _start_due(self, pending: Iterable[Delivery]) -> float | None:
         """Starts the oldest delivery of each target that is due and idle; returns the
-        seconds until the next is due (at most one)."""
+        seconds until the next is due (at most one), None when nothing is pending."""
         heads: dict[int, Delivery] = {}
         count = 0
         for row in pending:
             count += 1
             heads.setdefault(row.webhook_id, row)
         self.queued = count
+        if not count:
+            return None
         now_ms = time.time() * 1000
         wait = 1.0
         for hook_id, row in heads.items():
