@@ -63,6 +63,7 @@ class WebhookHandler(AdminHandler):
 
 
 def webhook_json(hook: Webhook) -> dict[str, Any]:
+    """A webhook target as the admin API and `hub apps webhooks --json` show it."""
     return {
         "id": hook.id,
         "url": hook.url,

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from hub.api.admin_webhooks import webhook_json
 from hub.cli.common import DB_OPTION, with_store
 from hub.models import WEBHOOK_KINDS
 from hub.services.apps import AppService
@@ -56,14 +57,14 @@ def _add(args: argparse.Namespace) -> int:
             allow_link_local=True,
         ),
     )
-    print(json.dumps(_as_dict(hook), indent=2) if args.json else f"added webhook {_line(hook)}")
+    print(json.dumps(webhook_json(hook), indent=2) if args.json else f"added webhook {_line(hook)}")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
     hooks = with_store(args, lambda store: AppService(store).webhooks(args.app_id))
     if args.json:
-        print(json.dumps([_as_dict(hook) for hook in hooks], indent=2))
+        print(json.dumps([webhook_json(hook) for hook in hooks], indent=2))
     elif not hooks:
         print(f"no webhooks: hub apps webhooks add {args.app_id} URL")
     for hook in [] if args.json else hooks:
@@ -81,13 +82,3 @@ def _line(hook: Webhook) -> str:
     kinds = ",".join(hook.kinds) if hook.kinds is not None else "all events"
     prefix = f"  channels {hook.channel_prefix}*" if hook.channel_prefix else ""
     return f"{hook.id}\t{hook.url}\t{kinds}{prefix}"
-
-
-def _as_dict(hook: Webhook) -> dict[str, Any]:
-    return {
-        "id": hook.id,
-        "url": hook.url,
-        "events": None if hook.kinds is None else list(hook.kinds),
-        "channel_prefix": hook.channel_prefix,
-        "created_at": hook.created_at,
-    }
