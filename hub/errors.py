@@ -212,10 +212,6 @@ def unauthorized(message: str) -> ApiError:
     return ApiError(401, message)
 
 
-def forbidden(message: str) -> ApiError:
-    return ApiError(403, message)
-
-
 def not_found(message: str) -> ApiError:
     return ApiError(404, message)
 
