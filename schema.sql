@@ -109,7 +109,7 @@ CREATE TABLE IF NOT EXISTS webhooks (
 );
 CREATE INDEX IF NOT EXISTS webhooks_by_app ON webhooks(app_id);
 
--- The webhook outbox (schema version 7): every webhook event is stored here before it is sent,
+-- The webhook outbox (schema version 7; the last attempt's time and latency since 8): every webhook event is stored here before it is sent,
 -- one row per delivery (a batch of events, JSON list), so none is lost to a receiver that is
 -- down or a hub that stops; rows are retried until `next_attempt_at` (Unix ms) passes the
 -- retry window, then marked failed.
@@ -122,10 +122,24 @@ CREATE TABLE IF NOT EXISTS webhook_outbox (
     next_attempt_at INTEGER NOT NULL,
     status          TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
     last_status     INTEGER,
-    last_error      TEXT
+    last_error      TEXT,
+    last_attempt_at INTEGER,
+    latency_ms      INTEGER
 );
 CREATE INDEX IF NOT EXISTS webhook_outbox_by_status ON webhook_outbox(status, id);
+CREATE INDEX IF NOT EXISTS webhook_outbox_by_webhook ON webhook_outbox(webhook_id, id);
+
+-- What each webhook target has been told is live (schema version 8): a channel it was sent
+-- channel_occupied for (user_id ''), a presence member it was sent member_added for, until the
+-- matching vacated / removed is stored. A clean stop stores those and empties the table; rows
+-- found at start are what a killed hub left live, and their vacated / removed are sent then.
+CREATE TABLE IF NOT EXISTS webhook_live (
+    webhook_id      INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    channel         TEXT NOT NULL,
+    user_id         TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (webhook_id, channel, user_id)
+) WITHOUT ROWID;
 
 -- The version this file describes: one more than hub/store/migrations.py's last step (the
 -- store's tests check it).
-PRAGMA user_version = 7;
+PRAGMA user_version = 8;

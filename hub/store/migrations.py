@@ -156,6 +156,24 @@ async def _add_webhooks(db: aiosqlite.Connection) -> None:
     )
 
 
+async def _add_webhook_log_and_live(db: aiosqlite.Connection) -> None:
+    """Version 8: the outbox records its last attempt's time and latency (the delivery log),
+    and webhook_live holds what each target was told is live."""
+    await db.execute("ALTER TABLE webhook_outbox ADD COLUMN last_attempt_at INTEGER")
+    await db.execute("ALTER TABLE webhook_outbox ADD COLUMN latency_ms INTEGER")
+    await db.execute(
+        "CREATE INDEX IF NOT EXISTS webhook_outbox_by_webhook ON webhook_outbox(webhook_id, id)"
+    )
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS webhook_live ("
+        " webhook_id INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,"
+        " channel TEXT NOT NULL,"
+        " user_id TEXT NOT NULL DEFAULT '',"
+        " PRIMARY KEY (webhook_id, channel, user_id)"
+        ") WITHOUT ROWID"
+    )
+
+
 Step = Callable[[aiosqlite.Connection], Awaitable[None]]
 
 # Version 1 was apps, app_keys and app_origins.
@@ -166,6 +184,7 @@ MIGRATIONS: dict[int, Step] = {
     4: _add_accounts,
     5: _history_chunks_to_batches,
     6: _add_webhooks,
+    7: _add_webhook_log_and_live,
 }
 SCHEMA_VERSION = max(MIGRATIONS) + 1
 
