@@ -24,7 +24,15 @@ SCHEMAS = Path(__file__).parent / "schemas"
 # Each older version, and the commit whose schema.sql it was. Version 3's is its last form; its
 # first (5000b38, two commits earlier) had no channel_events.is_json, which the step from 3
 # reads: a file of that form cannot be migrated (nor could it before the steps were numbered).
-OLD_VERSIONS = {1: "5e7e3a7", 2: "3e983bb", 3: "3d489cf", 4: "7bd9a24", 5: "d7e52e8", 6: "a66c508", 7: "4c06ab7"}
+OLD_VERSIONS = {
+    1: "5e7e3a7",
+    2: "3e983bb",
+    3: "3d489cf",
+    4: "7bd9a24",
+    5: "d7e52e8",
+    6: "a66c508",
+    7: "4c06ab7",
+}
 
 
 def old_database(path: Path, version: int, rows: str = "") -> Path:
