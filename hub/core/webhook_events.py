@@ -1,0 +1,152 @@
+"""Pusher's webhooks, the producing side: what happened on an app's channels, turned into
+webhook events and stored in the outbox (issue 18; hub/core/webhooks.py sends them).
+
+The Hub reports channels occupied and vacated, presence members added and removed, and client
+events (`joined`, `left`, `client_event`: synchronous, a few dict operations, and nothing at
+all for an app without targets). Vacated and member_removed wait `vacate_delay` (Pusher: about
+3 s) and are dropped when the channel or member comes back meanwhile, so a quick reconnect
+sends nothing, and occupied/vacated (added/removed) for one channel (member) always alternate.
+Events are gathered per target for `batch_window`, then written to the outbox in one
+transaction before any is sent.
+"""
+
+import asyncio
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from hub.core.apps import AppRegistry
+from hub.core.channels import Channel, Member
+
+log = logging.getLogger("hub.webhooks")
+
+MAX_BATCH = 100  # events in one delivery
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookOptions:
+    vacate_delay: float = 3.0
+    batch_window: float = 0.05
+    timeout: float = 5.0
+    first_retry: float = 1.0
+    retry_for: float = 300.0
+
+
+class WebhookEvents:
+    """Gathers an app's webhook events and stores them; `stored()` is told when rows were
+    written (the delivery side wakes up)."""
+
+    def __init__(self, apps: AppRegistry, options: WebhookOptions | None = None) -> None:
+        self.apps = apps
+        self.options = options or WebhookOptions()
+        # Vacated / member_removed waiting out the delay: the timer, and the event it sends.
+        self._delayed: dict[tuple[str, ...], tuple[asyncio.TimerHandle, dict[str, Any]]] = {}
+        self._gathering: dict[int, list[dict[str, Any]]] = {}
+        self._flush: asyncio.TimerHandle | None = None
+        self._writes: set[asyncio.Task] = set()
+
+    # -- what happened (called by the Hub) --------------------------------------------------
+
+    def joined(self, app_id: str, channel: Channel, added: Member | None) -> None:
+        """A connection subscribed to `channel` (not one it had): the first makes it
+        occupied; `added` is a presence member new to it."""
+        if not self.apps.webhooks(app_id):
+            return
+        if len(channel.subscribers) == 1:
+            self._came(app_id, "channel_occupied", channel.name)
+        if added is not None:
+            self._came(app_id, "member_added", channel.name, added.user_id)
+
+    def left(self, app_id: str, channel: Channel, removed: str | None) -> None:
+        """A connection left `channel`: vacated with the last; `removed` is a member whose
+        last connection it was."""
+        if not self.apps.webhooks(app_id):
+            return
+        if removed is not None:
+            self._went(app_id, "member_removed", channel.name, removed)
+        if not channel.subscribers:
+            self._went(app_id, "channel_vacated", channel.name)
+
+    def client_event(
+        self, app_id: str, channel: str, name: str, data: Any, socket_id: str, user_id: str | None
+    ) -> None:
+        if not self.apps.webhooks(app_id):
+            return
+        body = {"name": "client_event", "channel": channel, "event": name, "socket_id": socket_id}
+        body["data"] = data if isinstance(data, str) else json.dumps(data)
+        if user_id is not None:
+            body["user_id"] = user_id
+        self._gather(app_id, body)
+
+    def _came(self, app_id: str, kind: str, channel: str, user_id: str | None = None) -> None:
+        gone = "channel_vacated" if kind == "channel_occupied" else "member_removed"
+        delayed = self._delayed.pop((app_id, gone, channel, user_id or ""), None)
+        if delayed is not None:  # back within the delay: nothing was said, nothing to say
+            delayed[0].cancel()
+            return
+        self._gather(app_id, _event(kind, channel, user_id))
+
+    def _went(self, app_id: str, kind: str, channel: str, user_id: str | None = None) -> None:
+        key = (app_id, kind, channel, user_id or "")
+        loop = asyncio.get_running_loop()
+        event = _event(kind, channel, user_id)
+        timer = loop.call_later(self.options.vacate_delay, self._due, key, event)
+        self._delayed[key] = (timer, event)
+
+    def _due(self, key: tuple[str, ...], event: dict[str, Any]) -> None:
+        self._delayed.pop(key, None)
+        self._gather(key[0], event)
+
+    def _gather(self, app_id: str, event: dict[str, Any]) -> None:
+        channel = event.get("channel")
+        for hook in self.apps.webhooks(app_id):
+            if hook.wants(event["name"], channel):
+                self._gathering.setdefault(hook.id, []).append(event)
+        if self._gathering and self._flush is None:
+            loop = asyncio.get_running_loop()
+            self._flush = loop.call_later(self.options.batch_window, self._write_gathered)
+
+    def _write_gathered(self) -> None:
+        self._flush = None
+        gathered, self._gathering = self._gathering, {}
+        batches = [
+            (hook_id, events[start : start + MAX_BATCH])
+            for hook_id, events in gathered.items()
+            for start in range(0, len(events), MAX_BATCH)
+        ]
+        task = asyncio.create_task(self._store(batches), name="hub-webhook-outbox-write")
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _store(self, batches: list[tuple[int, list[dict[str, Any]]]]) -> None:
+        try:
+            await self.apps.store.enqueue_deliveries(batches)
+        except sqlite3.Error:
+            log.exception("storing %d webhook deliveries failed; they are lost", len(batches))
+            return
+        self.stored()
+
+    def stored(self) -> None:
+        """Rows were written to the outbox."""
+
+    async def store_pending(self) -> None:
+        """Stores what is gathering and what waits out its delay, now (the hub stops: its
+        sockets are gone, the channels are vacated now)."""
+        delayed, self._delayed = self._delayed, {}
+        for key, (timer, event) in delayed.items():
+            timer.cancel()
+            self._gather(key[0], event)
+        if self._flush is not None:
+            self._flush.cancel()
+            self._write_gathered()
+        if self._writes:
+            await asyncio.wait(set(self._writes), timeout=5.0)
+
+
+def _event(kind: str, channel: str, user_id: str | None) -> dict[str, Any]:
+    event = {"name": kind, "channel": channel}
+    if user_id is not None:
+        event["user_id"] = user_id
+    return event
