@@ -40,6 +40,16 @@ class AppRegistry:
         self._listeners: list[Listener] = []
         # Each app's webhook targets, read with the apps (hub/core/webhooks.py sends to them).
         self._webhooks: dict[str, tuple[Webhook, ...]] = {}
+        self._outbox_listeners: list[Callable[[], None]] = []
+
+    def on_outbox(self, listener: Callable[[], None]) -> None:
+        """`listener()` runs when a change put a delivery in the webhook outbox (a resend, a
+        test ping): the worker (hub/core/webhooks.py), asleep on an empty outbox, wakes."""
+        self._outbox_listeners.append(listener)
+
+    def outbox_changed(self) -> None:
+        for listener in self._outbox_listeners:
+            listener()
 
     def on_change(self, listener: Listener) -> None:
         """`listener(old, new)` runs for every app that changed; None stands for absent."""

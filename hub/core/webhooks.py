@@ -6,8 +6,10 @@ A worker sends the outbox: per target one delivery at a time, oldest first (orde
 is kept), every target at once; a POST of `{"time_ms", "events"}` signed as Pusher signs it
 (X-Pusher-Key, X-Pusher-Signature: hex HMAC-SHA256 of the body with that key's secret). Any 2xx
 within `timeout` is sent; anything else is retried after `first_retry` seconds, doubling up to
-MAX_BACKOFF, until `retry_for` seconds after the delivery was stored, then marked failed. A
-start sends whatever the last run left pending.
+MAX_BACKOFF (and never more than the delivery has waited), until `retry_for` seconds after the
+delivery was stored, then marked failed. A start sends whatever the last run left pending.
+Every attempt records when it started and how long it took (the delivery log); the log is
+pruned at start, then at most every PRUNE_INTERVAL (hub/store/webhooks.py says what it keeps).
 """
 
 import asyncio
@@ -32,6 +34,7 @@ log = logging.getLogger("hub.webhooks")
 
 MAX_BACKOFF = 60.0  # seconds between two attempts at most
 _FETCH = 1000  # outbox rows the worker reads at a time
+PRUNE_INTERVAL = 3600.0  # seconds between two prunings of the delivery log at least
 
 
 class Webhooks(WebhookEvents):
@@ -44,6 +47,9 @@ class Webhooks(WebhookEvents):
         self._in_flight: dict[int, asyncio.Task] = {}
         self._worker: asyncio.Task | None = None
         self._closing = False
+        self._pruned_at: float | None = None
+        # The app service tells the registry of a resend or a ping; the worker wakes for it.
+        apps.on_outbox(self.stored)
 
     def stored(self) -> None:
         self._wake.set()
@@ -73,6 +79,7 @@ class Webhooks(WebhookEvents):
             self._wake.clear()
             wait: float | None = 1.0
             try:
+                await self._prune_if_due()
                 wait = self._start_due(await self.apps.store.pending_deliveries(_FETCH))
             except sqlite3.Error:
                 log.exception("reading the webhook outbox failed")
@@ -86,6 +93,16 @@ class Webhooks(WebhookEvents):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.01, wait)):
                     await self._wake.wait()
+
+    async def _prune_if_due(self) -> None:
+        # Checked on each round, run rarely: a DELETE over the status index, once an hour.
+        now = time.monotonic()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_INTERVAL:
+            return
+        self._pruned_at = now
+        pruned = await self.apps.store.prune_deliveries()
+        if pruned:
+            log.info("pruned %d old webhook deliveries from the log", pruned)
 
     def _start_due(self, pending: Iterable[Delivery]) -> float | None:
         """Starts the oldest delivery of each target that is due and idle; returns the
@@ -122,22 +139,33 @@ class Webhooks(WebhookEvents):
             log.exception("recording webhook delivery %d failed", row.id)
 
     async def _try(self, row: Delivery) -> None:
+        started = time.time()
+        clock = time.monotonic()
         status, error = await self._post(row)
+        latency = round((time.monotonic() - clock) * 1000)
         now = time.time()
+        timing = (int(started * 1000), latency)
         if status is not None and 200 <= status < 300:
             self.sent += 1
-            await self.apps.store.record_attempt(row.id, SENT, int(now * 1000), status, None)
+            await self.apps.store.record_attempt(
+                row.id, SENT, int(now * 1000), status, None, *timing
+            )
             return
         waited = now - row.created_at / 1000
         if waited >= self.options.retry_for:
             self.failed += 1
             log.warning("webhook delivery %d failed for good: %s", row.id, error)
-            await self.apps.store.record_attempt(row.id, FAILED, int(now * 1000), status, error)
+            await self.apps.store.record_attempt(
+                row.id, FAILED, int(now * 1000), status, error, *timing
+            )
             return
         self.retried += 1
-        backoff = min(MAX_BACKOFF, self.options.first_retry * 2**row.attempts)
+        # Doubling with the attempts; a resent delivery keeps counting them, but its window
+        # (created_at) starts over, and so does its backoff: never longer than it has waited.
+        first = self.options.first_retry
+        backoff = min(MAX_BACKOFF, first * 2**row.attempts, max(first, waited))
         due = int((now + backoff) * 1000)
-        await self.apps.store.record_attempt(row.id, PENDING, due, status, error)
+        await self.apps.store.record_attempt(row.id, PENDING, due, status, error, *timing)
 
     async def _post(self, row: Delivery) -> tuple[int | None, str]:
         """One POST of the delivery: (HTTP status or None, what went wrong)."""

@@ -43,12 +43,23 @@ class Delivery:
     status: str
     last_status: int | None
     last_error: str | None
+    last_attempt_at: int | None  # Unix ms the last attempt started
+    latency_ms: int | None  # how long it took to answer or fail
+
+    @property
+    def kinds(self) -> list[str]:
+        """The kinds in the batch, each once, in order."""
+        return list(dict.fromkeys(str(event.get("name")) for event in self.events))
 
 
 _WEBHOOK_COLUMNS = "id, app_id, url, kinds, channel_prefix, created_at"
 _DELIVERY_COLUMNS = (
-    "id, webhook_id, events, created_at, attempts, next_attempt_at, status, last_status, last_error"
+    "id, webhook_id, events, created_at, attempts, next_attempt_at, status, last_status,"
+    " last_error, last_attempt_at, latency_ms"
 )
+# The outbox keeps the log of what was delivered for a while, then forgets it (prune_deliveries).
+KEEP_SENT_MS = 24 * 3600 * 1000
+KEEP_FAILED_MS = 7 * 24 * 3600 * 1000
 
 
 class WebhooksStore:
@@ -110,13 +121,70 @@ class WebhooksStore:
         next_attempt_at: int,
         last_status: int | None,
         last_error: str | None,
+        attempted_at: int | None = None,
+        latency_ms: int | None = None,
     ) -> None:
+        """One attempt's outcome: the row's new status, when it is due again (pending), the
+        HTTP status or error, when the attempt started (Unix ms) and how long it took."""
         await self._db.execute(
             "UPDATE webhook_outbox SET attempts = attempts + 1, status = ?, next_attempt_at = ?,"
-            " last_status = ?, last_error = ? WHERE id = ?",
-            (status, next_attempt_at, last_status, last_error, delivery_id),
+            " last_status = ?, last_error = ?, last_attempt_at = ?, latency_ms = ? WHERE id = ?",
+            (
+                status,
+                next_attempt_at,
+                last_status,
+                last_error,
+                attempted_at,
+                latency_ms,
+                delivery_id,
+            ),
         )
         await self._db.commit()
+
+    async def add_delivery(self, webhook_id: int, events: list[dict[str, Any]]) -> Delivery:
+        """One delivery for one target, due now (a test ping)."""
+        now_ms = int(time.time() * 1000)
+        cursor = await self._db.execute(
+            "INSERT INTO webhook_outbox (webhook_id, events, created_at, next_attempt_at)"
+            " VALUES (?, ?, ?, ?)",
+            (webhook_id, json.dumps(events), now_ms, now_ms),
+        )
+        await self._db.commit()
+        assert cursor.lastrowid is not None
+        found = await self.delivery(cursor.lastrowid)
+        assert found is not None
+        return found
+
+    async def delivery(self, delivery_id: int) -> Delivery | None:
+        async with self._db.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM webhook_outbox WHERE id = ?", (delivery_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else _delivery(row)
+
+    async def requeue_delivery(self, delivery_id: int) -> Delivery | None:
+        """A delivery that is done (sent or failed) pending again, due now, its retry window
+        starting now; `attempts` keeps counting. None when it is gone or already pending."""
+        now_ms = int(time.time() * 1000)
+        cursor = await self._db.execute(
+            "UPDATE webhook_outbox SET status = ?, created_at = ?, next_attempt_at = ?"
+            " WHERE id = ? AND status != ?",
+            (PENDING, now_ms, now_ms, delivery_id, PENDING),
+        )
+        await self._db.commit()
+        return await self.delivery(delivery_id) if cursor.rowcount else None
+
+    async def prune_deliveries(self, now_ms: int | None = None) -> int:
+        """Forgets sent deliveries last tried more than KEEP_SENT_MS ago and failed ones more
+        than KEEP_FAILED_MS ago; pending ones are never pruned. Returns how many went."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        cursor = await self._db.execute(
+            "DELETE FROM webhook_outbox WHERE (status = ? AND COALESCE(last_attempt_at,"
+            " created_at) < ?) OR (status = ? AND COALESCE(last_attempt_at, created_at) < ?)",
+            (SENT, now_ms - KEEP_SENT_MS, FAILED, now_ms - KEEP_FAILED_MS),
+        )
+        await self._db.commit()
+        return cursor.rowcount
 
     async def recent_deliveries(self, webhook_id: int, limit: int = 50) -> list[Delivery]:
         async with self._db.execute(
@@ -145,4 +213,6 @@ def _delivery(row: Any) -> Delivery:
         row["status"],
         row["last_status"],
         row["last_error"],
+        row["last_attempt_at"],
+        row["latency_ms"],
     )

@@ -48,3 +48,68 @@ async def test_outbox_rows_keep_their_order_and_attempts() -> None:
         ]
     finally:
         await store.close()
+
+
+async def test_attempts_record_their_time_and_latency() -> None:
+    store = await Store.open(":memory:")
+    try:
+        app = await store.create_app("a")
+        hook = await store.add_webhook(app.id, "http://x/h", None, "")
+        ping = await store.add_delivery(hook.id, [{"name": "ping"}])
+        assert (ping.status, ping.attempts, ping.last_attempt_at, ping.latency_ms) == (
+            PENDING,
+            0,
+            None,
+            None,
+        )
+        await store.record_attempt(ping.id, SENT, 0, 204, None, 1_700_000_000_000, 42)
+        row = await store.delivery(ping.id)
+        assert row is not None
+        assert (row.status, row.last_status, row.last_attempt_at, row.latency_ms) == (
+            SENT,
+            204,
+            1_700_000_000_000,
+            42,
+        )
+        assert row.kinds == ["ping"]
+    finally:
+        await store.close()
+
+
+async def test_a_done_delivery_is_requeued_with_a_fresh_window_and_its_attempts() -> None:
+    store = await Store.open(":memory:")
+    try:
+        app = await store.create_app("a")
+        hook = await store.add_webhook(app.id, "http://x/h", None, "")
+        row = await store.add_delivery(hook.id, [{"name": "ping"}])
+        assert await store.requeue_delivery(row.id) is None  # pending already
+        await store.record_attempt(row.id, FAILED, 0, 500, "HTTP 500", 1, 1)
+        again = await store.requeue_delivery(row.id)
+        assert again is not None
+        assert (again.status, again.attempts) == (PENDING, 1)
+        assert again.created_at >= row.created_at and again.next_attempt_at == again.created_at
+        assert [r.id for r in await store.pending_deliveries(10)] == [row.id]
+        assert await store.requeue_delivery(row.id + 1) is None  # no such row
+    finally:
+        await store.close()
+
+
+async def test_pruning_forgets_old_sent_and_failed_rows_never_pending_ones() -> None:
+    store = await Store.open(":memory:")
+    try:
+        app = await store.create_app("a")
+        hook = await store.add_webhook(app.id, "http://x/h", None, "")
+        rows = [await store.add_delivery(hook.id, [{"name": "ping", "n": n}]) for n in range(5)]
+        now = rows[0].created_at + 30 * 24 * 3600 * 1000  # a month later
+        day = 24 * 3600 * 1000
+        await store.record_attempt(rows[0].id, SENT, 0, 200, None, now - day - 1, 1)
+        await store.record_attempt(rows[1].id, SENT, 0, 200, None, now - day + 1000, 1)
+        await store.record_attempt(rows[2].id, FAILED, 0, 500, "x", now - 7 * day - 1, 1)
+        await store.record_attempt(rows[3].id, FAILED, 0, 500, "x", now - 6 * day, 1)
+        # rows[4] stays pending, however old.
+        assert await store.prune_deliveries(now) == 2
+        kept = [r.id for r in await store.recent_deliveries(hook.id)]
+        assert kept == [rows[4].id, rows[3].id, rows[1].id]
+        assert await store.prune_deliveries(now) == 0
+    finally:
+        await store.close()
