@@ -19,13 +19,16 @@ from hub.core.apps import AppRegistry
 from hub.models import MAX_APP_NAME_LENGTH, WEBHOOK_KINDS, App, AppSettings, KeyPair
 from hub.origins import OriginPatternError, normalize_pattern
 from hub.store import Store, StoreError
-from hub.store.webhooks import Webhook
+from hub.store.webhooks import PENDING, Delivery, Webhook
 
 RefusalKind = Literal["invalid", "missing", "conflict"]
 
 NAME_REQUIRED = "name must be a non-empty string"
 NAME_TOO_LONG = f"name longer than {MAX_APP_NAME_LENGTH} characters"
 MAX_WEBHOOK_URL_LENGTH = 2000
+MAX_DELIVERIES_SHOWN = 200  # the most of a target's delivery log one call returns
+# A test ping's one event: signed, stored and retried like any delivery; receivers ignore it.
+PING_EVENT = {"name": "ping"}
 # Cloud metadata services answer on these addresses: a webhook aimed there by a developer would
 # make the hub fetch the machine's credentials for them. Only an admin may allow it.
 _METADATA_NETWORKS = (
@@ -176,6 +179,53 @@ class AppService:
         if not await self.store.remove_webhook(app.id, webhook_id):
             raise AppChangeRefused(f"app {app.id} has no webhook {webhook_id}", "missing")
         await self._made_live()
+
+    async def webhook(self, app_id: str, webhook_id: int) -> Webhook:
+        """The app's target with this id; refused as missing when the app has none."""
+        app = await self.app(app_id)
+        for hook in await self.store.list_webhooks(app.id):
+            if hook.id == webhook_id:
+                return hook
+        raise AppChangeRefused(f"app {app.id} has no webhook {webhook_id}", "missing")
+
+    async def deliveries(self, app_id: str, webhook_id: int, limit: int = 50) -> list[Delivery]:
+        """The target's delivery log, newest first, at most `limit` (1..MAX_DELIVERIES_SHOWN)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise AppChangeRefused("limit must be a whole number >= 1", field="limit")
+        hook = await self.webhook(app_id, webhook_id)
+        return await self.store.recent_deliveries(hook.id, min(limit, MAX_DELIVERIES_SHOWN))
+
+    async def resend_delivery(self, app_id: str, webhook_id: int, delivery_id: int) -> Delivery:
+        """Sends a done delivery (failed, or sent) again: pending, due now, its retry window
+        starting over; its attempts keep counting. A pending one is refused (conflict)."""
+        hook = await self.webhook(app_id, webhook_id)
+        found = await self.store.delivery(delivery_id)
+        if found is None or found.webhook_id != hook.id:
+            raise AppChangeRefused(
+                f"webhook {hook.id} has no delivery {delivery_id}", "missing", "delivery"
+            )
+        if found.status == PENDING:
+            raise AppChangeRefused(
+                f"delivery {delivery_id} is still pending: it is sent or retried already",
+                "conflict",
+            )
+        again = await self.store.requeue_delivery(found.id)
+        if again is None:  # made pending by another request meanwhile
+            raise AppChangeRefused(f"delivery {delivery_id} is pending already", "conflict")
+        self._outbox_changed()
+        return again
+
+    async def ping_webhook(self, app_id: str, webhook_id: int) -> Delivery:
+        """A test delivery for one target: one event, PING_EVENT, through the outbox."""
+        hook = await self.webhook(app_id, webhook_id)
+        delivery = await self.store.add_delivery(hook.id, [dict(PING_EVENT)])
+        self._outbox_changed()
+        return delivery
+
+    def _outbox_changed(self) -> None:
+        # A hub in another process (the CLI's case) sends it on its next round or start.
+        if self._registry is not None:
+            self._registry.outbox_changed()
 
     async def _changed(self, app_id: str) -> App:
         await self._made_live()
