@@ -29,6 +29,7 @@ _APP = r"(?P<app_id>[^/]+)"
 _CHANNEL = r"(?P<name>[^/]+)"
 _USER = r"(?P<user_id>[^/]+)"
 _SESSION = r"(?P<session_id>[^/]+)"
+_HOOK = r"(?P<webhook_id>[^/]+)"
 
 
 def websocket_endpoints(settings: Settings) -> Endpoints:
@@ -79,7 +80,14 @@ def admin_routes(hub: Hub) -> list[Route]:
         (app + r"/keys/(?P<key>[^/]+)", admin.KeyHandler, with_hub),
         (app + r"/origins", admin.OriginsHandler, with_hub),
         (app + r"/webhooks", admin_webhooks.WebhooksHandler, with_hub),
-        (app + r"/webhooks/(?P<webhook_id>[^/]+)", admin_webhooks.WebhookHandler, with_hub),
+        (app + rf"/webhooks/{_HOOK}", admin_webhooks.WebhookHandler, with_hub),
+        (app + rf"/webhooks/{_HOOK}/deliveries", admin_webhooks.DeliveriesHandler, with_hub),
+        (
+            app + rf"/webhooks/{_HOOK}/deliveries/(?P<delivery_id>[^/]+)/resend",
+            admin_webhooks.ResendHandler,
+            with_hub,
+        ),
+        (app + rf"/webhooks/{_HOOK}/ping", admin_webhooks.PingHandler, with_hub),
         (prefix + r"(?P<rest>/.*)?", admin.NotFoundHandler, with_hub),
     ]
 

@@ -137,12 +137,17 @@ async def test_a_developer_cannot_reach_another_developers_app(world: World) -> 
     bob_key = world.bob_app.keys[0].key
     bob_hook = await store.add_webhook(world.bob_app.id, "https://bob.example/h", None, "")
     hook_id = str(bob_hook.id)
+    bob_delivery = await store.add_delivery(bob_hook.id, [{"name": "ping"}])
+    await store.record_attempt(bob_delivery.id, "failed", 0, 500, "HTTP 500", 1, 1)
+    bob_delivery = await store.delivery(bob_delivery.id)
     targets = [
         {"app_id": world.bob_app.id, "key": bob_key, "rest": "/apps/x", "webhook_id": hook_id},
         {"app_id": hub.app_id, "key": ownerless.keys[0].key, "rest": "/x", "webhook_id": hook_id},
         # Bob's key and webhook under alice's own app.
         {"app_id": world.alice_app.id, "key": bob_key, "rest": "/x", "webhook_id": hook_id},
     ]
+    for values in targets:  # bob's failed delivery, to resend
+        values["delivery_id"] = str(bob_delivery.id)
     walked = 0
     for pattern, _, _ in routes:
         names = set(re.findall(r"\(\?P<(\w+)>", pattern))
@@ -167,3 +172,4 @@ async def test_a_developer_cannot_reach_another_developers_app(world: World) -> 
     bobs = [app for app in await store.list_apps() if app.owner_id == world.bob.user.id]
     assert bobs == [world.bob_app]
     assert await store.list_webhooks(world.bob_app.id) == [bob_hook]
+    assert await store.recent_deliveries(bob_hook.id) == [bob_delivery]  # not resent, no ping
