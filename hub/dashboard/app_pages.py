@@ -1,7 +1,8 @@
-"""The apps a user manages: the list, creating one, and an app's tabs (keys, origins, settings,
-connect snippets, delete). Every change goes through the app service (hub/services/apps.py),
-which checks it, writes it and makes it live at once (an origin removed refuses the next
-handshake from it); these pages read the form and show the service's refusals as form errors.
+"""The apps a user manages: the list, creating one, and an app's tabs (keys, origins, webhooks
+with their delivery log, settings, connect snippets, delete). Every change goes through the app
+service (hub/services/apps.py), which checks it, writes it and makes it live at once (an origin
+removed refuses the next handshake from it; a test ping or a resend wakes the webhook worker);
+these pages read the form and show the service's refusals as form errors.
 
 A developer reaches only their own apps; any other id answers 404 (DashboardHandler.managed_app).
 """
@@ -16,13 +17,14 @@ from hub.api.events import trigger
 from hub.dashboard.base import PREFIX, DashboardHandler
 from hub.dashboard.snippets import reached_at, snippets_for
 from hub.errors import ApiError
-from hub.models import MAX_APP_NAME_LENGTH, App, AppSettings
+from hub.models import MAX_APP_NAME_LENGTH, WEBHOOK_KINDS, App, AppSettings
 from hub.services.apps import AppChangeRefused, AppService
 
 # The status of a page that shows a refused change, by the kind of refusal.
 REFUSAL_STATUS = {"invalid": 400, "missing": 404, "conflict": 409}
 
-TABS = ("stats", "console", "keys", "origins", "settings", "connect", "delete")
+TABS = ("stats", "console", "keys", "origins", "webhooks", "settings", "connect", "delete")
+LOG_ROWS = 20  # deliveries shown per webhook target, newest first
 
 # Settings shown on the settings tab, in order, with what each one means.
 SETTING_HELP = {
@@ -94,6 +96,10 @@ class AppPageHandler(AppChangeHandler):
 
     async def render_tab(self, app: App, tab: str, **extra: Any) -> None:
         hub = self.dashboard.hub
+        hooks = []
+        if tab == "webhooks":  # each target with its delivery log
+            for hook in await self.apps.webhooks(app.id):
+                hooks.append((hook, await self.apps.deliveries(app.id, hook.id, LOG_ROWS)))
         values = asdict(app.settings)
         self.render(
             "app.html",
@@ -106,6 +112,9 @@ class AppPageHandler(AppChangeHandler):
             snippets=snippets_for(app, *reached_at(self.request)),
             revealed=extra.pop("revealed", None),
             form=extra.pop("form", {"channel": "my-channel", "name": "my-event", "data": "{}"}),
+            hooks=hooks,
+            hook_form=extra.pop("hook_form", {"url": "", "kinds": [], "channel_prefix": ""}),
+            webhook_kinds=WEBHOOK_KINDS,
             nav="apps",
             **extra,
         )
@@ -117,14 +126,17 @@ class AppPageHandler(AppChangeHandler):
             raise tornado.web.HTTPError(404, "no such action")
         await action(self, app)
 
-    async def _change(self, app: App, tab: str, change: Awaitable[Any], done: str) -> None:
+    async def _change(
+        self, app: App, tab: str, change: Awaitable[Any], done: str, **shown: Any
+    ) -> None:
         """Makes the change, then goes to the tab with `done` in its query; a refusal shows on
-        the tab as its form error, with the status of its kind."""
+        the tab as its form error, with the status of its kind (and `shown`: the form as
+        filled in)."""
         try:
             await change
         except AppChangeRefused as refusal:
             self.set_status(REFUSAL_STATUS[refusal.kind])
-            await self.render_tab(app, tab, error=refusal.message)
+            await self.render_tab(app, tab, error=refusal.message, **shown)
             return
         self.redirect(f"{PREFIX}/apps/{app.id}/{tab}?done={done}")
 
@@ -150,6 +162,39 @@ class AppPageHandler(AppChangeHandler):
     async def _remove_origin(self, app: App) -> None:
         remove = self.apps.remove_origins(app.id, [self.get_body_argument("pattern", "")])
         await self._change(app, "origins", remove, "origin-removed")
+
+    async def _add_webhook(self, app: App) -> None:
+        user = self.require_user()
+        form = {
+            "url": self.get_body_argument("url", ""),
+            "kinds": self.get_body_arguments("kind"),  # none checked: every kind
+            "channel_prefix": self.get_body_argument("channel_prefix", "").strip(),
+        }
+        add = self.apps.add_webhook(
+            app.id,
+            form["url"],
+            kinds=form["kinds"] or None,
+            channel_prefix=form["channel_prefix"],
+            allow_link_local=user.is_admin,
+        )
+        await self._change(app, "webhooks", add, "webhook-added", hook_form=form)
+
+    async def _remove_webhook(self, app: App) -> None:
+        remove = self.apps.remove_webhook(app.id, self._form_id("webhook"))
+        await self._change(app, "webhooks", remove, "webhook-removed")
+
+    async def _ping_webhook(self, app: App) -> None:
+        ping = self.apps.ping_webhook(app.id, self._form_id("webhook"))
+        await self._change(app, "webhooks", ping, "pinged")
+
+    async def _resend_delivery(self, app: App) -> None:
+        ids = self._form_id("webhook"), self._form_id("delivery")
+        await self._change(app, "webhooks", self.apps.resend_delivery(app.id, *ids), "resent")
+
+    def _form_id(self, name: str) -> int:
+        # Not a number: no such row (-1), which the service refuses as missing.
+        raw = self.get_body_argument(name, "").strip()
+        return int(raw) if raw.isdigit() else -1
 
     async def _settings(self, app: App) -> None:
         active = self.get_body_argument("active", "") == "on"
@@ -211,6 +256,10 @@ ACTIONS: dict[str, Action] = {
     "revoke-key": AppPageHandler._revoke_key,
     "add-origin": AppPageHandler._add_origin,
     "remove-origin": AppPageHandler._remove_origin,
+    "add-webhook": AppPageHandler._add_webhook,
+    "remove-webhook": AppPageHandler._remove_webhook,
+    "ping-webhook": AppPageHandler._ping_webhook,
+    "resend-delivery": AppPageHandler._resend_delivery,
     "settings": AppPageHandler._settings,
     "delete": AppPageHandler._delete,
 }

@@ -184,8 +184,8 @@ async def test_phone_width_and_the_users_page(hub_server: RunningHub, browser: A
     assert await phone.evaluate(table_fits), "the apps table fits without scrolling"
     await phone.goto(f"{hub_server.url}/dashboard/apps/{hub_server.app_id}/keys")
     tabs = phone.locator("nav.tabs a")
-    assert await tabs.count() == 7
-    for i in range(7):  # every tab in sight, none behind a sideways scroll
+    assert await tabs.count() == 8
+    for i in range(8):  # every tab in sight, none behind a sideways scroll
         box = await tabs.nth(i).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE_WIDTH, box
         assert await tabs.nth(i).is_visible()
