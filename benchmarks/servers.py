@@ -170,15 +170,17 @@ async def prepare_db(build: HubBuild, path: str) -> dict[str, tuple[str, str, st
 
 
 @contextlib.asynccontextmanager
-async def hub_server(build: HubBuild):
-    """A hub of `build` on a new database with two apps, "on" and "off" (prepare_db); yields
-    {"on": Target, "off": Target}. Its output goes to a log file read back for the file its
-    `hub` was imported from, which must lie under the build's root."""
+async def hub_server(build: HubBuild, serve_args: tuple[str, ...] = ()):
+    """A hub of `build` on a new database with two apps, "on" and "off" (prepare_db), started
+    with `hub serve ... *serve_args`; yields {"on": Target, "off": Target}. Its output goes to
+    a log file read back for the file its `hub` was imported from, which must lie under the
+    build's root."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "hub.db")
         made = await prepare_db(build, path)
         port = loadgen.free_port()
         command = [sys.executable, "-c", SERVE, "serve", "--db", path, "--port", str(port)]
+        command += serve_args
         log_path = Path(folder) / "hub.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(

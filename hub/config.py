@@ -67,6 +67,9 @@ class Settings:
     webhook_timeout: float = 5.0
     webhook_first_retry: float = 1.0
     webhook_retry_for: float = 300.0
+    # Webhook targets `hub serve --dev` adds to the development app, for every kind (once: a
+    # restart with the same URL adds none); from the environment, comma-separated.
+    webhook_urls: tuple[str, ...] = ()
     # `hub serve`'s logging level (DEBUG, INFO, WARNING, ERROR). INFO logs every request and
     # handshake; WARNING keeps refusals and errors only.
     log_level: str = "INFO"
@@ -117,6 +120,8 @@ def _problem(name: str, value: Any) -> str | None:
 
 
 def _cast(kind: Any, raw: str, name: str) -> Any:
+    if name == "webhook_urls":  # the one list: comma-separated, blanks dropped
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
     kind = {"int": int, "float": float, "bool": bool, "str": str}.get(kind, kind)
     if kind is bool:
         if raw.lower() in ("1", "true", "yes", "on"):

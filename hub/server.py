@@ -30,7 +30,9 @@ from hub.core.webhooks import WebhookOptions
 from hub.dashboard import Dashboard, make_dashboard
 from hub.models import App, AppSettings, Disconnect
 from hub.routes import routes, websocket_endpoints
+from hub.services.apps import AppService, webhook_url
 from hub.store import Store
+from hub.store.webhooks import Webhook
 from hub.wire.accesslog import log_access
 from hub.wire.frontdoor import FrontDoor
 from hub.wire.handover import GuardedHTTPServer
@@ -75,6 +77,7 @@ class HubServer:
         self.hub: Hub | None = None
         self.dashboard: Dashboard | None = None
         self.dev_admin_password: str | None = None  # set when --dev made admin@localhost
+        self.dev_webhooks: list[Webhook] = []  # the targets of settings.webhook_urls
         self._http: HTTPServer | None = None
         self._door: FrontDoor | None = None
         self.port: int | None = None
@@ -112,6 +115,12 @@ class HubServer:
         opens everything; a failure part way closes what was opened, then raises: OSError or
         socket.gaierror for the address, StoreError for the database."""
         settings = self.settings
+        if settings.webhook_urls and not settings.dev:
+            # Only the development app is known by name before the hub starts.
+            raise ValueError(
+                "webhook targets (--webhook, HUB_WEBHOOK_URLS) go to the development app: add"
+                " --dev, or add them to an app with `hub apps webhooks add APP_ID URL`"
+            )
         if sockets is None:
             sockets = bind_sockets(settings.port, settings.host or None, backlog=LISTEN_BACKLOG)
         try:
@@ -131,6 +140,7 @@ class HubServer:
         if settings.dev:
             await ensure_dev_app(self.store)
             self.dev_admin_password = await ensure_dev_admin(self.store)
+            self.dev_webhooks = await ensure_dev_webhooks(self.store, settings.webhook_urls)
         self.apps = AppRegistry(self.store, settings.reload_interval)
         await self.apps.start()
         self.hub = Hub(
@@ -245,3 +255,23 @@ async def ensure_dev_app(store: Store) -> App:
             settings=AppSettings(client_events=True),
         )
     return app
+
+
+async def ensure_dev_webhooks(store: Store, urls: tuple[str, ...]) -> list[Webhook]:
+    """The --dev app's targets for `urls`, every kind and channel: added through the app
+    service (checked as any target; the --dev user is an admin), unless the app has one for
+    that URL already (a restart adds none)."""
+    service = AppService(store)  # the registry starts after this and loads them
+    have = {
+        hook.url: hook
+        for hook in await service.webhooks(DEV_APP_ID)
+        if hook.kinds is None and not hook.channel_prefix
+    }
+    targets: dict[int, Webhook] = {}
+    for url in urls:
+        hook = have.get(webhook_url(url, allow_link_local=True))
+        if hook is None:
+            hook = await service.add_webhook(DEV_APP_ID, url, allow_link_local=True)
+            have[hook.url] = hook
+        targets[hook.id] = hook
+    return list(targets.values())

@@ -39,6 +39,17 @@ def test_history_memory_runs() -> None:
     assert "kept 300" in out and "stated bound" in out
 
 
+def test_webhook_fanout_runs_with_and_without_a_silent_target() -> None:
+    out = run("webhook_fanout.py", "--tiny", "--runs", "1")
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith('{"run"')]
+    runs = {line["run"]: line for line in lines}
+    assert "| on/off |" in out
+    assert runs["off"]["receiver_connections"] == 0 and runs["off"]["loss"] == 0.0
+    # The target was sent to, and never answered: nothing counts as sent.
+    assert runs["on"]["receiver_connections"] >= 1 and runs["on"]["loss"] == 0.0
+    assert runs["on"]["counters"]["sent_total"] == 0 and runs["on"]["counters"]["queued"] > 0
+
+
 def test_every_side_by_side_scenario_runs_against_the_hub(tmp_path: Path) -> None:
     # soketi is not installed in CI (293 MB from npm); benchmarks/run.sh runs both for real.
     out = run("run.py", "--servers", "hub", "--tiny", "--out", str(tmp_path))

@@ -30,12 +30,25 @@ def add_serve(commands: Any) -> None:
     serve.add_argument(
         "--dev", action="store_true", help="development: a ready app app-id/app-key/app-secret"
     )
+    serve.add_argument(
+        "--webhook",
+        action="append",
+        metavar="URL",
+        help="with --dev: a webhook target of the development app, every kind (repeatable;"
+        " default $HUB_WEBHOOK_URLS, comma-separated)",
+    )
     serve.set_defaults(run=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
     settings = Settings.from_sources(
-        {"host": args.host, "port": args.port, "db_path": db_path(args), "dev": args.dev or None}
+        {
+            "host": args.host,
+            "port": args.port,
+            "db_path": db_path(args),
+            "dev": args.dev or None,
+            "webhook_urls": tuple(args.webhook) if args.webhook else None,
+        }
     )
     level = logging.getLevelName(settings.log_level.upper())
     if not isinstance(level, int):
@@ -93,6 +106,8 @@ async def _serve_until_signal(settings: Settings) -> int:
                 flush=True,
             )
         _print_dev_settings(server)
+        for hook in server.dev_webhooks:
+            print(f"Webhook {hook.id}: every event of {DEV_APP_ID} to {hook.url}", flush=True)
         print(_dev_dashboard_line(server, settings), flush=True)
     elif server.setup_url is not None and await server.store.count_users() == 0:
         # No account yet: the dashboard is closed until this link creates the first admin.

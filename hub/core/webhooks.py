@@ -45,6 +45,7 @@ class Webhooks(WebhookEvents):
         self.sent = self.retried = self.failed = self.queued = 0
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task] = {}
+        self._settled = 0  # attempts finished (their rows written) since the start
         self._worker: asyncio.Task | None = None
         self._closing = False
         self._pruned_at: float | None = None
@@ -78,9 +79,15 @@ class Webhooks(WebhookEvents):
         while not self._closing:
             self._wake.clear()
             wait: float | None = 1.0
+            settled = self._settled
             try:
                 await self._prune_if_due()
-                wait = self._start_due(await self.apps.store.pending_deliveries(_FETCH))
+                pending = await self.apps.store.pending_deliveries(_FETCH)
+                if self._settled != settled:
+                    # An attempt ended during the read, which may show its row as it was
+                    # before: started from it, the row would be sent twice. Read again.
+                    continue
+                wait = self._start_due(pending)
             except sqlite3.Error:
                 log.exception("reading the webhook outbox failed")
             if wait is None:
@@ -130,6 +137,7 @@ class Webhooks(WebhookEvents):
 
     def _finished(self, hook_id: int) -> None:
         self._in_flight.pop(hook_id, None)
+        self._settled += 1
         self._wake.set()
 
     async def _attempt(self, row: Delivery) -> None:

@@ -83,7 +83,7 @@ async def test_a_failed_delivery_is_resent(
         return (await log_of(world, target))[0]["status"] == "sent"
 
     await eventually(sent, WAIT)
-    assert webhook_receiver.requests[-1][1]["events"] == [{"name": "ping"}]
+    assert webhook_receiver.requests[-1].json["events"] == [{"name": "ping"}]
 
 
 async def test_bad_input_gets_a_json_message(world: World) -> None:

@@ -42,8 +42,9 @@ async def test_a_ping_arrives_at_once_and_is_logged_with_its_timing(
     ping = await service.ping_webhook(hub_server.app_id, hook.id)
     # The worker slept on an empty outbox; it is woken, not polled: well under its 1 s round.
     await eventually(lambda: webhook_receiver.event_names == ["ping"], WAIT)
-    headers, body = webhook_receiver.requests[0]
-    assert headers["X-Pusher-Key"] == hub_server.key and isinstance(body["time_ms"], int)
+    request = webhook_receiver.requests[0]
+    assert request.headers["X-Pusher-Key"] == hub_server.key
+    assert isinstance(request.json["time_ms"], int)
 
     async def logged() -> bool:
         return (await row(hub_server, ping.id)).status == SENT

@@ -54,7 +54,9 @@ async def test_ping_and_resend_in_chromium(
     assert webhook_receiver.event_names == ["ping"]
 
     webhook_receiver.status = 500
-    await page.click("button:has-text('Send test ping')")
+    # The form's answer must be in before rows() reloads, or the reload hits a navigation.
+    async with page.expect_navigation():
+        await page.click("button:has-text('Send test ping')")
     await eventually(lambda: rows(page, "failed"), what="the second ping failed for good")
     failed = page.locator("tr[data-delivery-status=failed]")
     assert "500" in await failed.locator("td").nth(2).inner_text()
