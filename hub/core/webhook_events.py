@@ -17,7 +17,7 @@ A stop stores what is gathering and what waits out its delay. A killed process l
 events gathering in the batch window, not yet stored: the outbox keeps the rest, and the store
 keeps what each target was told is live, so the next start (`owe_vacated`, before the hub takes
 a connection) sends the channel_vacated / member_removed it never heard, whether they were
-gathering, waiting out their delay, or not yet due.
+gathering, waiting out their delay, or not yet due because the channel was still live.
 """
 
 import asyncio
