@@ -94,6 +94,7 @@ class Hub:
                 await self.commits.write_now()  # before anything is served: raises if it fails
         await store.mark_running()
         self.commits.start()
+        await self.webhooks.owe_vacated()  # a killed last run's, before this run says anything
         self.webhooks.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="hub-activity-sweeper")
 
@@ -244,15 +245,18 @@ class Hub:
 
     def replay(self, app: App, name: str, request: ReplayRequest | None) -> Replay | None:
         """What a new subscriber of `name` gets before live events: the kept events it asked
-        for, or the last one of a cache channel (an empty Replay: a cache miss). Called right
-        after `subscribe`, in the same synchronous step, so no live event can come between."""
-        if request is None:
-            if not is_cache_channel(name):
-                return None
-            request = ReplayRequest(last=1)
-        return self.history.replay(
-            app.id, app.settings, name, last=request.last, since=request.since
-        )
+        for, or the last one of a cache channel (an empty Replay: a cache miss, a webhook too).
+        Called right after `subscribe`, in the same synchronous step, so no live event can come
+        between."""
+        if request is not None:
+            last, since = request.last, request.since
+            return self.history.replay(app.id, app.settings, name, last=last, since=since)
+        if not is_cache_channel(name):
+            return None
+        cached = self.history.replay(app.id, app.settings, name, last=1)
+        if not cached.events:
+            self.webhooks.cache_miss(app.id, name)
+        return cached
 
     def unsubscribe(self, conn: Connection, name: str) -> None:
         registry = self._channels.get(conn.app_id)

@@ -1,13 +1,23 @@
 """Pusher's webhooks, the producing side: what happened on an app's channels, turned into
 webhook events and stored in the outbox (issue 18; hub/core/webhooks.py sends them).
 
-The Hub reports channels occupied and vacated, presence members added and removed, and client
-events (`joined`, `left`, `client_event`: synchronous, a few dict operations, and nothing at
-all for an app without targets). Vacated and member_removed wait `vacate_delay` (Pusher: about
-3 s) and are dropped when the channel or member comes back meanwhile, so a quick reconnect
-sends nothing, and occupied/vacated (added/removed) for one channel (member) always alternate.
-Events are gathered per target for `batch_window`, then written to the outbox in one
-transaction before any is sent.
+The Hub reports channels occupied and vacated, presence members added and removed, client
+events and cache misses (`joined`, `left`, `client_event`, `cache_miss`: synchronous, a few
+dict operations, and nothing at all for an app without targets). Vacated and member_removed
+wait `vacate_delay` (Pusher: about 3 s) and are dropped when the channel or member comes back
+meanwhile, so a quick reconnect sends nothing, and occupied/vacated (added/removed) for one
+channel (member) always alternate. A channel's number of subscriptions (not on presence
+channels) is noted as it changes and reported once per batch window, the latest count, and
+only when it differs from the last one reported; a channel's last subscriber leaving reports
+none (channel_vacated, after the delay, says it), and a count back within the delay to the last
+one reported says nothing either. Events are gathered per target for `batch_window`, then
+written to the outbox in one transaction before any is sent.
+
+A stop stores what is gathering and what waits out its delay. A killed process loses only the
+events gathering in the batch window, not yet stored: the outbox keeps the rest, and the store
+keeps what each target was told is live, so the next start (`owe_vacated`, before the hub takes
+a connection) sends the channel_vacated / member_removed it never heard, whether they were
+gathering, waiting out their delay, or not yet due because the channel was still live.
 """
 
 import asyncio
@@ -19,6 +29,7 @@ from typing import Any
 
 from hub.core.apps import AppRegistry
 from hub.core.channels import Channel, Member
+from hub.store.webhooks import Webhook
 
 log = logging.getLogger("hub.webhooks")
 
@@ -44,6 +55,9 @@ class WebhookEvents:
         # Vacated / member_removed waiting out the delay: the timer, and the event it sends.
         self._delayed: dict[tuple[str, ...], tuple[asyncio.TimerHandle, dict[str, Any]]] = {}
         self._gathering: dict[int, list[dict[str, Any]]] = {}
+        # Subscription counts: noted per (app, channel) as they change, and the last reported.
+        self._counts: dict[tuple[str, str], int] = {}
+        self._reported: dict[tuple[str, str], int] = {}
         self._flush: asyncio.TimerHandle | None = None
         self._writes: set[asyncio.Task] = set()
 
@@ -52,22 +66,28 @@ class WebhookEvents:
     def joined(self, app_id: str, channel: Channel, added: Member | None) -> None:
         """A connection subscribed to `channel` (not one it had): the first makes it
         occupied; `added` is a presence member new to it."""
-        if not self.apps.webhooks(app_id):
+        hooks = self.apps.webhooks(app_id)
+        if not hooks:
             return
         if len(channel.subscribers) == 1:
             self._came(app_id, "channel_occupied", channel.name)
         if added is not None:
             self._came(app_id, "member_added", channel.name, added.user_id)
+        if not channel.is_presence:
+            self._count(app_id, channel, hooks)
 
     def left(self, app_id: str, channel: Channel, removed: str | None) -> None:
         """A connection left `channel`: vacated with the last; `removed` is a member whose
         last connection it was."""
-        if not self.apps.webhooks(app_id):
+        hooks = self.apps.webhooks(app_id)
+        if not hooks:
             return
         if removed is not None:
             self._went(app_id, "member_removed", channel.name, removed)
         if not channel.subscribers:
             self._went(app_id, "channel_vacated", channel.name)
+        if not channel.is_presence:
+            self._count(app_id, channel, hooks)
 
     def client_event(
         self, app_id: str, channel: str, name: str, data: Any, socket_id: str, user_id: str | None
@@ -79,6 +99,21 @@ class WebhookEvents:
         if user_id is not None:
             body["user_id"] = user_id
         self._gather(app_id, body)
+
+    def cache_miss(self, app_id: str, channel: str) -> None:
+        """A new subscriber of a cache channel found no event to get."""
+        if not self.apps.webhooks(app_id):
+            return
+        self._gather(app_id, {"name": "cache_miss", "channel": channel})
+
+    def _count(self, app_id: str, channel: Channel, hooks: tuple[Webhook, ...]) -> None:
+        for hook in hooks:
+            if hook.wants("subscription_count", channel.name):
+                break
+        else:
+            return
+        self._counts[(app_id, channel.name)] = len(channel.subscribers)
+        self._soon()
 
     def _came(self, app_id: str, kind: str, channel: str, user_id: str | None = None) -> None:
         gone = "channel_vacated" if kind == "channel_occupied" else "member_removed"
@@ -97,6 +132,9 @@ class WebhookEvents:
 
     def _due(self, key: tuple[str, ...], event: dict[str, Any]) -> None:
         self._delayed.pop(key, None)
+        if event["name"] == "channel_vacated":
+            # Gone for good: a count after this (a new occupancy) is news, whatever it is.
+            self._reported.pop((key[0], event["channel"]), None)
         self._gather(key[0], event)
 
     def _gather(self, app_id: str, event: dict[str, Any]) -> None:
@@ -104,11 +142,28 @@ class WebhookEvents:
         for hook in self.apps.webhooks(app_id):
             if hook.wants(event["name"], channel):
                 self._gathering.setdefault(hook.id, []).append(event)
-        if self._gathering and self._flush is None:
+        if self._gathering:
+            self._soon()
+
+    def _soon(self) -> None:
+        """Writes what is gathering once the batch window is over."""
+        if self._flush is None:
             loop = asyncio.get_running_loop()
             self._flush = loop.call_later(self.options.batch_window, self._write_gathered)
 
+    def _gather_counts(self) -> None:
+        counts, self._counts = self._counts, {}
+        for (app_id, channel), count in counts.items():
+            # 0: the last subscriber left, and channel_vacated (delayed) will say so.
+            if count == 0 or self._reported.get((app_id, channel)) == count:
+                continue
+            self._reported[(app_id, channel)] = count
+            event = {"name": "subscription_count", "channel": channel, "subscription_count": count}
+            self._gather(app_id, event)
+
     def _write_gathered(self) -> None:
+        # The counts first, while the flush is still set: their events join this write.
+        self._gather_counts()
         self._flush = None
         gathered, self._gathering = self._gathering, {}
         batches = [
@@ -130,6 +185,18 @@ class WebhookEvents:
 
     def stored(self) -> None:
         """Rows were written to the outbox."""
+
+    async def owe_vacated(self) -> None:
+        """Stores the channel_vacated / member_removed that the last run owed its targets when
+        it ended without stopping (killed): for every channel and member a target was told is
+        live. Called at start, before the hub takes a connection; raises sqlite3.Error."""
+        owed = await self.apps.store.owe_vacated(MAX_BATCH)
+        if owed:
+            log.warning(
+                "the last run ended without a stop: %d channel_vacated / member_removed"
+                " webhook events it owed are stored now",
+                owed,
+            )
 
     async def store_pending(self) -> None:
         """Stores what is gathering and what waits out its delay, now (the hub stops: its

@@ -7,7 +7,8 @@ is kept), every target at once; a POST of `{"time_ms", "events"}` signed as Push
 (X-Pusher-Key, X-Pusher-Signature: hex HMAC-SHA256 of the body with that key's secret). Any 2xx
 within `timeout` is sent; anything else is retried after `first_retry` seconds, doubling up to
 MAX_BACKOFF (and never more than the delivery has waited), until `retry_for` seconds after the
-delivery was stored, then marked failed. A start sends whatever the last run left pending.
+delivery was stored, then marked failed. A start sends whatever the last run left pending, then
+what a killed one owed (the vacated / removed that hub/core/webhook_events.py stores first).
 Every attempt records when it started and how long it took (the delivery log); the log is
 pruned at start, then at most every PRUNE_INTERVAL (hub/store/webhooks.py says what it keeps).
 """

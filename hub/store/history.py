@@ -99,7 +99,9 @@ class HistoryStore:
         if time.monotonic() < self._checkpoint_due:
             return
         self._checkpoint_due = time.monotonic() + CHECKPOINT_INTERVAL
-        done = asyncio.ensure_future(self._db.execute("PRAGMA wal_checkpoint(PASSIVE)"))
+        # Its row fetched, so the statement ends: one left open would make every COMMIT on
+        # this connection fail ("SQL statements in progress") until its cursor is collected.
+        done = asyncio.ensure_future(self._db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)"))
         done.add_done_callback(_ignore_failure)
 
     def _write_on_shared_connection(

@@ -1,9 +1,15 @@
 """The store's SQL for webhooks (a mixin of hub.store.Store, which holds the connection): each
 app's targets, and the outbox every webhook delivery is written to before it is sent, so that
 a receiver that is down, or a hub that stops or is killed, loses none (hub/core/webhooks.py
-sends them)."""
+sends them). With the outbox, `webhook_live` keeps what each target was told is live (the
+occupied channels and added members whose vacated / removed it has not been sent yet), changed
+in the transaction that stores the deliveries that tell it; `owe_vacated` turns what a killed
+hub left there into the vacated / removed deliveries it owes.
+"""
 
+import contextlib
 import json
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -96,15 +102,16 @@ class WebhooksStore:
     # -- the outbox -------------------------------------------------------------------------
 
     async def enqueue_deliveries(self, batches: list[tuple[int, list[dict[str, Any]]]]) -> None:
-        """Stores (webhook id, events) rows, due now, in one transaction. A target removed
-        meanwhile drops its rows (the foreign key would refuse them)."""
-        now_ms = int(time.time() * 1000)
-        await self._db.executemany(
-            "INSERT INTO webhook_outbox (webhook_id, events, created_at, next_attempt_at)"
-            " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = ?)",
-            [(hook, json.dumps(events), now_ms, now_ms, hook) for hook, events in batches],
-        )
-        await self._db.commit()
+        """Stores (webhook id, events) rows, due now, and what they tell each target is live
+        (webhook_live), in one transaction. A target removed meanwhile drops its rows."""
+        await self._db._execute(_in_transaction, self._db._conn, _enqueue, batches)
+
+    async def owe_vacated(self, max_batch: int) -> int:
+        """Stores a member_removed for every member and a channel_vacated for every channel
+        that a target was told is live and not told gone since (a killed hub's), members
+        before their channel, at most `max_batch` events a delivery, and empties
+        webhook_live, in one transaction. Returns how many events were stored."""
+        return await self._db._execute(_in_transaction, self._db._conn, _owe, max_batch)
 
     async def pending_deliveries(self, limit: int) -> list[Delivery]:
         """The oldest pending rows, due or not, in the order they were stored."""
@@ -216,3 +223,87 @@ def _delivery(row: Any) -> Delivery:
         row["last_attempt_at"],
         row["latency_ms"],
     )
+
+
+# -- transactions run on aiosqlite's thread, whole (no other task's statement comes between) --
+
+# What an event tells its target is live: (channel row or member row, inserted or deleted), and
+# the kind that will later say it is gone (a target that does not want it keeps no row).
+_LIVE_CHANGES = {
+    "channel_occupied": (False, "channel_vacated"),
+    "member_added": (True, "member_removed"),
+    "channel_vacated": (False, None),
+    "member_removed": (True, None),
+}
+
+
+def _in_transaction(conn: sqlite3.Connection, work: Any, *args: Any) -> Any:
+    if conn.in_transaction:
+        # Another task is between the statements of its own change: committed as it stands,
+        # as any commit on this shared connection would (see hub/store/history.py).
+        conn.commit()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn, *args)
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _enqueue(conn: sqlite3.Connection, batches: list[tuple[int, list[dict[str, Any]]]]) -> None:
+    now_ms = int(time.time() * 1000)
+    for hook, events in batches:
+        stored = conn.execute(
+            "INSERT INTO webhook_outbox (webhook_id, events, created_at, next_attempt_at)"
+            " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = ?)",
+            (hook, json.dumps(events), now_ms, now_ms, hook),
+        )
+        if not stored.rowcount:
+            continue
+        for event in events:
+            change = _LIVE_CHANGES.get(event["name"])
+            if change is None:
+                continue
+            is_member, gone_kind = change
+            user_id = event.get("user_id", "") if is_member else ""
+            if gone_kind is None:
+                conn.execute(
+                    "DELETE FROM webhook_live WHERE webhook_id = ? AND channel = ? AND user_id = ?",
+                    (hook, event["channel"], user_id),
+                )
+                continue
+            conn.execute(
+                "INSERT OR IGNORE INTO webhook_live (webhook_id, channel, user_id)"
+                " SELECT id, ?, ? FROM webhooks WHERE id = ? AND (kinds IS NULL"
+                " OR EXISTS (SELECT 1 FROM json_each(webhooks.kinds) WHERE value = ?))",
+                (event["channel"], user_id, hook, gone_kind),
+            )
+
+
+def _owe(conn: sqlite3.Connection, max_batch: int) -> int:
+    # Per target and channel: its members (user_id not '') first, then the channel itself.
+    rows = conn.execute(
+        "SELECT webhook_id, channel, user_id FROM webhook_live"
+        " ORDER BY webhook_id, channel, user_id = '', user_id"
+    ).fetchall()
+    owed: dict[int, list[dict[str, Any]]] = {}
+    for hook, channel, user_id in rows:
+        event = {"name": "channel_vacated", "channel": channel}
+        if user_id:
+            event = {"name": "member_removed", "channel": channel, "user_id": user_id}
+        owed.setdefault(hook, []).append(event)
+    now_ms = int(time.time() * 1000)
+    conn.executemany(
+        "INSERT INTO webhook_outbox (webhook_id, events, created_at, next_attempt_at)"
+        " VALUES (?, ?, ?, ?)",
+        [
+            (hook, json.dumps(events[start : start + max_batch]), now_ms, now_ms)
+            for hook, events in owed.items()
+            for start in range(0, len(events), max_batch)
+        ],
+    )
+    conn.execute("DELETE FROM webhook_live")
+    return len(rows)

@@ -12,7 +12,7 @@ from conftest import WAIT, WsClient
 from test_commands import finish, run, start_serving
 from test_users import read_until
 from waiting import eventually
-from webhook_receiver import Receiver, occupied, unused_port
+from webhook_receiver import Receiver, occupied, unused_port, validated
 
 from hub.server import DEV_APP_KEY, DEV_APP_SECRET
 
@@ -23,7 +23,7 @@ def serve(db: Path, *more: str) -> tuple[str, ...]:
 
 async def test_dev_webhook_reaches_a_receiver_and_a_restart_adds_none(tmp_path: Path) -> None:
     receiver = Receiver(unused_port())
-    await receiver.start()
+    receiver.start()
     db = tmp_path / "d.db"
     fast = {"HUB_WEBHOOK_BATCH_WINDOW": "0.01"}
     try:
@@ -47,13 +47,13 @@ async def test_dev_webhook_reaches_a_receiver_and_a_restart_adds_none(tmp_path: 
         listed = run(db, "apps", "webhooks", "list", "app-id", "--json").stdout
         [hook] = json.loads(listed)
         assert hook["url"] == receiver.url
-        assert occupied(receiver.bodies(DEV_APP_KEY, DEV_APP_SECRET)).count("orders-0") == 1
+        assert occupied(validated(receiver, DEV_APP_KEY, DEV_APP_SECRET)).count("orders-0") == 1
     finally:
         await receiver.stop()
 
 
 def channels(receiver: Receiver) -> list[str]:
-    return occupied(receiver.bodies(DEV_APP_KEY, DEV_APP_SECRET))
+    return occupied(validated(receiver, DEV_APP_KEY, DEV_APP_SECRET))
 
 
 async def test_urls_from_the_environment_are_all_added(tmp_path: Path) -> None:

@@ -5,15 +5,14 @@ failed deliveries retried until one succeeds, once; a quick resubscribe sends no
 import asyncio
 import json
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pusher
 import pytest
-import tornado.httpserver
-import tornado.web
 from conftest import WAIT, Connect, WsClient
 from waiting import eventually
+from webhook_receiver import Receiver, kinds, webhook_receiver  # noqa: F401 (fixture)
+from webhook_receiver import validated as sdk_validated
 
 from hub.pytest_plugin import RunningHub
 from hub.services.apps import AppService
@@ -32,73 +31,18 @@ def hub_settings() -> dict[str, Any]:
     }
 
 
-class Receiver:
-    """An HTTP server that records every request and answers with `statuses` in turn (200 once
-    they run out)."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = statuses
-        self.requests: list[tuple[dict[str, str], str]] = []
-        self.port = 0
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        """The events of the requests answered 2xx, in order."""
-        answered = zip(self.requests, self.answered, strict=True)
-        return [e for (_, body), ok in answered if ok for e in json.loads(body)["events"]]
-
-    @property
-    def answered(self) -> list[bool]:
-        given = self.statuses[: len(self.requests)]
-        return [200 <= s < 300 for s in given] + [True] * (len(self.requests) - len(given))
-
-
 @pytest.fixture
-def receiver(io_loop: Any, hub_server: RunningHub) -> Iterator[Receiver]:
-    got = Receiver([])
-
-    class Hook(tornado.web.RequestHandler):
-        def post(self) -> None:
-            got.requests.append((dict(self.request.headers), self.request.body.decode()))
-            index = len(got.requests) - 1
-            self.set_status(got.statuses[index] if index < len(got.statuses) else 200)
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    sock.setblocking(False)
-    server = tornado.httpserver.HTTPServer(tornado.web.Application([("/hook", Hook)]))
-    server.add_sockets([sock])
-    got.port = sock.getsockname()[1]
-    yield got
-    server.stop()
-    io_loop.run_sync(server.close_all_connections, timeout=WAIT)
+def receiver(webhook_receiver: Receiver) -> Receiver:  # noqa: F811
+    return webhook_receiver
 
 
 async def add_hook(hub: RunningHub, receiver: Receiver, **options: Any) -> int:
     service = AppService(hub.server.store, hub.server.apps)
-    url = f"http://127.0.0.1:{receiver.port}/hook"
-    return (await service.add_webhook(hub.app_id, url, **options)).id
+    return (await service.add_webhook(hub.app_id, receiver.url, **options)).id
 
 
 def validated(hub: RunningHub, receiver: Receiver) -> list[dict[str, Any]]:
-    """Every request the SDK accepts, parsed; fails on one it does not."""
-    sdk = pusher.Pusher(app_id=hub.app_id, key=hub.key, secret=hub.secret)
-    bodies = []
-    for headers, body in receiver.requests:
-        assert headers["Content-Type"] == "application/json"
-        parsed = sdk.validate_webhook(headers["X-Pusher-Key"], headers["X-Pusher-Signature"], body)
-        assert parsed is not None, (headers, body)
-        assert isinstance(parsed["time_ms"], int)
-        bodies.append(parsed)
-    return bodies
-
-
-def kinds(receiver: Receiver) -> list[tuple[str, ...]]:
-    return [
-        (e["name"], e["channel"], *([e["user_id"]] if "user_id" in e else []))
-        for e in receiver.events
-    ]
+    return sdk_validated(receiver, hub.key, hub.secret)
 
 
 async def test_every_kind_reaches_a_receiver_signed_as_pusher_signs(
@@ -120,12 +64,18 @@ async def test_every_kind_reaches_a_receiver_signed_as_pusher_signs(
         ("member_removed", "presence-room", "ann"),
         ("channel_vacated", "presence-room"),
     ]
-    await eventually(lambda: kinds(receiver) == expected, WAIT)
-    client_event = receiver.events[3]
+    await eventually(lambda: kinds(receiver, counts=False) == expected, WAIT)
+    # The private channel's count (the presence channel has none), after its occupied.
+    got = kinds(receiver)
+    assert [k for k in got if k[0] == "subscription_count"] == [
+        ("subscription_count", "private-chat", 1)
+    ]
+    assert got.index(("subscription_count", "private-chat", 1)) > got.index(expected[2])
+    [client_event] = [e for e in receiver.events if e["name"] == "client_event"]
     assert client_event["event"] == "client-hi"
     assert json.loads(client_event["data"]) == {"text": "hello"}
     assert client_event["socket_id"] == ann.socket_id
-    assert sum(len(body["events"]) for body in validated(hub_server, receiver)) == 6
+    assert sum(len(body["events"]) for body in validated(hub_server, receiver)) == 7
 
 
 async def test_a_failed_delivery_is_retried_and_arrives_once(
@@ -152,16 +102,14 @@ async def test_a_quick_resubscribe_sends_no_vacated_occupied_pair(
     client = await connect()
     await client.subscribe("room-1")
     await client.subscribe("other")  # not the target's prefix
-    await eventually(lambda: kinds(receiver) == [("channel_occupied", "room-1")], WAIT)
+    occupied = [("channel_occupied", "room-1"), ("subscription_count", "room-1", 1)]
+    await eventually(lambda: kinds(receiver) == occupied, WAIT)
     await client.send("pusher:unsubscribe", {"channel": "room-1"})
     await client.subscribe("room-1")
     await asyncio.sleep(DELAY * 3)
-    assert kinds(receiver) == [("channel_occupied", "room-1")]
-    client.close()  # gone for good: vacated once the delay is over
-    await eventually(
-        lambda: kinds(receiver) == [("channel_occupied", "room-1"), ("channel_vacated", "room-1")],
-        WAIT,
-    )
+    assert kinds(receiver) == occupied  # not even the count: it is 1 again
+    client.close()  # gone for good: vacated once the delay is over, and no count of 0
+    await eventually(lambda: kinds(receiver) == [*occupied, ("channel_vacated", "room-1")], WAIT)
 
 
 async def test_a_receiver_that_hangs_is_cut_at_the_timeout_and_blocks_nothing(

@@ -1,6 +1,8 @@
 """The store's webhook targets and outbox (hub/store/webhooks.py): targets per app, gone with
 their app; outbox rows stored in order, attempts recorded, rows of a removed target gone."""
 
+from typing import Any
+
 from hub.store import Store
 from hub.store.webhooks import FAILED, PENDING, SENT
 
@@ -111,5 +113,72 @@ async def test_pruning_forgets_old_sent_and_failed_rows_never_pending_ones() -> 
         kept = [r.id for r in await store.recent_deliveries(hook.id)]
         assert kept == [rows[4].id, rows[3].id, rows[1].id]
         assert await store.prune_deliveries(now) == 0
+    finally:
+        await store.close()
+
+
+def _live_rows(store: Store) -> Any:
+    return store._db.execute_fetchall(
+        "SELECT webhook_id, channel, user_id FROM webhook_live ORDER BY 1, 2, 3"
+    )
+
+
+async def test_what_a_target_was_told_is_live_is_kept_with_its_deliveries() -> None:
+    store = await Store.open(":memory:")
+    try:
+        app = await store.create_app("a")
+        hook = await store.add_webhook(app.id, "http://x/h", None, "")
+        # Told occupied, never told vacated: no row (nothing it would want to hear later).
+        only_occupied = await store.add_webhook(app.id, "http://y/h", ("channel_occupied",), "")
+        said = [
+            {"name": "channel_occupied", "channel": "news"},
+            {"name": "channel_occupied", "channel": "presence-r"},
+            {"name": "member_added", "channel": "presence-r", "user_id": "ann"},
+            {"name": "member_added", "channel": "presence-r", "user_id": "bob"},
+            {"name": "channel_occupied", "channel": "gone"},
+            {"name": "client_event", "channel": "news", "event": "client-x", "data": "{}"},
+        ]
+        await store.enqueue_deliveries([(hook.id, said), (only_occupied.id, said[:1])])
+        await store.enqueue_deliveries(
+            [
+                (hook.id, [{"name": "channel_vacated", "channel": "gone"}]),
+                (hook.id, [{"name": "member_removed", "channel": "presence-r", "user_id": "bob"}]),
+            ]
+        )
+        assert [tuple(row) for row in await _live_rows(store)] == [
+            (hook.id, "news", ""),
+            (hook.id, "presence-r", ""),
+            (hook.id, "presence-r", "ann"),
+        ]
+        before = {row.id for row in await store.pending_deliveries(100)}
+        assert await store.owe_vacated(max_batch=2) == 3
+        owed = [row for row in await store.pending_deliveries(100) if row.id not in before]
+        # Members before their channel, at most two events a delivery, after what was stored.
+        assert [(row.webhook_id, row.events) for row in owed] == [
+            (
+                hook.id,
+                [
+                    {"name": "channel_vacated", "channel": "news"},
+                    {"name": "member_removed", "channel": "presence-r", "user_id": "ann"},
+                ],
+            ),
+            (hook.id, [{"name": "channel_vacated", "channel": "presence-r"}]),
+        ]
+        assert min(row.id for row in owed) > max(before)
+        assert await _live_rows(store) == []
+        assert await store.owe_vacated(max_batch=2) == 0  # owed once
+    finally:
+        await store.close()
+
+
+async def test_a_removed_target_leaves_nothing_live() -> None:
+    store = await Store.open(":memory:")
+    try:
+        app = await store.create_app("a")
+        hook = await store.add_webhook(app.id, "http://x/h", None, "")
+        await store.enqueue_deliveries([(hook.id, [{"name": "channel_occupied", "channel": "c"}])])
+        await store.remove_webhook(app.id, hook.id)
+        assert await _live_rows(store) == []
+        assert await store.owe_vacated(max_batch=100) == 0
     finally:
         await store.close()

@@ -23,7 +23,7 @@ from pathlib import Path
 from hubprocess import AppKeys, HubProcess, PusherSocket, create_app, free_port, hub_command
 from rawsocket import text
 from waiting import eventually
-from webhook_receiver import Receiver, occupied
+from webhook_receiver import Receiver, occupied, validated
 
 EVENTS = 1000
 SOCKETS = 10  # each subscribes EVENTS / SOCKETS channels (an app's default cap is 100)
@@ -74,7 +74,7 @@ async def test_a_receiver_down_across_a_kill_gets_every_event_once(tmp_path: Pat
         for sock in sockets:
             await sock.close()
         await hub.start()
-        await receiver.start()
+        receiver.start()
         got = await every_event_arrives(receiver, app)
         duplicates = sum(got.values()) - EVENTS
         print(f"receiver down, then SIGKILL: {EVENTS} arrived, {duplicates} duplicates")
@@ -86,7 +86,7 @@ async def test_a_receiver_down_across_a_kill_gets_every_event_once(tmp_path: Pat
 
 async def test_a_kill_mid_stream_repeats_at_most_the_delivery_in_flight(tmp_path: Path) -> None:
     receiver = Receiver(free_port(), delay=0.05)
-    await receiver.start()
+    receiver.start()
     # Events gathered for 5 ms, about ten to a delivery: about a hundred deliveries, which a
     # receiver answering in 50 ms takes seconds to take, long after the last one is stored.
     hub, app = await setup(tmp_path, receiver, HUB_WEBHOOK_BATCH_WINDOW="0.005")
@@ -96,7 +96,7 @@ async def test_a_kill_mid_stream_repeats_at_most_the_delivery_in_flight(tmp_path
         await eventually(lambda: receiver.requests, WAIT, what="the first delivery")
         hub.signal(signal.SIGKILL)
         assert await hub.exited(10) == -signal.SIGKILL
-        before = receiver.bodies(app.key, app.secret)
+        before = validated(receiver, app.key, app.secret)
         arrived = len(set(occupied(before)))
         assert 0 < arrived < EVENTS, f"the kill was not mid-stream: {arrived} had arrived"
         assert len(occupied(before)) == arrived, "a delivery was repeated before the kill"
@@ -121,7 +121,7 @@ async def every_event_arrives(receiver: Receiver, app: AppKeys) -> Counter[str]:
     request validated by the SDK."""
 
     def channels() -> Counter[str]:
-        return Counter(occupied(receiver.bodies(app.key, app.secret)))
+        return Counter(occupied(validated(receiver, app.key, app.secret)))
 
     got = await eventually(lambda: (c := channels()) and len(c) == EVENTS and c, WAIT)
     assert set(got) == {f"room-{n}" for n in range(EVENTS)}
