@@ -98,14 +98,16 @@ CREATE TABLE IF NOT EXISTS hub_settings (
 
 -- Webhook targets (schema version 7): where an app's webhooks go. `kinds` is a JSON list of the
 -- event kinds the target wants, NULL for all; `channel_prefix` keeps only channels whose name
--- starts with it ('' for every channel).
+-- starts with it ('' for every channel). `link_local` (schema version 8) is 1 when an admin
+-- added it, who may aim it at link-local and metadata addresses; 0 guards every delivery.
 CREATE TABLE IF NOT EXISTS webhooks (
     id              INTEGER PRIMARY KEY,
     app_id          TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
     url             TEXT NOT NULL,
     kinds           TEXT,
     channel_prefix  TEXT NOT NULL DEFAULT '',
-    created_at      INTEGER NOT NULL
+    created_at      INTEGER NOT NULL,
+    link_local      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS webhooks_by_app ON webhooks(app_id);
 

@@ -17,25 +17,68 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.netutil import DefaultLoopResolver, Resolver
 
 from hub.core.apps import AppRegistry
 from hub.core.webhook_events import WebhookEvents, WebhookOptions
 from hub.store.webhooks import FAILED, PENDING, SENT, Delivery
 
-__all__ = ["WebhookOptions", "Webhooks"]
+__all__ = ["WebhookOptions", "Webhooks", "is_metadata_address"]
 
 log = logging.getLogger("hub.webhooks")
 
 MAX_BACKOFF = 60.0  # seconds between two attempts at most
 _FETCH = 1000  # outbox rows the worker reads at a time
 PRUNE_INTERVAL = 3600.0  # seconds between two prunings of the delivery log at least
+# Cloud metadata services answer on these addresses: a webhook aimed there by a developer would
+# make the hub fetch the machine's credentials for them. Only an admin may allow it.
+METADATA_NETWORKS = (
+    ipaddress.ip_network("169.254.0.0/16"),
+    ipaddress.ip_network("fe80::/10"),
+    ipaddress.ip_network("fd00:ec2::254/128"),
+)
+
+
+def is_metadata_address(host: str) -> bool:
+    """Whether `host` is an IP address in METADATA_NETWORKS (a name is not: see
+    _GuardedResolver)."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in METADATA_NETWORKS)
+
+
+class _GuardedResolver(Resolver):
+    """Resolves as the default resolver does, without link-local and metadata addresses: a
+    target a developer added may not reach them through a name that resolves there either
+    (the app service refuses them written as addresses)."""
+
+    def initialize(self) -> None:  # type: ignore[override]
+        self._resolver = DefaultLoopResolver()
+
+    async def resolve(
+        self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> list[tuple[int, Any]]:
+        found = await self._resolver.resolve(host, port, family)
+        allowed = [
+            (kind, address) for kind, address in found if not is_metadata_address(address[0])
+        ]
+        if not allowed:
+            raise OSError(f"{host} resolves to a link-local or metadata address only")
+        return allowed
 
 
 class Webhooks(WebhookEvents):
@@ -50,6 +93,7 @@ class Webhooks(WebhookEvents):
         self._worker: asyncio.Task | None = None
         self._closing = False
         self._pruned_at: float | None = None
+        self._guarded: AsyncHTTPClient | None = None
         # The app service tells the registry of a resend or a ping; the worker wakes for it.
         apps.on_outbox(self.stored)
 
@@ -75,6 +119,9 @@ class Webhooks(WebhookEvents):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._worker = None
+        if self._guarded is not None:
+            self._guarded.close()
+            self._guarded = None
 
     async def _deliver_forever(self) -> None:
         while not self._closing:
@@ -176,12 +223,18 @@ class Webhooks(WebhookEvents):
         due = int((now + backoff) * 1000)
         await self.apps.store.record_attempt(row.id, PENDING, due, status, error, *timing)
 
+    def _guarded_client(self) -> AsyncHTTPClient:
+        """The HTTP client of targets that may not reach link-local addresses."""
+        if self._guarded is None:
+            self._guarded = AsyncHTTPClient(force_instance=True, resolver=_GuardedResolver())
+        return self._guarded
+
     async def _post(self, row: Delivery) -> tuple[int | None, str]:
         """One POST of the delivery: (HTTP status or None, what went wrong)."""
         target = _target(self.apps, row.webhook_id)
         if target is None:
             return None, "the webhook or its app is gone"
-        url, key, secret = target
+        url, link_local, key, secret = target
         body = json.dumps(
             {"time_ms": int(time.time() * 1000), "events": row.events}, separators=(",", ":")
         ).encode()
@@ -200,7 +253,8 @@ class Webhooks(WebhookEvents):
             follow_redirects=False,
         )
         try:
-            response = await AsyncHTTPClient().fetch(request, raise_error=False)
+            client = AsyncHTTPClient() if link_local else self._guarded_client()
+            response = await client.fetch(request, raise_error=False)
         except Exception as exc:
             # A timeout, a refusal, a closed stream...: whatever ends the request is the
             # receiver's failure, retried like a 500.
@@ -210,11 +264,12 @@ class Webhooks(WebhookEvents):
         return response.code, "" if response.code < 300 else f"HTTP {response.code}"
 
 
-def _target(apps: AppRegistry, webhook_id: int) -> tuple[str, str, str] | None:
-    """The URL of a webhook and its app's first key pair."""
+def _target(apps: AppRegistry, webhook_id: int) -> tuple[str, bool, str, str] | None:
+    """The URL of a webhook, whether it may reach link-local addresses, and its app's first
+    key pair."""
     hook = apps.webhook(webhook_id)
     live = apps.cached(hook.app_id) if hook is not None else None
     if hook is None or live is None or not live.app.keys:
         return None
     pair = live.app.keys[0]
-    return hook.url, pair.key, pair.secret
+    return hook.url, hook.link_local, pair.key, pair.secret

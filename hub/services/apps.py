@@ -10,12 +10,12 @@ change is only written: a running hub notices it by polling SQLite's data_versio
 what a valid change is. Webhook targets are managed here too: every change passes one place.
 """
 
-import ipaddress
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from hub.core.apps import AppRegistry
+from hub.core.webhooks import is_metadata_address
 from hub.models import MAX_APP_NAME_LENGTH, WEBHOOK_KINDS, App, AppSettings, KeyPair
 from hub.origins import OriginPatternError, normalize_pattern
 from hub.store import Store, StoreError
@@ -29,12 +29,6 @@ MAX_WEBHOOK_URL_LENGTH = 2000
 MAX_DELIVERIES_SHOWN = 200  # the most of a target's delivery log one call returns
 # A test ping's one event: signed, stored and retried like any delivery; receivers ignore it.
 PING_EVENT = {"name": "ping"}
-# Cloud metadata services answer on these addresses: a webhook aimed there by a developer would
-# make the hub fetch the machine's credentials for them. Only an admin may allow it.
-_METADATA_NETWORKS = (
-    ipaddress.ip_network("169.254.0.0/16"),
-    ipaddress.ip_network("fd00:ec2::254/128"),
-)
 
 
 class AppChangeRefused(Exception):
@@ -170,7 +164,9 @@ class AppService:
         wanted = webhook_kinds(kinds)
         if not isinstance(channel_prefix, str):
             raise AppChangeRefused("channel_prefix must be a string", field="channel_prefix")
-        hook = await self.store.add_webhook(app.id, checked, wanted, channel_prefix)
+        hook = await self.store.add_webhook(
+            app.id, checked, wanted, channel_prefix, link_local=allow_link_local
+        )
         await self._made_live()
         return hook
 
@@ -275,12 +271,8 @@ def webhook_url(url: str, allow_link_local: bool = False) -> str:
         )
     if not host or any(c.isspace() for c in url):
         raise AppChangeRefused(f"webhook URL {url} has no valid host", field="url")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    metadata = address is not None and any(address in net for net in _METADATA_NETWORKS)
-    if metadata and not allow_link_local:
+    # A name is checked again as it resolves, at each delivery (hub/core/webhooks.py).
+    if is_metadata_address(host) and not allow_link_local:
         raise AppChangeRefused(
             f"webhook URL {url} points at a link-local or metadata address; only an admin"
             " may allow that",

@@ -157,8 +157,11 @@ async def _add_webhooks(db: aiosqlite.Connection) -> None:
 
 
 async def _add_webhook_log_and_live(db: aiosqlite.Connection) -> None:
-    """Version 8: the outbox records its last attempt's time and latency (the delivery log),
-    and webhook_live holds what each target was told is live."""
+    """Version 8: a target records whether an admin allowed it link-local addresses, the
+    outbox its last attempt's time and latency (the delivery log), and webhook_live what each
+    target was told is live."""
+    # A target from version 7 is guarded: who added it is not known (hub/core/webhooks.py).
+    await db.execute("ALTER TABLE webhooks ADD COLUMN link_local INTEGER NOT NULL DEFAULT 0")
     await db.execute("ALTER TABLE webhook_outbox ADD COLUMN last_attempt_at INTEGER")
     await db.execute("ALTER TABLE webhook_outbox ADD COLUMN latency_ms INTEGER")
     await db.execute(

@@ -29,6 +29,8 @@ class Webhook:
     kinds: tuple[str, ...] | None
     channel_prefix: str
     created_at: int
+    # Added by an admin, who may aim it at link-local / metadata addresses (else guarded).
+    link_local: bool = False
 
     def wants(self, kind: str, channel: str | None) -> bool:
         if self.kinds is not None and kind not in self.kinds:
@@ -58,7 +60,7 @@ class Delivery:
         return list(dict.fromkeys(str(event.get("name")) for event in self.events))
 
 
-_WEBHOOK_COLUMNS = "id, app_id, url, kinds, channel_prefix, created_at"
+_WEBHOOK_COLUMNS = "id, app_id, url, kinds, channel_prefix, created_at, link_local"
 _DELIVERY_COLUMNS = (
     "id, webhook_id, events, created_at, attempts, next_attempt_at, status, last_status,"
     " last_error, last_attempt_at, latency_ms"
@@ -72,17 +74,23 @@ class WebhooksStore:
     _db: aiosqlite.Connection
 
     async def add_webhook(
-        self, app_id: str, url: str, kinds: tuple[str, ...] | None, channel_prefix: str
+        self,
+        app_id: str,
+        url: str,
+        kinds: tuple[str, ...] | None,
+        channel_prefix: str,
+        link_local: bool = False,
     ) -> Webhook:
         now = int(time.time())
+        stored_kinds = None if kinds is None else json.dumps(kinds)
         cursor = await self._db.execute(
-            "INSERT INTO webhooks (app_id, url, kinds, channel_prefix, created_at)"
-            " VALUES (?,?,?,?,?)",
-            (app_id, url, None if kinds is None else json.dumps(kinds), channel_prefix, now),
+            "INSERT INTO webhooks (app_id, url, kinds, channel_prefix, created_at, link_local)"
+            " VALUES (?,?,?,?,?,?)",
+            (app_id, url, stored_kinds, channel_prefix, now, int(link_local)),
         )
         await self._db.commit()
         assert cursor.lastrowid is not None
-        return Webhook(cursor.lastrowid, app_id, url, kinds, channel_prefix, now)
+        return Webhook(cursor.lastrowid, app_id, url, kinds, channel_prefix, now, link_local)
 
     async def list_webhooks(self, app_id: str | None = None) -> list[Webhook]:
         """The app's targets, or every app's, oldest first."""
@@ -205,7 +213,13 @@ class WebhooksStore:
 def _webhook(row: Any) -> Webhook:
     kinds = None if row["kinds"] is None else tuple(json.loads(row["kinds"]))
     return Webhook(
-        row["id"], row["app_id"], row["url"], kinds, row["channel_prefix"], row["created_at"]
+        row["id"],
+        row["app_id"],
+        row["url"],
+        kinds,
+        row["channel_prefix"],
+        row["created_at"],
+        bool(row["link_local"]),
     )
 
 
