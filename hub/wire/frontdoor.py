@@ -111,7 +111,7 @@ class Arrival(Answering):
     )
 
     def __init__(self, door: FrontDoor) -> None:
-        super().__init__(door.access_log)
+        super().__init__(door.access_log, door.hub.metrics)
         self._door = door
         self._buffer: bytes | bytearray = b""
         self._pos = 0  # where the request being read starts in _buffer

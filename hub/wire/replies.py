@@ -12,6 +12,7 @@ import logging
 import time
 from collections import deque
 
+from hub.core.metrics import Metrics
 from hub.errors import HandshakeRefused, Refusal
 from hub.wire import fastpath
 from hub.wire.accesslog import AccessLog
@@ -38,6 +39,7 @@ class Answering(asyncio.Protocol):
         "_deferred",
         "_discarding",
         "_done",
+        "_metrics",
         "_paused",
         "_replies",
         "_started",
@@ -47,8 +49,9 @@ class Answering(asyncio.Protocol):
         "_write_blocked",
     )
 
-    def __init__(self, access: AccessLog) -> None:
+    def __init__(self, access: AccessLog, metrics: Metrics) -> None:
         self._access = access
+        self._metrics = metrics  # the publishing answers' bytes
         self._transport: asyncio.Transport | None = None
         self._started = 0.0  # when the request being read began
         # Answers not written yet, in request order: (reply, close after it, head, started).
@@ -106,6 +109,7 @@ class Answering(asyncio.Protocol):
                 replies.clear()
                 return
             status, body = reply.final()
+            self._metrics.http_bytes_sent += len(body)
             transport.write(fastpath.http_response(status, body, time.time(), close))
             self._log(status, head, started)
             if close:
