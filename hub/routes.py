@@ -10,12 +10,14 @@ from hub import paths
 from hub.api import admin, admin_webhooks
 from hub.api.channels import ChannelHandler, ChannelsHandler, ChannelUsersHandler
 from hub.api.events import BatchEventsHandler, BroadcastHandler, EventsHandler
+from hub.api.health import ReadyHandler, UpHandler
 from hub.api.history import ChannelEventsHandler
 from hub.api.metrics import MetricsHandler
 from hub.api.status import ResumeHelperHandler, StatusHandler
 from hub.api.tokens import TokensHandler
 from hub.api.users import TerminateSessionHandler, TerminateUserHandler
 from hub.config import Settings
+from hub.core.health import Readiness
 from hub.core.hub import Hub
 from hub.dashboard import account_pages, app_pages, live, user_pages
 from hub.dashboard.base import PREFIX as DASHBOARD
@@ -46,6 +48,8 @@ def routes(settings: Settings, hub: Hub, dashboard: Dashboard) -> list[Route]:
     return [
         (r"/", StatusHandler, {}),
         (r"/hub-resume.js", ResumeHelperHandler, {}),
+        (r"/up", UpHandler, {}),
+        (r"/ready", ReadyHandler, {"readiness": Readiness.for_hub(hub.apps.store, hub.commits)}),
         (r"/metrics", MetricsHandler, with_hub),
         (rf"/apps/{_APP}/events", EventsHandler, with_hub),
         (rf"/apps/{_APP}/batch_events", BatchEventsHandler, with_hub),

@@ -8,6 +8,7 @@ program, or `async with running_hub(...)`. hub/embed.py runs one in a background
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import socket
@@ -33,7 +34,7 @@ from hub.routes import routes, websocket_endpoints
 from hub.services.apps import AppService, webhook_url
 from hub.store import Store
 from hub.store.webhooks import Webhook
-from hub.wire.accesslog import log_access
+from hub.wire.accesslog import AccessLog
 from hub.wire.frontdoor import FrontDoor
 from hub.wire.handover import GuardedHTTPServer
 
@@ -54,17 +55,18 @@ def make_app(settings: Settings, hub: Hub, dashboard: Dashboard) -> tornado.web.
     return tornado.web.Application(
         routes(settings, hub, dashboard),  # type: ignore[arg-type]
         default_handler_class=NotFoundHandler,
-        log_function=log_request,
+        log_function=functools.partial(log_request, AccessLog(settings.access_log)),
     )
 
 
-def log_request(handler: tornado.web.RequestHandler) -> None:
+def log_request(access: AccessLog, handler: tornado.web.RequestHandler) -> None:
     """Tornado's access log line, through the hub's (socket tokens cut out of the URI)."""
+    status = handler.get_status()
+    if not access.wants(status):
+        return
     request = handler.request
     millis = 1000.0 * request.request_time()
-    log_access(
-        handler.get_status(), request.method or "", request.uri or "", request.remote_ip, millis
-    )
+    access.write(status, request.method or "", request.uri or "", request.remote_ip, millis)
 
 
 class HubServer:

@@ -67,6 +67,9 @@ class AppApiHandler(JsonHandler):
         self.hub = hub
 
     async def prepare(self) -> None:
+        metrics = self.hub.metrics
+        metrics.http_calls += 1
+        metrics.http_bytes_received += len(self.request.body)
         live = await self._find_app()
         self._authenticate(live.app)
         if not live.app.active:
@@ -90,6 +93,13 @@ class AppApiHandler(JsonHandler):
         if live is None:
             raise unauthorized("auth_key is missing or not a key of any app")
         return live
+
+    def write(self, chunk: str | bytes | dict) -> None:
+        if isinstance(chunk, str):
+            chunk = chunk.encode()
+        if isinstance(chunk, bytes):  # the API writes JSON text: a dict never comes here
+            self.hub.metrics.http_bytes_sent += len(chunk)
+        super().write(chunk)
 
     def _query(self) -> dict[str, str]:
         return {

@@ -1,6 +1,11 @@
 """`GET /metrics`: the hub's counters (hub/core/metrics.py) and gauges, read off the Hub at
 scrape time, as Prometheus text (exposition format 0.0.4). Unauthenticated, like soketi's and
-most exporters': it shows process-wide numbers only, never an app id, key, channel or user."""
+most exporters': it shows process-wide numbers only, never an app id, key, channel or user.
+
+The hub's own families are `hub_*`. soketi's names follow (`soketi_*`, its names and types,
+from its prometheus-metrics-driver.ts), so that dashboards built for soketi work unchanged;
+with soketi's `port` label but not its `app_id` one, which this public endpoint never shows: a
+query that sums over apps works, one that picks an app finds nothing."""
 
 from collections import Counter
 from typing import NamedTuple
@@ -13,6 +18,7 @@ from hub.protocols import phoenix, pusher_codec, sse
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PREFIX = "hub_"
+SOKETI_PREFIX = "soketi_"
 # Every protocol the hub speaks has its series from the start, at 0 until a socket comes.
 PROTOCOLS = (pusher_codec.CODEC.name, phoenix.CODEC.name, sse.CODEC.name)
 
@@ -157,11 +163,80 @@ def _webhook_families(hub: Hub) -> list[Family]:
     ]
 
 
-def render(families: list[Family]) -> str:
+def soketi_families(hub: Hub, port: str) -> list[Family]:
+    """soketi's metrics, from the hub's counters, each with soketi's `port` label. Websocket
+    messages and bytes are Pusher's and Phoenix's (not event streams'); HTTP calls and bytes
+    are the HTTP API's (the bodies of its requests and answers), as soketi counts its REST API."""
+    metrics = hub.metrics
+    label = (("port", port),)
+
+    def one(name: str, kind: str, help: str, value: int) -> Family:
+        return Family(name, kind, help, [(label, value)])
+
+    return [
+        one("connected", "gauge", "Connections open now.", len(hub.connections)),
+        one(
+            "new_connections_total",
+            "counter",
+            "Connections accepted.",
+            sum(metrics.connections_opened.values()),
+        ),
+        one(
+            "new_disconnections_total",
+            "counter",
+            "Connections gone.",
+            metrics.connections_closed,
+        ),
+        one(
+            "socket_received_bytes",
+            "counter",
+            "Bytes received on websockets.",
+            metrics.ws_bytes_received,
+        ),
+        one(
+            "socket_transmitted_bytes",
+            "counter",
+            "Bytes of the messages sent on websockets.",
+            metrics.ws_bytes_sent,
+        ),
+        one(
+            "ws_messages_received_total",
+            "counter",
+            "Websocket messages received from clients.",
+            metrics.ws_messages_received,
+        ),
+        one(
+            "ws_messages_sent_total",
+            "counter",
+            "Websocket messages sent to clients.",
+            metrics.ws_messages_sent,
+        ),
+        one(
+            "http_received_bytes",
+            "counter",
+            "Bytes of the HTTP API's request bodies.",
+            metrics.http_bytes_received,
+        ),
+        one(
+            "http_transmitted_bytes",
+            "counter",
+            "Bytes of the HTTP API's answers.",
+            metrics.http_bytes_sent,
+        ),
+        one(
+            "http_calls_received_total",
+            "counter",
+            "Calls to the HTTP API.",
+            metrics.http_calls,
+        ),
+    ]
+
+
+def render(families: list[Family], prefix: str = PREFIX) -> str:
     """The text exposition format: HELP and TYPE, then one `name{labels} value` per sample."""
     lines = []
     for family in families:
-        name = PREFIX + family.name
+        name = prefix + family.name
         lines.append(f"# HELP {name} {family.help}")
         lines.append(f"# TYPE {name} {family.type}")
         for labels, value in family.samples:
@@ -180,4 +255,13 @@ class MetricsHandler(RequestHandler):
     def get(self) -> None:
         self.set_header("Content-Type", CONTENT_TYPE)
         self.set_header("Cache-Control", "no-store")
-        self.finish(render(collect(self.hub, PROTOCOLS)))
+        soketi = soketi_families(self.hub, self._port())
+        self.finish(render(collect(self.hub, PROTOCOLS)) + render(soketi, SOKETI_PREFIX))
+
+    def _port(self) -> str:
+        """The port this request came to, as soketi's `port` label says its own."""
+        stream = getattr(self.request.connection, "stream", None)
+        try:
+            return str(stream.socket.getsockname()[1])  # type: ignore[union-attr]
+        except (AttributeError, OSError, IndexError, TypeError):
+            return ""

@@ -61,6 +61,8 @@ class GroupCommit:
         self._deleted_at = 0.0  # when the last write took the chunks memory no longer needs
         self.failures = 0  # writes the store refused since the hub started
         self.failing = False
+        self.last_error = ""  # why the last failed write failed, and when (GET /ready)
+        self.failed_at = float("-inf")
         self._failed_in_a_row = 0
         self._unlogged = 0
         self._logged_at = float("-inf")
@@ -146,6 +148,8 @@ class GroupCommit:
 
     def _failed(self, error: BaseException, logged: bool) -> None:
         self.failures += 1
+        self.last_error = str(error) or type(error).__name__
+        self.failed_at = time.monotonic()
         self._failed_in_a_row += 1
         self.failing = True
         self._unlogged += 1

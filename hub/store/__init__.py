@@ -98,6 +98,18 @@ class Store(AccountsStore, HistoryStore, WebhooksStore):
             return self._history_db.execute("PRAGMA data_version").fetchone()[0]
         return await self._scalar("PRAGMA data_version")
 
+    async def check_writable(self, wait: float, commit: bool = False) -> None:
+        """Raises StoreError with a one-line reason when the store could not take a write now:
+        its file or folder is read-only (a restart could not open it), or a write transaction
+        is refused (a closed connection, another writer holding the lock past `wait`
+        seconds; with `commit`, the disk). On aiosqlite's thread, between two other calls.
+        Without `commit` the write is rolled back: no other connection sees a change (the app
+        registry polls `data_version`); with it, a row added and removed is committed."""
+        try:
+            await self._db._execute(_try_write, self._db._conn, self.path, int(wait * 1000), commit)
+        except (sqlite3.Error, ValueError) as error:  # ValueError: the connection is closed
+            raise StoreError(f"a write was refused: {error}") from None
+
     # -- apps -------------------------------------------------------------------------------
 
     async def create_app(
@@ -337,13 +349,47 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
+def _try_write(conn: sqlite3.Connection, path: str, wait_ms: int, commit: bool) -> None:
+    if path != ":memory:" and _read_only(path):
+        raise StoreError("the database file or its directory is read-only")
+    (busy,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.execute(f"PRAGMA busy_timeout = {wait_ms}")
+    # Another task may be between the statements of its own change on this shared connection:
+    # then a savepoint inside its transaction, rolled back, and its commit is its own.
+    outermost = not conn.in_transaction
+    try:
+        conn.execute("SAVEPOINT ready_check")
+        try:
+            # A row written and taken away: the lock taken and a page changed.
+            conn.execute("INSERT INTO hub_settings (name, value) VALUES ('ready_check', '')")
+            conn.execute("DELETE FROM hub_settings WHERE name = 'ready_check'")
+        except BaseException:
+            conn.execute("ROLLBACK" if outermost else "ROLLBACK TO ready_check")
+            raise
+        if not outermost:
+            conn.execute("ROLLBACK TO ready_check")
+            conn.execute("RELEASE ready_check")
+        elif commit:
+            conn.execute("RELEASE ready_check")  # the page goes to the log: a real write
+        else:
+            conn.execute("ROLLBACK")  # nothing reaches the log
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {busy}")
+
+
+def _read_only(path: str) -> bool:
+    """The file or its folder is not writable by this process (SQLite writes the -wal and -shm
+    files beside the database)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    return not (os.access(path, os.W_OK) and os.access(folder, os.W_OK))
+
+
 def _unusable(path: str, error: sqlite3.Error) -> StoreError:
     """SQLite's refusal to open or prepare the file, said as what it means for the user."""
     text = str(error)
     if isinstance(error, sqlite3.DatabaseError) and "not a database" in text:
         return StoreError(f"{path} is not a hub database (not SQLite, or damaged)")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not (os.access(path, os.W_OK) and os.access(folder, os.W_OK)) or "readonly" in text:
+    if _read_only(path) or "readonly" in text:
         return StoreError(
             f"{path} or its directory is read-only: the hub writes the file and its -wal and"
             " -shm files beside it"

@@ -93,6 +93,9 @@ def answer(hub: Hub, head: RequestHead, body: bytes) -> Reply | None:
     live = hub.apps.cached(unquote(found[1]))
     if live is None:
         return None
+    metrics = hub.metrics
+    metrics.http_calls += 1
+    metrics.http_bytes_received += len(body)
     app = live.app
     query = {name: values[-1] for name, values in parse_qs(head.query, True).items()}
     try:

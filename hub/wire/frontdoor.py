@@ -26,6 +26,7 @@ from hub.config import Settings
 from hub.core.hub import Hub
 from hub.errors import HandshakeRefused, Refusal
 from hub.wire import fastpath
+from hub.wire.accesslog import AccessLog
 from hub.wire.handover import hand_over
 from hub.wire.handshakes import Accepted, Endpoint, Endpoints, app_key, decide
 from hub.wire.httphead import (
@@ -67,6 +68,7 @@ class FrontDoor:
         self._listeners: list[asyncio.AbstractServer] = []
         self.lookups: set[asyncio.Future] = set()  # handshakes waiting for the store
         self.limits = ConnectionLimits.from_settings(config, hub.metrics)
+        self.access_log = AccessLog(config.access_log)
 
     async def listen(self, sockets: list[socket.socket], backlog: int) -> None:
         """Serves on bound sockets; the loop listens on each again, with `backlog`."""
@@ -109,7 +111,7 @@ class Arrival(Answering):
     )
 
     def __init__(self, door: FrontDoor) -> None:
-        super().__init__()
+        super().__init__(door.access_log, door.hub.metrics)
         self._door = door
         self._buffer: bytes | bytearray = b""
         self._pos = 0  # where the request being read starts in _buffer

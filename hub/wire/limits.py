@@ -88,20 +88,20 @@ def total_cap(settings: Settings) -> int:
 class ConnectionLimits:
     """The front door's count of open connections, in total and per client address."""
 
-    __slots__ = ("_by_address", "_metrics", "_pressure", "_warned", "per_address", "total")
+    __slots__ = ("_by_address", "_pressure", "_warned", "metrics", "per_address", "total")
 
     def __init__(self, total: int, per_address: int, metrics: Metrics) -> None:
         self.total = total
         self.per_address = per_address  # 0: no cap per address
         self._by_address: dict[str, int] = {}
-        self._metrics = metrics
+        self.metrics = metrics
         self._pressure = int(total * PRESSURE_SHARE)
         self._warned = dict.fromkeys(metrics.connections_refused, float("-inf"))
 
     @property
     def open(self) -> int:
         """Connections counted now (kept in the metrics, for /metrics to show)."""
-        return self._metrics.connections_tcp
+        return self.metrics.connections_tcp
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: Metrics) -> "ConnectionLimits":
@@ -126,7 +126,7 @@ class ConnectionLimits:
     def admit(self, address: str) -> Refusal | None:
         """Counts a new connection from `address` (address_of), or says why it is refused
         (counted in /metrics; nothing to release then)."""
-        metrics = self._metrics
+        metrics = self.metrics
         if metrics.connections_tcp >= self.total:
             return self._refused("total", Refusal.TOO_MANY_CONNECTIONS, self.total)
         if address:
@@ -139,7 +139,7 @@ class ConnectionLimits:
 
     def release(self, address: str) -> None:
         """A connection admitted from `address` has ended; call once per admitted connection."""
-        self._metrics.connections_tcp -= 1
+        self.metrics.connections_tcp -= 1
         if address:
             held = self._by_address.pop(address) - 1
             if held:
@@ -147,12 +147,12 @@ class ConnectionLimits:
 
     def head_timeout(self, normal: float) -> float:
         """Seconds a new connection has for its request head: `normal`, or less under pressure."""
-        if self._metrics.connections_tcp > self._pressure:
+        if self.metrics.connections_tcp > self._pressure:
             return min(normal, PRESSURE_HEAD_TIMEOUT)
         return normal
 
     def _refused(self, reason: str, refusal: Refusal, cap: int) -> Refusal:
-        self._metrics.connections_refused[reason] += 1
+        self.metrics.connections_refused[reason] += 1
         now = time.monotonic()
         if now - self._warned[reason] >= WARN_EVERY:  # a flood must not flood the log too
             self._warned[reason] = now
@@ -169,7 +169,7 @@ class CountedWebSocket(WebSocket):
     def __init__(
         self, limit: int, max_message_bytes: int, limits: ConnectionLimits, address: str
     ) -> None:
-        super().__init__(limit, max_message_bytes)
+        super().__init__(limit, max_message_bytes, limits.metrics)
         self._limits: ConnectionLimits | None = limits
         self._address = address
 

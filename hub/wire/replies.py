@@ -12,9 +12,10 @@ import logging
 import time
 from collections import deque
 
+from hub.core.metrics import Metrics
 from hub.errors import HandshakeRefused, Refusal
 from hub.wire import fastpath
-from hub.wire.accesslog import log_access
+from hub.wire.accesslog import AccessLog
 from hub.wire.httphead import HeadError, RequestHead, refusal
 
 log = logging.getLogger("hub.wire.frontdoor")
@@ -33,10 +34,12 @@ class Answering(asyncio.Protocol):
     (`_timed_out`)."""
 
     __slots__ = (
+        "_access",
         "_deadline",
         "_deferred",
         "_discarding",
         "_done",
+        "_metrics",
         "_paused",
         "_replies",
         "_started",
@@ -46,7 +49,9 @@ class Answering(asyncio.Protocol):
         "_write_blocked",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, access: AccessLog, metrics: Metrics) -> None:
+        self._access = access
+        self._metrics = metrics  # the publishing answers' bytes
         self._transport: asyncio.Transport | None = None
         self._started = 0.0  # when the request being read began
         # Answers not written yet, in request order: (reply, close after it, head, started).
@@ -104,6 +109,7 @@ class Answering(asyncio.Protocol):
                 replies.clear()
                 return
             status, body = reply.final()
+            self._metrics.http_bytes_sent += len(body)
             transport.write(fastpath.http_response(status, body, time.time(), close))
             self._log(status, head, started)
             if close:
@@ -148,11 +154,13 @@ class Answering(asyncio.Protocol):
         self._hold()
 
     def _log(self, status: int, head: RequestHead, started: float | None = None) -> None:
+        if not self._access.wants(status):  # the default for a success: nothing to gather
+            return
         assert self._transport is not None
         peer = self._transport.get_extra_info("peername")
         address = peer[0] if isinstance(peer, tuple) else str(peer)
         millis = 1000.0 * (time.monotonic() - (started or self._started))
-        log_access(status, head.method, head.target, address, millis)
+        self._access.write(status, head.method, head.target, address, millis)
 
     def _refuse(self, head: RequestHead | None, refused: HandshakeRefused) -> None:
         """Answers a request refused before any upgrade: the status and `{"error": message}`

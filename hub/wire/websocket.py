@@ -10,6 +10,7 @@ outbox and the loop's transport; the HTTP objects are gone once the handshake is
 import asyncio
 from typing import Protocol
 
+from hub.core.metrics import Metrics
 from hub.errors import CloseCode
 from hub.models import Disconnect
 from hub.protocols.frames import Outgoing
@@ -44,10 +45,20 @@ class Session(Protocol):
 
 
 class WebSocket(asyncio.Protocol):
-    __slots__ = ("_reader", "_state", "_timer", "limit", "outbox", "session", "transport")
+    __slots__ = (
+        "_metrics",
+        "_reader",
+        "_state",
+        "_timer",
+        "limit",
+        "outbox",
+        "session",
+        "transport",
+    )
 
-    def __init__(self, limit: int, max_message_bytes: int) -> None:
+    def __init__(self, limit: int, max_message_bytes: int, metrics: Metrics) -> None:
         self.limit = limit
+        self._metrics = metrics  # messages and bytes, both ways: an integer add each
         self.session: Session | None = None
         self.transport: asyncio.Transport | None = None
         self.outbox: Outbox | None = None
@@ -69,6 +80,9 @@ class WebSocket(asyncio.Protocol):
             # Lone surrogates (valid in JSON strings, refused by UTF-8) can only sit inside
             # JSON strings; backslashreplace writes them as the same \\uXXXX escape JSON uses.
             wire = out.wire = text_frame(out.text.encode("utf-8", "backslashreplace"))
+        metrics = self._metrics
+        metrics.ws_messages_sent += 1
+        metrics.ws_bytes_sent += len(wire)
         self.outbox.write(wire)
 
     def send_raw(self, data: bytes) -> None:
@@ -99,6 +113,8 @@ class WebSocket(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._state == _CLOSED:
             return
+        metrics = self._metrics
+        metrics.ws_bytes_received += len(data)
         try:
             messages = self._reader.feed(data)
         except ProtocolError as error:
@@ -108,9 +124,11 @@ class WebSocket(asyncio.Protocol):
             if self._state == _CLOSED:
                 return
             if opcode == Opcode.TEXT:
+                metrics.ws_messages_received += 1
                 if self._state == _OPEN and self.session is not None:
                     self.session.receive(payload)  # type: ignore[arg-type]
             elif opcode == Opcode.BINARY:
+                metrics.ws_messages_received += 1
                 if self._state == _OPEN and self.session is not None:
                     self.session.receive_binary()
             elif opcode == Opcode.PING:

@@ -37,7 +37,7 @@ def parse(text: str) -> dict[str, float]:
     samples: dict[str, float] = {}
     for line in text[:-1].split("\n"):
         if help_line := _HELP.fullmatch(line):
-            assert help_line[1].startswith("hub_"), line
+            assert help_line[1].startswith(("hub_", "soketi_")), line
             continue
         if type_line := _TYPE.fullmatch(line):
             assert type_line[1] not in typed, f"TYPE given twice: {line}"
@@ -254,4 +254,5 @@ async def test_no_app_data_in_the_body(hub_server: RunningHub, connect, sdk) -> 
         assert secret not in text
     labels = set(re.findall(r'="([^"]*)"', text))
     refused = set(Metrics().connections_refused)  # which connection limit
-    assert labels <= {"pusher", "phoenix", "sse"} | {r.name.lower() for r in Disconnect} | refused
+    known = {"pusher", "phoenix", "sse", str(hub_server.port)}  # the port: soketi's label
+    assert labels <= known | {r.name.lower() for r in Disconnect} | refused

@@ -17,6 +17,7 @@ from hub.pytest_plugin import RunningHub
 PASSWORD = "correct horse battery"
 
 
+@pytest.mark.parametrize("hub_settings", [{"access_log": True}])  # every request's line
 async def test_nothing_secret_reaches_the_logs(
     hub_server: RunningHub, caplog: pytest.LogCaptureFixture
 ) -> None:

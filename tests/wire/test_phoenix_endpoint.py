@@ -185,6 +185,7 @@ async def test_binary_frames_close_with_1003(hub_server: RunningHub) -> None:
     assert conn.close_code == 1003
 
 
+@pytest.mark.parametrize("hub_settings", [{"access_log": True}])  # the 101 too
 async def test_tokens_stay_out_of_the_access_log(
     hub_server: RunningHub, caplog: pytest.LogCaptureFixture
 ) -> None:
