@@ -59,6 +59,9 @@ setup(
             "setuptools>=64",
             "wheel",
             "pusher>=3.3",
+            # The TLS tests make their self-signed certificates with it (tests/tlscerts.py),
+            # with no openssl binary needed.
+            "cryptography>=41",
             # The dashboard's Python auth endpoint snippet is run as written (Flask).
             "flask>=3",
             "ruff>=0.5",

@@ -46,6 +46,13 @@ class Settings:
     # How SQLite syncs each commit: "normal" (an acknowledged event survives any crash of the
     # process) or "full" (also a power loss or a crash of the machine, at a cost per commit).
     db_synchronous: str = "normal"
+    # TLS on the hub's own port (hub/wire/tls.py): a PEM certificate chain and its private key,
+    # both or neither. SIGHUP reads them again.
+    tls_cert: str = ""
+    tls_key: str = ""
+    # Plain HTTP on an address beyond this machine, with no proxy said to terminate TLS in
+    # front (trust_proxy): refused at start unless this says it is meant (hub/cli/serve.py).
+    insecure_http: bool = False
     # Behind a reverse proxy that terminates TLS: take the client's address and scheme from
     # X-Forwarded-For / X-Real-Ip and X-Forwarded-Proto / X-Scheme (sign-in throttling per
     # address, Secure cookies). Off by default: anyone could send those headers directly.
@@ -101,6 +108,16 @@ class Settings:
         for field in fields(self):
             if problem := _problem(field.name, getattr(self, field.name)):
                 raise ValueError(f"{field.name}: {problem}")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            given, missing = ("cert", "key") if self.tls_cert else ("key", "cert")
+            raise ValueError(
+                f"a TLS {given} without a TLS {missing}: give both (--tls-cert and --tls-key,"
+                " or HUB_TLS_CERT and HUB_TLS_KEY)"
+            )
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert)
 
 
 # Settings where 0 would make the hub spin or refuse everything: at least 1.

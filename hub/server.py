@@ -37,6 +37,7 @@ from hub.store.webhooks import Webhook
 from hub.wire.accesslog import AccessLog
 from hub.wire.frontdoor import FrontDoor
 from hub.wire.handover import GuardedHTTPServer
+from hub.wire.tls import Certificates
 
 log = logging.getLogger("hub.server")
 
@@ -82,11 +83,12 @@ class HubServer:
         self.dev_webhooks: list[Webhook] = []  # the targets of settings.webhook_urls
         self._http: HTTPServer | None = None
         self._door: FrontDoor | None = None
+        self.tls: Certificates | None = None  # with settings.tls_cert, once started
         self.port: int | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self._url_host}:{self.port}"
+        return f"{'https' if self.settings.tls else 'http'}://{self._url_host}:{self.port}"
 
     @property
     def setup_url(self) -> str | None:
@@ -97,7 +99,7 @@ class HubServer:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self._url_host}:{self.port}"
+        return f"{'wss' if self.settings.tls else 'ws'}://{self._url_host}:{self.port}"
 
     @property
     def _url_host(self) -> str:
@@ -114,8 +116,9 @@ class HubServer:
 
     async def start(self, sockets: list[socket.socket] | None = None) -> "HubServer":
         """Binds the port first (a port in use fails before the database is touched), then
-        opens everything; a failure part way closes what was opened, then raises: OSError or
-        socket.gaierror for the address, StoreError for the database."""
+        opens everything; a failure part way closes what was opened, then raises: TlsError for
+        the certificate or key (read before anything else), OSError or socket.gaierror for the
+        address, StoreError for the database."""
         settings = self.settings
         if settings.webhook_urls and not settings.dev:
             # Only the development app is known by name before the hub starts.
@@ -123,6 +126,8 @@ class HubServer:
                 "webhook targets (--webhook, HUB_WEBHOOK_URLS) go to the development app: add"
                 " --dev, or add them to an app with `hub apps webhooks add APP_ID URL`"
             )
+        if settings.tls:
+            self.tls = Certificates(settings.tls_cert, settings.tls_key)
         if sockets is None:
             sockets = bind_sockets(settings.port, settings.host or None, backlog=LISTEN_BACKLOG)
         try:
@@ -172,14 +177,24 @@ class HubServer:
             # is also how long a kept-alive connection may stay idle.
             idle_connection_timeout=settings.head_timeout,
             body_timeout=settings.body_timeout,
+            # Every connection Tornado gets came through TLS on this port (hub/wire/tlsrelay.py):
+            # requests say https, and the dashboard's cookies are Secure.
+            protocol="https" if settings.tls else None,
         )
         # Connections arrive at the front door, which keeps websockets and gives Tornado the
         # rest: Tornado's server itself listens on nothing.
-        self._door = FrontDoor(self.hub, settings, self._http, websocket_endpoints(settings))
+        endpoints = websocket_endpoints(settings)
+        self._door = FrontDoor(self.hub, settings, self._http, endpoints, self.tls)
         await self._door.listen(sockets, LISTEN_BACKLOG)
         self.port = sockets[0].getsockname()[1]
         # DEBUG: `hub serve` prints its own line, with more in it; an embedder can turn it on.
         log.debug("hub %s listening on %s", __version__, self.listen_address)
+
+    def reload_tls(self) -> None:
+        """Reads the certificate and key files again: the next handshakes get them, open
+        connections keep theirs. TlsError (the old pair still served) when they cannot be used."""
+        if self.tls is not None:
+            self.tls.reload()
 
     async def stop(self) -> None:
         """Stops accepting connections and publishes, writes every held event (their

@@ -12,8 +12,9 @@ CSRF_FIELD = re.compile(r'name="_csrf" value="([^"]+)"')
 
 
 class DashboardClient:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, ca_certs: str | None = None) -> None:
         self.base_url = base_url
+        self.ca_certs = ca_certs  # over https: the file of the hub's certificate authority
         self.cookies: dict[str, str] = {}
         self.csrf: str | None = None
         self._http = AsyncHTTPClient()
@@ -45,6 +46,7 @@ class DashboardClient:
             follow_redirects=False,
             raise_error=False,
             request_timeout=15,
+            ca_certs=self.ca_certs,
         )
         for header in response.headers.get_list("Set-Cookie"):
             for name, morsel in SimpleCookie(header).items():

@@ -3,6 +3,7 @@ reads it, its head and messages parsed as they come."""
 
 import asyncio
 import json
+import ssl
 from urllib.parse import urlencode
 
 from conftest import WAIT
@@ -25,9 +26,10 @@ class Stream:
         hub: RunningHub,
         headers: dict[str, str] | None = None,
         key: str | None = None,
+        tls: ssl.SSLContext | None = None,  # over TLS, trusting what this context trusts
         **query: str | list[str],
     ) -> "Stream":
-        reader, writer = await asyncio.open_connection(hub.host, hub.port)
+        reader, writer = await asyncio.open_connection(hub.host, hub.port, ssl=tls)
         path = f"/apps/{key or hub.key}/sse?{urlencode(query, doseq=True)}"
         lines = [f"GET {path} HTTP/1.0", *(f"{k}: {v}" for k, v in (headers or {}).items())]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())

@@ -1,7 +1,8 @@
 """`hub serve`: run the hub until SIGTERM or SIGINT, printing where it listens (and, with
 --dev, the development app's settings and the dashboard's admin account, with a warning when
 that well-known app answers beyond this machine). An address it cannot listen on ends it with
-one line and status 1."""
+one line and status 1; a certificate it cannot serve with, or plain HTTP beyond this machine
+that no flag says is meant, with one line and status 2. SIGHUP reads the certificate again."""
 
 import argparse
 import asyncio
@@ -21,6 +22,9 @@ from hub.core.hub import StoreUnavailable
 from hub.eventloop import loop_factory
 from hub.server import DEV_ADMIN_EMAIL, DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET, HubServer
 from hub.wire.limits import raise_open_files_limit, total_cap
+from hub.wire.tls import TlsError
+
+log = logging.getLogger("hub.cli.serve")
 
 
 def add_serve(commands: Any) -> None:
@@ -37,6 +41,21 @@ def add_serve(commands: Any) -> None:
         help="with --dev: a webhook target of the development app, every kind (repeatable;"
         " default $HUB_WEBHOOK_URLS, comma-separated)",
     )
+    serve.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="serve https:// and wss:// with this PEM certificate chain (default $HUB_TLS_CERT;"
+        " SIGHUP reads it again)",
+    )
+    serve.add_argument(
+        "--tls-key", metavar="FILE", help="the certificate's PEM private key ($HUB_TLS_KEY)"
+    )
+    serve.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="allow plain HTTP on an address beyond this machine (a proxy in front terminates"
+        " TLS; $HUB_INSECURE_HTTP)",
+    )
     serve.set_defaults(run=_serve)
 
 
@@ -48,8 +67,13 @@ def _serve(args: argparse.Namespace) -> int:
             "db_path": db_path(args),
             "dev": args.dev or None,
             "webhook_urls": tuple(args.webhook) if args.webhook else None,
+            "tls_cert": args.tls_cert,
+            "tls_key": args.tls_key,
+            "insecure_http": args.insecure_http or None,
         }
     )
+    if problem := _plain_http_problem(settings):
+        raise CliError(problem)
     level = logging.getLevelName(settings.log_level.upper())
     if not isinstance(level, int):
         raise CliError(f"HUB_LOG_LEVEL: no logging level {settings.log_level!r}")
@@ -85,13 +109,15 @@ async def _serve_until_signal(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    if settings.tls:
+        loop.add_signal_handler(signal.SIGHUP, _reload_tls, server)
     loop_name = type(loop).__module__.split(".")[0]  # "asyncio" or "uvloop"
     loopback = _is_loopback(settings.host)
     # The address as bound; for a wildcard one, also where a browser on this machine goes.
     here = "" if loopback or server.url.endswith(server.listen_address) else f"; {server.url}"
     raised = f" (raised from {files_before})" if files != files_before else ""
     print(
-        f"hub {__version__} listening on http://{server.listen_address}"
+        f"hub {__version__} listening on {server.url.split(':', 1)[0]}://{server.listen_address}"
         f" (database {settings.db_path}, event loop {loop_name}){here}\n"
         f"hub: open files limit {files}{raised}; at most {total_cap(settings)} connections",
         flush=True,
@@ -120,6 +146,30 @@ async def _serve_until_signal(settings: Settings) -> int:
         print(f"hub: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _plain_http_problem(settings: Settings) -> str | None:
+    """Why plain HTTP may not be served where `settings` say, or None: beyond this machine,
+    clients' secrets, tokens and messages would cross the network unencrypted, unless a proxy
+    in front terminates TLS (trust_proxy) or --insecure-http says it is meant."""
+    if settings.tls or settings.insecure_http or settings.trust_proxy:
+        return None
+    if _is_loopback(settings.host):
+        return None
+    return (
+        f"refusing plain HTTP on {settings.host or '*'}, beyond this machine: serve TLS"
+        " (--tls-cert FILE --tls-key FILE), or, when a proxy in front terminates TLS, say so"
+        " with --insecure-http (or HUB_TRUST_PROXY=1)"
+    )
+
+
+def _reload_tls(server: HubServer) -> None:
+    try:
+        server.reload_tls()
+    except TlsError as error:
+        log.error("SIGHUP: %s; the certificate served so far stays", error)
+    else:
+        log.warning("SIGHUP: TLS certificate %s read again", server.settings.tls_cert)
 
 
 def _cannot_listen(settings: Settings, error: OSError) -> str:
@@ -164,6 +214,17 @@ def _dev_dashboard_line(server: HubServer, settings: Settings) -> str:
 
 def _print_dev_settings(server: HubServer) -> None:
     host = server.ws_url.split("//", 1)[1].rsplit(":", 1)[0]
+    tls = server.settings.tls
+    if tls:
+        pusher_js = (
+            f'wsHost: "{host}", wsPort: {server.port}, wssPort: {server.port}, forceTLS: true,\n'
+            '    enabledTransports: ["ws", "wss"]'
+        )
+    else:
+        pusher_js = (
+            f'wsHost: "{host}", wsPort: {server.port}, forceTLS: false,\n'
+            '    enabledTransports: ["ws"]'
+        )
     print(
         f"""
 Development app ready (client events on). Copy into your .env:
@@ -173,11 +234,10 @@ Development app ready (client events on). Copy into your .env:
   PUSHER_APP_SECRET={DEV_APP_SECRET}
   PUSHER_HOST={host}
   PUSHER_PORT={server.port}
-  PUSHER_SCHEME=http
+  PUSHER_SCHEME={"https" if tls else "http"}
 
 pusher-js:
-  new Pusher("{DEV_APP_KEY}", {{ wsHost: "{host}", wsPort: {server.port}, forceTLS: false,
-    enabledTransports: ["ws"], cluster: "mt1" }})
+  new Pusher("{DEV_APP_KEY}", {{ {pusher_js}, cluster: "mt1" }})
 """,
         flush=True,
     )

@@ -10,8 +10,10 @@ routes are answered here too, one after another on a kept-alive connection
 requests; a request that must go elsewhere waits until the answers before it are written. Any
 other request (the rest of the HTTP API, the dashboard, Server-Sent Events) goes to Tornado
 with the bytes already read, on a duplicate of the socket's descriptor, and Tornado serves that
-connection from then on (hub/wire/handover.py). A connection's answers, refusals, deadline and
-backpressure are hub/wire/replies.py's.
+connection from then on (hub/wire/handover.py); under TLS it gets one end of a socket pair that
+the decrypted bytes are relayed through instead (hub/wire/tlsrelay.py), while websockets and the
+fast path work on the TLS transport as they do on a plain one. A connection's answers, refusals,
+deadline and backpressure are hub/wire/replies.py's.
 """
 
 import asyncio
@@ -43,6 +45,8 @@ from hub.wire.httphead import (
 from hub.wire.limits import ConnectionLimits, CountedWebSocket
 from hub.wire.outbox import Flusher
 from hub.wire.replies import Answering
+from hub.wire.tls import Certificates
+from hub.wire.tlsrelay import hand_over_tls
 from hub.wire.wsframe import accept_key
 
 log = logging.getLogger("hub.wire.frontdoor")
@@ -55,8 +59,16 @@ class FrontDoor:
     """What every arriving connection shares: the hub, the websocket endpoints, the outbox
     flusher and the HTTP server that takes the rest."""
 
-    def __init__(self, hub: Hub, config: Settings, http: HTTPServer, endpoints: Endpoints) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        config: Settings,
+        http: HTTPServer,
+        endpoints: Endpoints,
+        tls: Certificates | None = None,
+    ) -> None:
         self.hub = hub
+        self.tls = tls  # None: plain TCP
         self.config = config
         self.http = http
         self.endpoints = endpoints
@@ -73,8 +85,15 @@ class FrontDoor:
     async def listen(self, sockets: list[socket.socket], backlog: int) -> None:
         """Serves on bound sockets; the loop listens on each again, with `backlog`."""
         loop = asyncio.get_running_loop()
+        # Under TLS a connection reaches Arrival (and the limits) once its TLS handshake is
+        # done: that handshake has the time a request's head has.
+        tls = {} if self.tls is None else {"ssl": self.tls.context}
+        if tls:
+            tls["ssl_handshake_timeout"] = self.head_timeout
         for sock in sockets:
-            server = await loop.create_server(lambda: Arrival(self), sock=sock, backlog=backlog)
+            server = await loop.create_server(
+                lambda: Arrival(self), sock=sock, backlog=backlog, **tls
+            )
             self._listeners.append(server)
 
     def stop_listening(self) -> None:
@@ -367,7 +386,10 @@ class Arrival(Answering):
         self._next()
         address, self._address = self._address, None  # Tornado's stream releases it
         released = functools.partial(self._door.limits.release, address or "")
-        hand_over(self._transport, self._door.http, read_already, released)
+        if self._door.tls is None:
+            hand_over(self._transport, self._door.http, read_already, released)
+        else:
+            hand_over_tls(self._transport, self._door.http, read_already, released)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()

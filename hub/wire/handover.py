@@ -115,6 +115,12 @@ class GuardedHTTPServer(HTTPServer):
     def start_request(
         self, server_conn: object, request_conn: httputil.HTTPConnection
     ) -> httputil.HTTPMessageDelegate:
+        context = getattr(request_conn, "context", None)
+        if getattr(context, "address_family", None) == socket.AF_UNIX and context.address:
+            # A TLS connection relayed through a socket pair (hub/wire/tlsrelay.py): Tornado
+            # sees a Unix socket, the client is at the address handed over with it (set again
+            # at every request, since Tornado's X-Forwarded-For undoing puts back its own).
+            context.remote_ip = context.address[0]
         return _BodyLimit(super().start_request(server_conn, request_conn), request_conn)
 
 

@@ -112,7 +112,7 @@ async def start_serving(
         line = await asyncio.wait_for(process.stdout.readline(), 15)
         assert line, f"hub exited early:\n{printed}"
         printed += line.decode()
-        if match := re.search(r"listening on http://127\.0\.0\.1:(\d+) \(database", printed):
+        if match := re.search(r"listening on https?://127\.0\.0\.1:(\d+) \(database", printed):
             return process, int(match[1]), printed
 
 

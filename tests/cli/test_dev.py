@@ -64,7 +64,7 @@ async def test_a_second_dev_start_names_the_admin_and_how_to_reset_it(tmp_path: 
 
 async def test_dev_on_every_interface_warns_and_says_where_it_listens(tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
-        *dev(tmp_path / "d.db", "--host", "0.0.0.0"),
+        *dev(tmp_path / "d.db", "--host", "0.0.0.0", "--insecure-http"),
         cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

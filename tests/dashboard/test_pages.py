@@ -241,3 +241,25 @@ async def test_no_page_shows_a_password_hash(hub_server: RunningHub, path: str) 
     browser = await account(hub_server, "admin@example.com", role="admin")
     body = (await browser.get(path)).body.decode()
     assert "$argon2" not in body and HASH not in body
+
+
+async def test_an_app_without_origins_says_what_that_allows(hub_server: RunningHub) -> None:
+    browser = await account(hub_server, "dev@example.com")
+    app_id = await new_app(browser, "open")
+    app = await hub_server.server.store.get_app(app_id)
+    assert app.origins == (), "a new app starts with no origin"
+    url = hub_server.pusher_url(app.keys[0].key)
+    notice = b"No allowed origins: a page of any site may connect"
+    stats = await browser.get(f"/dashboard/apps/{app_id}/stats")
+    assert notice in stats.body
+    tab = (await browser.get(f"/dashboard/apps/{app_id}/origins")).body.decode()
+    assert "a page of any origin may connect" in tab and "send no Origin header" in tab
+    # What the page says is what the hub does.
+    assert await handshake_status(url, "https://anywhere.example") == 101
+    assert await handshake_status(url, None) == 101
+    await browser.post(f"/dashboard/apps/{app_id}/add-origin", {"pattern": "https://shop.example"})
+    assert notice not in (await browser.get(f"/dashboard/apps/{app_id}/stats")).body
+    tab = (await browser.get(f"/dashboard/apps/{app_id}/origins")).body.decode()
+    assert "Only pages of these origins may connect" in tab
+    assert await handshake_status(url, "https://anywhere.example") == 403
+    assert await handshake_status(url, None) == 101, "no Origin header: never refused here"
