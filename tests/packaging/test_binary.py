@@ -161,3 +161,30 @@ async def test_the_dashboard_signs_in_in_chromium(running: Running, browser: Any
     await page.wait_for_selector("h1:has-text('Apps')")
     await page.wait_for_selector("text=Development app")
     assert failed == []
+
+
+def test_the_startup_benchmark_measures_both(built_binary: Path) -> None:
+    """benchmarks/startup.py at one short run of each, so that it cannot rot."""
+    script = ROOT / "benchmarks" / "startup.py"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--runs",
+            "1",
+            "--settle",
+            "0.1",
+            "--binary",
+            str(built_binary),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {
+        line.split("|")[1].strip(): line for line in done.stdout.splitlines() if line[:2] == "| "
+    }
+    assert set(rows) == {"hub", "dist/hub", "python -m hub"}, done.stdout
+    runs = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"hub"')]
+    assert all(run["start_s"] > 0 and run["rss_mib"] > 5 for run in runs) and len(runs) == 2
