@@ -1,8 +1,11 @@
 """The one place that finds the files shipped beside the code (schema.sql, and the dashboard's
 templates and static files).
 
-Works both in a checkout (files at the repository's top level) and when installed (setup.py
-copies them into the package as hub/_data/). Never depends on the current directory.
+Works in a checkout (files at the repository's top level), when installed (setup.py copies them
+into the package as hub/_data/), and in the single binary (scripts/build-binary.sh bundles the
+installed package, hub/_data/ included; at run time its modules' __file__ lie under the
+directory it unpacks to, sys._MEIPASS, beside that copy). Never depends on the current
+directory.
 """
 
 from pathlib import Path
