@@ -20,9 +20,11 @@ def stub(directory: Path, name: str, log: Path, then: str = "") -> None:
     path.chmod(0o755)
 
 
-def machine(tmp_path: Path, uid: int = 0, sudo: bool = False, apt: bool = True) -> Path:
+def machine(
+    tmp_path: Path, uid: int = 0, sudo: bool = False, apt: bool = True, objdump: bool = True
+) -> Path:
     """A bin directory for PATH: the few real tools bin/test uses, and stubs. apt-get's install
-    puts a chromium stub on that PATH, as the real package would."""
+    puts a chromium (or binutils' objdump) stub on that PATH, as the real package would."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("env", "dirname", "bash"):
@@ -33,9 +35,14 @@ def machine(tmp_path: Path, uid: int = 0, sudo: bool = False, apt: bool = True) 
     stub(bin_dir, "id", log, f"echo {uid}")
     if sudo:
         stub(bin_dir, "sudo", log, 'exec "$@"')
+    if objdump:
+        stub(bin_dir, "objdump", log)
     if apt:
-        chromium = bin_dir / "chromium"
-        make = f'[ "$1" = install ] && printf "#!{BASH}\\n" > {chromium} && chmod +x {chromium}'
+        made = {"chromium": bin_dir / "chromium", "binutils": bin_dir / "objdump"}
+        make = "; ".join(
+            f'[ "$1 $4" = "install {package}" ] && printf "#!{BASH}\\n" > {path} && chmod +x {path}'
+            for package, path in made.items()
+        )
         stub(bin_dir, "apt-get", log, f"{make}; true")
     stub(bin_dir, "npm", log)
     stub(bin_dir, "python3", log)
@@ -93,7 +100,7 @@ def test_neither_root_nor_sudo_says_what_to_install(tmp_path: Path) -> None:
 
 def test_without_apt_get_it_says_what_to_install(tmp_path: Path) -> None:
     done, calls = run(machine(tmp_path, apt=False))
-    assert "install Chromium so that 'chromium' is on PATH" in one_line(done)
+    assert "install chromium so that 'chromium' is on PATH" in one_line(done)
     assert calls == []
 
 
@@ -103,3 +110,13 @@ def test_when_chromium_is_there_nothing_is_installed(tmp_path: Path) -> None:
     done, calls = run(bin_dir)
     assert done.returncode == 0, done.stderr
     assert not any(call.startswith(("apt-get", "sudo", "chromium")) for call in calls), calls
+
+
+def test_without_objdump_it_installs_binutils_for_the_binary_build(tmp_path: Path) -> None:
+    bin_dir = machine(tmp_path, uid=0, objdump=False)
+    (bin_dir / "chromium").write_text(f"#!{BASH}\n")
+    (bin_dir / "chromium").chmod(0o755)
+    done, calls = run(bin_dir)
+    assert done.returncode == 0, done.stderr
+    assert calls[:3] == ["id -u", "apt-get update -qq", "apt-get install -y -qq binutils"]
+    assert "binutils" in done.stderr
