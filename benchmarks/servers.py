@@ -143,7 +143,11 @@ def check_origin(build: HubBuild, imported: str, where: str) -> None:
 
 
 def build_env() -> dict[str, str]:
-    env = {**os.environ, "HUB_LOG_LEVEL": "WARNING", "HUB_EVENT_LOOP": HUB_LOOP}
+    # The hub at its default log level, as a user runs it (since issue 19 the default writes no
+    # line per successful request); HUB_BENCH_LOG_LEVEL sets another.
+    env = {**os.environ, "HUB_EVENT_LOOP": HUB_LOOP}
+    if os.environ.get("HUB_BENCH_LOG_LEVEL"):
+        env["HUB_LOG_LEVEL"] = os.environ["HUB_BENCH_LOG_LEVEL"]
     env.pop("PYTHONSAFEPATH", None)  # it would keep the root off sys.path
     return env
 
