@@ -40,6 +40,9 @@ setup(
         "aiosqlite>=0.20",
         "argon2-cffi>=23.1",
         "itsdangerous>=2.1",
+        # Redis's own client, asyncio included (`hub serve --redis`, hub/broker/redis.py):
+        # imported only when a Redis URL is set, but carried by every install and the binary.
+        "redis>=5",
         # The faster event loop `hub serve` takes when it can import it (hub/eventloop.py),
         # where it comes as a wheel; elsewhere the hub runs on asyncio's own loop.
         'uvloop>=0.19; sys_platform != "win32" and platform_python_implementation == "CPython"',

@@ -85,6 +85,9 @@ class Settings:
     access_log: bool = False
     # `hub serve`'s event loop: auto (uvloop when installed), uvloop, or asyncio.
     event_loop: str = "auto"
+    # Redis shared by the processes that act as one hub (hub/broker/appsync.py): with it an
+    # app's record (keys, secrets, origins, settings) is hub-wide. Empty: this process alone.
+    redis_url: str = ""
 
     @classmethod
     def from_sources(
@@ -120,6 +123,9 @@ class Settings:
         return bool(self.tls_cert)
 
 
+# The URLs redis-py connects with: TCP, TLS, a Unix socket.
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
 # Settings where 0 would make the hub spin or refuse everything: at least 1.
 _POSITIVE = ("activity_timeout", "pong_timeout", "max_message_bytes", "max_outbox_bytes")
 
@@ -128,6 +134,8 @@ def _problem(name: str, value: Any) -> str | None:
     """What is wrong with one setting's value, or None: the one place of these rules."""
     if name == "port" and not 0 <= value <= 65535:
         return f"{value} is not a port: use 1 to 65535 (0 picks a free one)"
+    if name == "redis_url" and value and not value.startswith(REDIS_SCHEMES):
+        return f"{value!r} is not a Redis URL: use {', '.join(s + '...' for s in REDIS_SCHEMES)}"
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if name in _POSITIVE and value < 1:

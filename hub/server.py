@@ -14,6 +14,7 @@ import secrets
 import socket
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import tornado.web
 from tornado.httpserver import HTTPServer
@@ -38,6 +39,9 @@ from hub.wire.accesslog import AccessLog
 from hub.wire.frontdoor import FrontDoor
 from hub.wire.handover import GuardedHTTPServer
 from hub.wire.tls import Certificates
+
+if TYPE_CHECKING:  # only with a Redis URL is it imported (HubServer._start_app_sync)
+    from hub.broker.appsync import AppSync
 
 log = logging.getLogger("hub.server")
 
@@ -85,6 +89,7 @@ class HubServer:
         self._door: FrontDoor | None = None
         self.tls: Certificates | None = None  # with settings.tls_cert, once started
         self.port: int | None = None
+        self.app_sync: AppSync | None = None  # with settings.redis_url
 
     @property
     def url(self) -> str:
@@ -150,6 +155,8 @@ class HubServer:
             self.dev_webhooks = await ensure_dev_webhooks(self.store, settings.webhook_urls)
         self.apps = AppRegistry(self.store, settings.reload_interval)
         await self.apps.start()
+        if settings.redis_url:
+            await self._start_app_sync(self.apps, settings.redis_url)
         self.hub = Hub(
             self.apps,
             make_broker("local"),
@@ -190,6 +197,15 @@ class HubServer:
         # DEBUG: `hub serve` prints its own line, with more in it; an embedder can turn it on.
         log.debug("hub %s listening on %s", __version__, self.listen_address)
 
+    async def _start_app_sync(self, apps: AppRegistry, url: str) -> None:
+        """Apps hub-wide through Redis; imported here so that a hub without Redis never
+        loads redis-py."""
+        from hub.broker.appsync import AppSync
+
+        self.app_sync = sync = AppSync(apps.store, apps.reload, url)
+        apps.on_change(lambda old, new: sync.changed((new or old).app.id))  # type: ignore[union-attr]
+        await sync.start()
+
     def reload_tls(self) -> None:
         """Reads the certificate and key files again: the next handshakes get them, open
         connections keep theirs. TlsError (the old pair still served) when they cannot be used."""
@@ -224,6 +240,9 @@ class HubServer:
                 await self.hub.close()
                 await self.hub.broker.close()
                 self.hub = None
+            if self.app_sync is not None:
+                await self.app_sync.close()
+                self.app_sync = None
             if self.apps is not None:
                 await self.apps.close()
                 self.apps = None

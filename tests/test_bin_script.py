@@ -21,10 +21,16 @@ def stub(directory: Path, name: str, log: Path, then: str = "") -> None:
 
 
 def machine(
-    tmp_path: Path, uid: int = 0, sudo: bool = False, apt: bool = True, objdump: bool = True
+    tmp_path: Path,
+    uid: int = 0,
+    sudo: bool = False,
+    apt: bool = True,
+    objdump: bool = True,
+    redis: bool = True,
 ) -> Path:
     """A bin directory for PATH: the few real tools bin/test uses, and stubs. apt-get's install
-    puts a chromium (or binutils' objdump) stub on that PATH, as the real package would."""
+    puts a chromium (or binutils' objdump, or redis-server) stub on that PATH, as the real
+    package would."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("env", "dirname", "bash"):
@@ -39,8 +45,14 @@ def machine(
         stub(bin_dir, tool, log)
     if objdump:
         stub(bin_dir, "objdump", log)
+    if redis:
+        stub(bin_dir, "redis-server", log)
     if apt:
-        made = {"chromium": bin_dir / "chromium", "binutils": bin_dir / "objdump"}
+        made = {
+            "chromium": bin_dir / "chromium",
+            "binutils": bin_dir / "objdump",
+            "redis-server": bin_dir / "redis-server",
+        }
         make = "; ".join(
             f'[ "$1 $4" = "install {package}" ] && printf "#!{BASH}\\n" > {path} && chmod +x {path}'
             for package, path in made.items()
@@ -122,3 +134,13 @@ def test_without_objdump_it_installs_binutils_for_the_binary_build(tmp_path: Pat
     assert done.returncode == 0, done.stderr
     assert calls[:3] == ["id -u", "apt-get update -qq", "apt-get install -y -qq binutils"]
     assert "binutils" in done.stderr
+
+
+def test_without_redis_server_it_installs_debians_for_the_redis_tests(tmp_path: Path) -> None:
+    bin_dir = machine(tmp_path, uid=0, redis=False)
+    (bin_dir / "chromium").write_text(f"#!{BASH}\n")
+    (bin_dir / "chromium").chmod(0o755)
+    done, calls = run(bin_dir)
+    assert done.returncode == 0, done.stderr
+    assert calls[:3] == ["id -u", "apt-get update -qq", "apt-get install -y -qq redis-server"]
+    assert "redis-server" in done.stderr and "python3 -m ruff check ." in calls

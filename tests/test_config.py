@@ -25,6 +25,8 @@ def test_precedence() -> None:
         ("HUB_ACTIVITY_TIMEOUT", "0"),
         ("HUB_SHUTDOWN_GRACE", "-0.5"),
         ("HUB_HISTORY_MAX_EVENTS", "-1"),
+        ("HUB_REDIS_URL", "localhost:6379"),
+        ("HUB_REDIS_URL", "http://localhost:6379/0"),
     ],
 )
 def test_bad_environment_values_say_which(name: str, raw: str) -> None:
@@ -38,3 +40,9 @@ def test_values_given_in_code_are_checked_too() -> None:
     with pytest.raises(ValueError, match="pong_timeout: 0 is too small"):
         Settings(pong_timeout=0)
     assert Settings(port=0, reload_interval=0).port == 0, "0: a free port; no polling"
+
+
+def test_redis_urls_of_redis_py_are_taken() -> None:
+    for url in ("redis://127.0.0.1:6379/0", "rediss://cache:6380", "unix:///run/redis.sock"):
+        assert Settings.from_sources(environ={"HUB_REDIS_URL": url}).redis_url == url
+    assert Settings().redis_url == "", "no Redis unless asked"

@@ -56,6 +56,12 @@ def add_serve(commands: Any) -> None:
         help="allow plain HTTP on an address beyond this machine (a proxy in front terminates"
         " TLS; $HUB_INSECURE_HTTP)",
     )
+    serve.add_argument(
+        "--redis",
+        metavar="URL",
+        help="act as one hub with every process on this Redis (redis://HOST:PORT/DB, rediss://"
+        " or unix://): apps, keys, origins and settings are hub-wide ($HUB_REDIS_URL)",
+    )
     serve.set_defaults(run=_serve)
 
 
@@ -70,6 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
             "tls_cert": args.tls_cert,
             "tls_key": args.tls_key,
             "insecure_http": args.insecure_http or None,
+            "redis_url": args.redis,
         }
     )
     if problem := _plain_http_problem(settings):

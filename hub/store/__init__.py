@@ -20,6 +20,7 @@ from hub.store.accounts import AccountsStore
 from hub.store.errors import StoreError
 from hub.store.history import WAL_SIZE_LIMIT, HistoryStore
 from hub.store.migrations import SCHEMA_VERSION, migrate
+from hub.store.synced import SyncedAppsStore
 from hub.store.webhooks import WebhooksStore
 
 __all__ = [
@@ -42,7 +43,7 @@ logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 SYNCHRONOUS_MODES = ("normal", "full")
 
 
-class Store(AccountsStore, HistoryStore, WebhooksStore):
+class Store(AccountsStore, HistoryStore, WebhooksStore, SyncedAppsStore):
     def __init__(self, db: aiosqlite.Connection, path: str, synchronous: str = "normal") -> None:
         self._db = db
         self.path = path
