@@ -13,9 +13,10 @@ the file (then the registry reloads, which closes what a local change would clos
 local app whose content differs from its mark (an edit here, also one made while Redis was
 away), or that Redis lacks or holds older (Redis restarted empty), is published. A record
 learnt from Redis matches its mark, so it is never published back. Two edits at once: the one
-with the higher version wins on every process. The step runs at start, on every reconnect, on
-each notice, after each local change, and when the version counter moved (checked every few
-seconds, for notices lost while disconnected).
+published first wins on every process (a sync learns before it publishes, so the other
+process takes that record over its own unpublished edit). The step runs at start, on every
+reconnect, on each notice, after each local change, and when the version counter moved
+(checked every few seconds, for notices lost while disconnected).
 """
 
 import asyncio
