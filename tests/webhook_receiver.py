@@ -100,13 +100,9 @@ WebhookReceiver = Receiver
 
 @pytest.fixture
 def webhook_receiver(io_loop: Any, hub_server: RunningHub) -> Iterator[Receiver]:
-    receiver = io_loop.run_sync(lambda: _started(Receiver()), timeout=WAIT)
+    receiver = Receiver().start()
     yield receiver
     io_loop.run_sync(receiver.stop, timeout=WAIT)
-
-
-async def _started(receiver: Receiver) -> Receiver:
-    return receiver.start()
 
 
 def validated(receiver: Receiver, key: str, secret: str) -> list[dict[str, Any]]:

@@ -7,13 +7,13 @@ docs/screenshots/NAME.png for the README.
 Test modules import the `browser` fixture from here: a second conftest.py would clash with
 tests/conftest.py (both would be the module `conftest`)."""
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from required import missing
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "docs" / "screenshots"
@@ -31,17 +31,10 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def _missing(message: str) -> None:
-    """Fails under CI (`bin/test` sets HUB_REQUIRE_BROWSER; CI runners set CI), skips elsewhere."""
-    if os.environ.get("HUB_REQUIRE_BROWSER") or os.environ.get("CI"):
-        pytest.fail(f"{message}; bin/test installs it")
-    pytest.skip(message)
-
-
 def _chromium() -> str:
     path = shutil.which("chromium")
     if path is None:
-        _missing("Debian's chromium is not installed (apt-get install chromium)")
+        missing("Debian's chromium is not installed (apt-get install chromium)")
     assert path is not None
     return path
 
@@ -51,7 +44,7 @@ def browser(io_loop: Any) -> Iterator[Any]:
     try:
         from playwright.async_api import async_playwright
     except ImportError:
-        _missing("playwright is not installed (pip install -e '.[test]')")
+        missing("playwright is not installed (pip install -e '.[test]')")
     executable = _chromium()
     driver = io_loop.run_sync(lambda: async_playwright().start(), timeout=30)
     try:

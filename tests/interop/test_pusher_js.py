@@ -78,7 +78,8 @@ class JsClient:
     script = CLIENT_JS  # the node driver this class talks to
 
     @classmethod
-    async def start(cls, node: str, name: str) -> Self:
+    async def start(cls, node: str, name: str, env: dict[str, str] | None = None) -> Self:
+        """The driver under `node`, with `env` (None: this process's environment)."""
         process = await asyncio.create_subprocess_exec(
             node,
             str(cls.script),
@@ -86,6 +87,7 @@ class JsClient:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            env=env,
         )
         return cls(name, process)
 

@@ -50,16 +50,8 @@ async def test_pusher_js_over_wss_gets_an_event_triggered_over_https(tmp_path: P
         listening = re.search(r"listening on https://127\.0\.0\.1:(\d+)", line.decode())
         assert listening, line
         port = int(listening[1])
-        process = await asyncio.create_subprocess_exec(
-            node,
-            str(JsClient.script),
-            cwd=HERE,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "NODE_EXTRA_CA_CERTS": str(pair.cert)},
-        )
-        client = JsClient("ann", process)
+        trusting = {**os.environ, "NODE_EXTRA_CA_CERTS": str(pair.cert)}
+        client = await JsClient.start(node, "ann", trusting)
         options = {
             "wsHost": "127.0.0.1",
             "wsPort": port,

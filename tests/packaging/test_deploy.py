@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from required import missing
 from tlscerts import make_pair
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -26,13 +27,6 @@ HARDENING = [
     "Restart=on-failure",
     "ExecReload=/bin/kill -HUP $MAINPID",
 ]
-
-
-def missing(tool: str) -> None:
-    """Fails under CI (bin/test sets HUB_REQUIRE_BROWSER; CI runners set CI), skips elsewhere."""
-    if os.environ.get("HUB_REQUIRE_BROWSER") or os.environ.get("CI"):
-        pytest.fail(f"{tool} is not installed: bin/test installs it with apt-get")
-    pytest.skip(f"{tool} is not installed here")
 
 
 def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
@@ -59,7 +53,7 @@ def test_the_nginx_site_is_valid(tmp_path: Path) -> None:
         (p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None
     )
     if nginx is None:
-        missing("nginx (Debian's nginx-light)")
+        missing("nginx is not installed (apt-get install nginx-light)")
     # The site with a certificate made for the test, inside the smallest main configuration.
     pair = make_pair(tmp_path, "nginx")
     cert, key = pair.cert, pair.key
@@ -84,7 +78,7 @@ def test_the_nginx_site_is_valid(tmp_path: Path) -> None:
 def test_the_caddyfile_is_valid(tmp_path: Path) -> None:
     caddy = shutil.which("caddy")
     if caddy is None:
-        missing("caddy")
+        missing("caddy is not installed (apt-get install caddy)")
     done = subprocess.run(
         [caddy, "validate", "--adapter", "caddyfile", "--config", str(DEPLOY / "Caddyfile")],
         capture_output=True,
