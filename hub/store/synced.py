@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from hub.models import App
+from hub.store.transaction import run_in_transaction
 
 MARK_PREFIX = "redis-app:"
 
@@ -38,15 +39,13 @@ class SyncedAppsStore:
         return marks
 
     async def set_sync_mark(self, app_id: str, mark: SyncMark) -> None:
-        conn = self._db._conn  # type: ignore[attr-defined]
-        await self._db._execute(_put_mark, conn, app_id, mark)  # type: ignore[attr-defined]
+        await run_in_transaction(self._db, _set_mark, app_id, mark)
 
     async def put_synced_app(self, app_id: str, app: App | None, mark: SyncMark) -> None:
         """Makes the local app `app_id` what the hub says (None: deleted), keeping its local
         owner (accounts are per machine), with its mark, in one transaction on aiosqlite's
         thread. A key that belongs to another local app is left to that app."""
-        conn = self._db._conn  # type: ignore[attr-defined]
-        await self._db._execute(_put_app, conn, app_id, app, mark)  # type: ignore[attr-defined]
+        await run_in_transaction(self._db, _put_app, app_id, app, mark)
 
 
 def _set_mark(conn: sqlite3.Connection, app_id: str, mark: SyncMark) -> None:
@@ -57,46 +56,35 @@ def _set_mark(conn: sqlite3.Connection, app_id: str, mark: SyncMark) -> None:
     )
 
 
-def _put_mark(conn: sqlite3.Connection, app_id: str, mark: SyncMark) -> None:
-    _set_mark(conn, app_id, mark)
-    conn.commit()
-
-
 def _put_app(conn: sqlite3.Connection, app_id: str, app: App | None, mark: SyncMark) -> None:
-    try:
-        if app is None:
-            conn.execute("DELETE FROM apps WHERE id = ?", (app_id,))
-        else:
-            conn.execute(
-                "INSERT INTO apps (id, name, active, settings, created_at) VALUES (?,?,?,?,?)"
-                " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
-                " active = excluded.active, settings = excluded.settings,"
-                " created_at = excluded.created_at",
-                (app.id, app.name, int(app.active), app.settings.to_json(), app.created_at),
-            )
-            keys = [pair.key for pair in app.keys]
-            conn.execute(
-                f"DELETE FROM app_keys WHERE app_id = ? AND key NOT IN ({_marks(keys)})",
-                (app.id, *keys),
-            )
-            conn.executemany(
-                "INSERT OR IGNORE INTO app_keys (key, app_id, secret, created_at) VALUES (?,?,?,?)",
-                [(pair.key, app.id, pair.secret, pair.created_at) for pair in app.keys],
-            )
-            conn.execute(
-                f"DELETE FROM app_origins WHERE app_id = ? AND pattern NOT IN"
-                f" ({_marks(app.origins)})",
-                (app.id, *app.origins),
-            )
-            conn.executemany(
-                "INSERT OR IGNORE INTO app_origins (app_id, pattern) VALUES (?,?)",
-                [(app.id, pattern) for pattern in app.origins],
-            )
-        _set_mark(conn, app_id, mark)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
+    if app is None:
+        conn.execute("DELETE FROM apps WHERE id = ?", (app_id,))
+    else:
+        conn.execute(
+            "INSERT INTO apps (id, name, active, settings, created_at) VALUES (?,?,?,?,?)"
+            " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+            " active = excluded.active, settings = excluded.settings,"
+            " created_at = excluded.created_at",
+            (app.id, app.name, int(app.active), app.settings.to_json(), app.created_at),
+        )
+        keys = [pair.key for pair in app.keys]
+        conn.execute(
+            f"DELETE FROM app_keys WHERE app_id = ? AND key NOT IN ({_marks(keys)})",
+            (app.id, *keys),
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO app_keys (key, app_id, secret, created_at) VALUES (?,?,?,?)",
+            [(pair.key, app.id, pair.secret, pair.created_at) for pair in app.keys],
+        )
+        conn.execute(
+            f"DELETE FROM app_origins WHERE app_id = ? AND pattern NOT IN ({_marks(app.origins)})",
+            (app.id, *app.origins),
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO app_origins (app_id, pattern) VALUES (?,?)",
+            [(app.id, pattern) for pattern in app.origins],
+        )
+    _set_mark(conn, app_id, mark)
 
 
 def _marks(values: tuple[str, ...] | list[str]) -> str:

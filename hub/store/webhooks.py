@@ -7,7 +7,6 @@ in the transaction that stores the deliveries that tell it; `owe_vacated` turns 
 hub left there into the vacated / removed deliveries it owes.
 """
 
-import contextlib
 import json
 import sqlite3
 import time
@@ -15,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
+
+from hub.store.transaction import run_in_transaction
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 
@@ -112,14 +113,14 @@ class WebhooksStore:
     async def enqueue_deliveries(self, batches: list[tuple[int, list[dict[str, Any]]]]) -> None:
         """Stores (webhook id, events) rows, due now, and what they tell each target is live
         (webhook_live), in one transaction. A target removed meanwhile drops its rows."""
-        await self._db._execute(_in_transaction, self._db._conn, _enqueue, batches)
+        await run_in_transaction(self._db, _enqueue, batches)
 
     async def owe_vacated(self, max_batch: int) -> int:
         """Stores a member_removed for every member and a channel_vacated for every channel
         that a target was told is live and not told gone since (a killed hub's), members
         before their channel, at most `max_batch` events a delivery, and empties
         webhook_live, in one transaction. Returns how many events were stored."""
-        return await self._db._execute(_in_transaction, self._db._conn, _owe, max_batch)
+        return await run_in_transaction(self._db, _owe, max_batch)
 
     async def pending_deliveries(self, limit: int) -> list[Delivery]:
         """The oldest pending rows, due or not, in the order they were stored."""
@@ -249,22 +250,6 @@ _LIVE_CHANGES = {
     "channel_vacated": (False, None),
     "member_removed": (True, None),
 }
-
-
-def _in_transaction(conn: sqlite3.Connection, work: Any, *args: Any) -> Any:
-    if conn.in_transaction:
-        # Another task is between the statements of its own change: committed as it stands,
-        # as any commit on this shared connection would (see hub/store/history.py).
-        conn.commit()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = work(conn, *args)
-        conn.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
-        raise
-    return result
 
 
 def _enqueue(conn: sqlite3.Connection, batches: list[tuple[int, list[dict[str, Any]]]]) -> None:
