@@ -52,8 +52,8 @@ class AccessLog:
     def write(
         self, status: int, method: str, uri: str, remote_ip: str | None, millis: float
     ) -> None:
-        if status >= 400 or self.everything:
-            log_access(status, method, uri, remote_ip, millis)
+        """The line of an answer `wants` took."""
+        log_access(status, method, uri, remote_ip, millis)
 
 
 def log_access(status: int, method: str, uri: str, remote_ip: str | None, millis: float) -> None:
