@@ -107,10 +107,7 @@ class WebhookEvents:
         self._gather(app_id, {"name": "cache_miss", "channel": channel})
 
     def _count(self, app_id: str, channel: Channel, hooks: tuple[Webhook, ...]) -> None:
-        for hook in hooks:
-            if hook.wants("subscription_count", channel.name):
-                break
-        else:
+        if not any(hook.wants("subscription_count", channel.name) for hook in hooks):
             return
         self._counts[(app_id, channel.name)] = len(channel.subscribers)
         self._soon()
