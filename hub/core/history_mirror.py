@@ -51,6 +51,7 @@ class MirroredHistory(History):
             fresh = True
         else:
             fresh = False
+            self._fill(key, log, settings, kept)
         for seq, name, data, time_ms, user_id in kept.events:
             if seq > log.last_seq:
                 stored = Stored(int(seq), name, data, int(time_ms), user_id)
@@ -60,6 +61,23 @@ class MirroredHistory(History):
         if kept.seq > log.last_seq:  # positions whose events were not kept
             log.last_seq = log.released_seq = log.saved_seq = kept.seq
         return added
+
+    def _fill(
+        self, key: tuple[str, str], log: ChannelLog, settings: AppSettings, kept: Kept
+    ) -> None:
+        """Puts back the events before the first this copy keeps: a log made from a live event
+        (its channel was evicted, or not read yet) starts there."""
+        first = log.first_seq
+        older = [
+            Stored(int(e[0]), e[1], e[2], int(e[3]), e[4]) for e in kept.events if e[0] < first
+        ]
+        depth, _ = log.limits_for(settings, key[1])
+        if not older or not depth:
+            return
+        merged = older + list(log.events)
+        self.kept -= len(log.events)
+        log.events = deque(merged[-depth:], maxlen=depth)
+        self.kept += len(log.events)
 
     def _renew(
         self, key: tuple[str, str], old: ChannelLog | None, epoch: str, seq: int
