@@ -6,13 +6,31 @@ import asyncio
 import logging
 import sqlite3
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from hub.core.apps import LiveApp
-from hub.models import Disconnect
+from hub.core.connection import Connection
+from hub.core.history import History
+from hub.core.revocations import Revocations
+from hub.core.traffic import Traffic
+from hub.models import AppSettings, Disconnect
 
-if TYPE_CHECKING:
-    from hub.core.hub import Hub
+
+class Core(Protocol):
+    """What of the core (hub/core/hub.py) this module uses."""
+
+    connections: dict[str, Connection]
+    activity_timeout: float
+    pong_timeout: float
+    history: History
+    revocations: Revocations
+    traffic: Traffic
+
+    def sweep(self, now: float) -> None: ...
+    def settings_of(self, app_id: str) -> AppSettings | None: ...
+    def token_max_age_of(self, app_id: str) -> int | None: ...
+    def app_connections(self, app_id: str) -> list[Connection]: ...
+
 
 log = logging.getLogger("hub.core")
 
@@ -22,7 +40,7 @@ SWEEP_SLICE = 500
 REVOCATION_PRUNE_INTERVAL = 3600
 
 
-def sweep(hub: "Hub", now: float) -> None:
+def sweep(hub: Core, now: float) -> None:
     """Pings connections silent for activity_timeout; drops those that stay silent, and those
     that did not sign in by their deadline."""
     activity_timeout, pong_timeout = hub.activity_timeout, hub.pong_timeout
@@ -40,7 +58,7 @@ def sweep(hub: "Hub", now: float) -> None:
             conn.peer.ping()
 
 
-async def sweep_forever(hub: "Hub") -> None:
+async def sweep_forever(hub: Core) -> None:
     interval = max(0.05, min(5.0, hub.activity_timeout / 4, hub.pong_timeout / 4))
     next_prune = time.monotonic() + REVOCATION_PRUNE_INTERVAL
     while True:
@@ -57,7 +75,7 @@ async def sweep_forever(hub: "Hub") -> None:
                 log.exception("pruning revocations failed")
 
 
-def app_changed(hub: "Hub", old: LiveApp | None, new: LiveApp | None) -> None:
+def app_changed(hub: Core, old: LiveApp | None, new: LiveApp | None) -> None:
     """Closes the sockets of a deleted or disabled app, and those opened with a revoked key."""
     if old is None:
         return

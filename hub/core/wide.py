@@ -35,19 +35,17 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
 from hub.broker.bus import Bus, BusDown, Kept
 from hub.core.channel_log import channel_limits, new_epoch
 from hub.core.commits import Commit, StoreUnavailable
+from hub.core.connection import Connection
+from hub.core.history_mirror import MirroredHistory
 from hub.core.replay import Replay, ReplayRequest, stored_event
 from hub.models import GENERAL_CHANNEL, App, AppSettings, Disconnect, Event, EventKind
-
-if TYPE_CHECKING:
-    from hub.core.connection import Connection
-    from hub.core.hub import Hub
 
 log = logging.getLogger("hub.wide")
 
@@ -56,6 +54,24 @@ DEAD_AFTER = 10.0  # seconds of silence after which a node is dropped
 READ_TIMEOUT = 2.0  # seconds a resume may wait for Redis before the node's copy answers
 
 Key = tuple[str, str]  # (app id, channel)
+
+
+class Core(Protocol):
+    """What of the core (hub/core/hub.py) this module uses."""
+
+    connections: dict[str, Connection]
+    history: MirroredHistory
+
+    def settings_of(self, app_id: str) -> AppSettings | None: ...
+    def deliver(self, app_id: str, event: Event) -> None: ...
+    def local_state(self) -> tuple[dict[str, int], dict[Key, int], dict]: ...
+    def local_members(self, app_id: str, name: str) -> dict[str, Any]: ...
+    def member_event(
+        self, app_id: str, name: str, user_id: str, info: Any, added: bool
+    ) -> None: ...
+    def terminated_elsewhere(self, app_id: str, what: str, value: str) -> None: ...
+    def disconnect_all(self, reason: Disconnect) -> None: ...
+    def hold(self, conn: Connection, name: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -70,7 +86,7 @@ class Node:
 
 
 class HubWide:
-    def __init__(self, hub: "Hub", url: str, namespace: str) -> None:
+    def __init__(self, hub: Core, url: str, namespace: str) -> None:
         self.hub = hub
         self.node = f"{socket.gethostname()}/{os.getpid()}/{os.urandom(3).hex()}"
         self.bus = Bus(url, namespace, self.node, self)
@@ -176,7 +192,7 @@ class HubWide:
     # -- resume -----------------------------------------------------------------------------
 
     def replay_later(
-        self, app: App, name: str, request: ReplayRequest, conn: "Connection"
+        self, app: App, name: str, request: ReplayRequest, conn: Connection
     ) -> "asyncio.Future[Replay]":
         """A resume this node's copy cannot answer yet (it has not heard of the position
         asked for): the subscriber's live events are held while Redis is read, then the
