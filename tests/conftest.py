@@ -19,7 +19,7 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 from hub.pytest_plugin import RunningHub
 
 # Fixtures shared by test modules in several folders (the admin API's `world`).
-pytest_plugins = ["admin_world"]
+pytest_plugins = ["admin_world", "clusterhubs"]
 
 WAIT = 5.0  # seconds any single wait in a test may take
 

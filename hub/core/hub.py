@@ -106,7 +106,12 @@ class Hub(Reads, Identity):
                 await self.commits.write_now()  # before anything is served: raises if it fails
         await store.mark_running()
         self.commits.start()
-        await self.webhooks.owe_vacated()  # a killed last run's, before this run says anything
+        if self.wide is None:
+            # A killed last run's, before this run says anything. On Redis the others drop a
+            # killed process's channels and members (hub/core/nodes.py): a start owes nothing.
+            await self.webhooks.owe_vacated()
+        else:
+            self.webhooks.sender = self.wide.node  # processes may share the file's outbox
         self.webhooks.start()
         if self.wide is not None:
             await self.wide.start()
@@ -212,7 +217,7 @@ class Hub(Reads, Identity):
             wide.subscribed(conn.app_id, name, 1)
             if member is not None and channel.is_presence:
                 wide.joined(conn.app_id, name, conn.socket_id, member.user_id, member.info)
-        if fresh and name != GENERAL_CHANNEL:
+        if fresh and name != GENERAL_CHANNEL and wide is None:  # else hub-wide: nodes.py
             self.webhooks.joined(conn.app_id, channel, added)
         if name != GENERAL_CHANNEL:
             self.monitor.report(conn.app_id, "subscribed", socket_id=conn.socket_id, channel=name)
@@ -275,7 +280,7 @@ class Hub(Reads, Identity):
                 wide.left(conn.app_id, name, conn.socket_id)
             if removed is not None and removed in wide.members(conn.app_id, name):
                 removed = None  # still a member through another process
-        if channel is not None and name != GENERAL_CHANNEL:
+        if channel is not None and name != GENERAL_CHANNEL and wide is None:
             self.webhooks.left(conn.app_id, channel, removed)
         if name != GENERAL_CHANNEL:
             self.monitor.report(conn.app_id, "unsubscribed", socket_id=conn.socket_id, channel=name)

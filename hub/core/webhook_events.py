@@ -29,6 +29,7 @@ from typing import Any
 
 from hub.core.apps import AppRegistry
 from hub.core.channels import Channel, Member
+from hub.models import ChannelKind, channel_kind
 from hub.store.webhooks import Webhook
 
 log = logging.getLogger("hub.webhooks")
@@ -66,28 +67,40 @@ class WebhookEvents:
     def joined(self, app_id: str, channel: Channel, added: Member | None) -> None:
         """A connection subscribed to `channel` (not one it had): the first makes it
         occupied; `added` is a presence member new to it."""
-        hooks = self.apps.webhooks(app_id)
-        if not hooks:
-            return
-        if len(channel.subscribers) == 1:
-            self._came(app_id, "channel_occupied", channel.name)
+        count = len(channel.subscribers)
+        self.changed(app_id, channel.name, count - 1, count)
         if added is not None:
-            self._came(app_id, "member_added", channel.name, added.user_id)
-        if not channel.is_presence:
-            self._count(app_id, channel, hooks)
+            self.member(app_id, channel.name, added.user_id, True)
 
     def left(self, app_id: str, channel: Channel, removed: str | None) -> None:
         """A connection left `channel`: vacated with the last; `removed` is a member whose
         last connection it was."""
-        hooks = self.apps.webhooks(app_id)
-        if not hooks:
-            return
         if removed is not None:
-            self._went(app_id, "member_removed", channel.name, removed)
-        if not channel.subscribers:
-            self._went(app_id, "channel_vacated", channel.name)
-        if not channel.is_presence:
-            self._count(app_id, channel, hooks)
+            self.member(app_id, channel.name, removed, False)
+        count = len(channel.subscribers)
+        self.changed(app_id, channel.name, count + 1, count)
+
+    def changed(self, app_id: str, channel: str, before: int, after: int) -> None:
+        """The channel's subscriptions went from `before` to `after` (on a hub of several
+        processes, hub-wide: hub/core/wide.py calls this on one of them)."""
+        hooks = self.apps.webhooks(app_id)
+        if not hooks or before == after:
+            return
+        if before == 0:
+            self._came(app_id, "channel_occupied", channel)
+        elif after == 0:
+            self._went(app_id, "channel_vacated", channel)
+        if channel_kind(channel) is not ChannelKind.PRESENCE:
+            self._count(app_id, channel, after, hooks)
+
+    def member(self, app_id: str, channel: str, user_id: str, added: bool) -> None:
+        """A presence member came (its first connection) or went (its last)."""
+        if not self.apps.webhooks(app_id):
+            return
+        if added:
+            self._came(app_id, "member_added", channel, user_id)
+        else:
+            self._went(app_id, "member_removed", channel, user_id)
 
     def client_event(
         self, app_id: str, channel: str, name: str, data: Any, socket_id: str, user_id: str | None
@@ -106,10 +119,10 @@ class WebhookEvents:
             return
         self._gather(app_id, {"name": "cache_miss", "channel": channel})
 
-    def _count(self, app_id: str, channel: Channel, hooks: tuple[Webhook, ...]) -> None:
-        if not any(hook.wants("subscription_count", channel.name) for hook in hooks):
+    def _count(self, app_id: str, channel: str, count: int, hooks: tuple[Webhook, ...]) -> None:
+        if not any(hook.wants("subscription_count", channel) for hook in hooks):
             return
-        self._counts[(app_id, channel.name)] = len(channel.subscribers)
+        self._counts[(app_id, channel)] = count
         self._soon()
 
     def _came(self, app_id: str, kind: str, channel: str, user_id: str | None = None) -> None:

@@ -40,6 +40,10 @@ log = logging.getLogger("hub.webhooks")
 MAX_BACKOFF = 60.0  # seconds between two attempts at most
 _FETCH = 1000  # outbox rows the worker reads at a time
 PRUNE_INTERVAL = 3600.0  # seconds between two prunings of the delivery log at least
+# Processes sharing one file (a hub on Redis) take turns at sending its outbox: the holder
+# renews its turn on each round (at least every SHARED_POLL), a killed one's lapses.
+SENDER_LEASE = 10.0
+SHARED_POLL = 1.0
 # Cloud metadata services answer on these addresses: a webhook aimed there by a developer would
 # make the hub fetch the machine's credentials for them. Only an admin may allow it.
 METADATA_NETWORKS = (
@@ -87,6 +91,9 @@ class Webhooks(WebhookEvents):
     def __init__(self, apps: AppRegistry, options: WebhookOptions | None = None) -> None:
         super().__init__(apps, options)
         self.sent = self.retried = self.failed = self.queued = 0
+        # Set when other processes may share the file (hub/core/wide.py): this process's
+        # name in the turn it takes at sending the outbox (store.sender_turn).
+        self.sender: str | None = None
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task] = {}
         self._settled = 0  # attempts finished (their rows written) since the start
@@ -129,13 +136,19 @@ class Webhooks(WebhookEvents):
             wait: float | None = 1.0
             settled = self._settled
             try:
-                await self._prune_if_due()
-                pending = await self.apps.store.pending_deliveries(_FETCH)
-                if self._settled != settled:
-                    # An attempt ended during the read, which may show its row as it was
-                    # before: started from it, the row would be sent twice. Read again.
-                    continue
-                wait = self._start_due(pending)
+                shared = self.sender is not None
+                if shared and not await self._my_turn():
+                    wait = SHARED_POLL  # another process sends; it may be killed meanwhile
+                else:
+                    await self._prune_if_due()
+                    pending = await self.apps.store.pending_deliveries(_FETCH)
+                    if self._settled != settled:
+                        # An attempt ended during the read, which may show its row as it was
+                        # before: started from it, the row would be sent twice. Read again.
+                        continue
+                    wait = self._start_due(pending)
+                    if wait is None and shared:
+                        wait = SHARED_POLL  # the other processes store rows too
             except sqlite3.Error:
                 log.exception("reading the webhook outbox failed")
             if wait is None:
@@ -148,6 +161,11 @@ class Webhooks(WebhookEvents):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.01, wait)):
                     await self._wake.wait()
+
+    async def _my_turn(self) -> bool:
+        assert self.sender is not None
+        now_ms = int(time.time() * 1000)
+        return await self.apps.store.sender_turn(self.sender, now_ms, int(SENDER_LEASE * 1000))
 
     async def _prune_if_due(self) -> None:
         # Checked on each round, run rarely: a DELETE over the status index, once an hour.

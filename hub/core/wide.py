@@ -3,11 +3,10 @@ the Redis bus (hub/broker/bus.py).
 
 Each node tells the bus what changes on it — a connection opened or closed (`k`), a channel's
 subscribers (`c`), a presence socket joining or leaving (`j`, `l`) — and every node keeps, for
-every other node, what that node said: so counts, member lists and the channel list are this
-node's own (exact, read from the core) plus the others' (as of their last message). Presence
-events follow the same rule on every node: a member is added to this node's subscribers when
-it appears in the hub-wide list and removed when its last socket anywhere goes, each node
-deciding for its own subscribers in bus order.
+every other node, what that node said (hub/core/nodes.py): so counts, member lists and the
+channel list are this node's own (exact, read from the core) plus the others' (as of their
+last message), presence events are decided by each node for its own subscribers in bus order,
+and webhooks by the one node that owns the channel.
 
 A node's state is trusted once its *snapshot* (`snap`: everything it holds) has been heard:
 a node says hello (`hello`) when its session begins, every node answers with its snapshot,
@@ -33,8 +32,6 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from redis.exceptions import RedisError
@@ -44,6 +41,8 @@ from hub.core.channel_log import channel_limits, new_epoch
 from hub.core.commits import Commit, StoreUnavailable
 from hub.core.connection import Connection
 from hub.core.history_mirror import MirroredHistory
+from hub.core.nodes import Core as NodesCore
+from hub.core.nodes import Node, Nodes
 from hub.core.replay import Replay, ReplayRequest, stored_event
 from hub.models import GENERAL_CHANNEL, App, AppSettings, Disconnect, Event, EventKind
 
@@ -56,7 +55,7 @@ READ_TIMEOUT = 2.0  # seconds a resume may wait for Redis before the node's copy
 Key = tuple[str, str]  # (app id, channel)
 
 
-class Core(Protocol):
+class Core(NodesCore, Protocol):
     """What of the core (hub/core/hub.py) this module uses."""
 
     connections: dict[str, Connection]
@@ -74,23 +73,12 @@ class Core(Protocol):
     def hold(self, conn: Connection, name: str) -> None: ...
 
 
-@dataclass(slots=True)
-class Node:
-    """What one other node said it holds."""
-
-    seen: float
-    known: bool = False  # its snapshot was heard
-    subs: dict[Key, int] = field(default_factory=dict)
-    members: dict[Key, dict[str, tuple[str, Any]]] = field(default_factory=dict)  # socket ->
-    conns: dict[str, int] = field(default_factory=dict)
-
-
 class HubWide:
     def __init__(self, hub: Core, url: str, namespace: str) -> None:
         self.hub = hub
         self.node = f"{socket.gethostname()}/{os.getpid()}/{os.urandom(3).hex()}"
         self.bus = Bus(url, namespace, self.node, self)
-        self.nodes: dict[str, Node] = {}
+        self.view = Nodes(self.node, hub)
         self._beater: asyncio.Task | None = None
         self._asked: set[str] = set()  # nodes asked for their snapshot this session
 
@@ -157,34 +145,22 @@ class HubWide:
 
     # -- hub-wide reads (the others' part; the core adds its own) ----------------------------
 
-    def _known(self) -> Iterator[Node]:
-        return (node for node in self.nodes.values() if node.known)
-
     def subscriber_count(self, app_id: str, channel: str) -> int:
-        return sum(node.subs.get((app_id, channel), 0) for node in self._known())
+        return self.view.subscriber_count(app_id, channel)
 
     def connection_count(self, app_id: str) -> int:
-        return sum(node.conns.get(app_id, 0) for node in self._known())
+        return self.view.connection_count(app_id)
 
     def channel_names(self, app_id: str) -> set[str]:
-        return {
-            channel
-            for node in self._known()
-            for (app, channel), count in node.subs.items()
-            if app == app_id and count > 0
-        }
+        return self.view.channel_names(app_id)
 
     def members(self, app_id: str, channel: str) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for node in self._known():
-            for user_id, info in node.members.get((app_id, channel), {}).values():
-                found.setdefault(user_id, info)
-        return found
+        return self.view.members(app_id, channel)
 
     def live_nodes(self) -> dict[str, int]:
         """Every node this one knows, itself included, with its connections."""
         counts = {self.node: len(self.hub.connections)}
-        for node_id, node in self.nodes.items():
+        for node_id, node in self.view.others.items():
             if node.known:
                 counts[node_id] = sum(node.conns.values())
         return counts
@@ -223,7 +199,7 @@ class HubWide:
 
     def began(self) -> None:
         now = time.monotonic()
-        for node in self.nodes.values():
+        for node in self.view.others.values():
             node.seen = now  # nobody could be heard meanwhile
         self._asked.clear()
         self.bus.send(["hello", None])
@@ -244,7 +220,12 @@ class HubWide:
         if kind == "e":
             self._event(item)
             return
-        if sender == self.node:
+        view, now = self.view, time.monotonic()
+        if sender == self.node:  # this node's words, back in the bus's order
+            if kind == "snap":
+                view.replace(sender, item[1], now)
+            elif kind in ("k", "c", "j", "l"):
+                view.apply(view.echo, item)
             return
         if kind == "t":
             self.hub.terminated_elsewhere(item[1], item[2], item[3])
@@ -253,45 +234,22 @@ class HubWide:
             if item[1] is None or item[1] == self.node:
                 self.bus.send(["snap", self._snapshot()])
             return
-        node = self.nodes.get(sender)
+        node = view.others.get(sender)
         if kind == "bye":
             if node is not None:
-                self._replace(sender, None)
+                view.replace(sender, None, now)
             return
         if node is None:
-            node = self.nodes[sender] = Node(time.monotonic())
-        node.seen = time.monotonic()
+            node = view.others[sender] = Node(now)
+        node.seen = now
         if kind == "snap":
-            self._replace(sender, item[1])
-            return
-        if not node.known:
+            view.replace(sender, item[1], now)
+        elif not node.known:
             if sender not in self._asked:
                 self._asked.add(sender)
                 self.bus.send(["hello", sender])
-            return
-        if kind == "k":
-            node.conns[item[1]] = node.conns.get(item[1], 0) + int(item[2])
-        elif kind == "c":
-            key = (item[1], item[2])
-            count = node.subs.get(key, 0) + int(item[3])
-            if count > 0:
-                node.subs[key] = count
-            else:
-                node.subs.pop(key, None)
-        elif kind == "j":
-            key = (item[1], item[2])
-            before = self._hubwide_users(key)
-            node.members.setdefault(key, {})[item[3]] = (str(item[4]), item[5])
-            self._announce(key, before)
-        elif kind == "l":
-            key = (item[1], item[2])
-            before = self._hubwide_users(key)
-            sockets = node.members.get(key)
-            if sockets is not None:
-                sockets.pop(item[3], None)
-                if not sockets:
-                    del node.members[key]
-            self._announce(key, before)
+        elif kind in ("k", "c", "j", "l"):
+            view.apply(node, item)
 
     def _event(self, item: list[Any]) -> None:
         app_id, channel, name, data, exclude, user_id, kind, seq, epoch, time_ms = item[1:11]
@@ -317,39 +275,6 @@ class HubWide:
             ],
         }
 
-    def _replace(self, node_id: str, snapshot: dict[str, Any] | None) -> None:
-        """Takes a node's snapshot (None: the node is gone), announcing the members that
-        came or went with it."""
-        old = self.nodes.get(node_id)
-        keys = set(old.members) if old is not None and old.known else set()
-        new = Node(time.monotonic(), known=True) if snapshot is not None else None
-        if new is not None and snapshot is not None:
-            new.conns = {str(app): int(count) for app, count in snapshot["k"].items()}
-            new.subs = {(app, channel): int(count) for app, channel, count in snapshot["c"]}
-            for app, channel, socket_id, user_id, info in snapshot["p"]:
-                new.members.setdefault((app, channel), {})[socket_id] = (str(user_id), info)
-            keys |= set(new.members)
-        before = {key: self._hubwide_users(key) for key in keys}
-        if new is None:
-            self.nodes.pop(node_id, None)
-        else:
-            self.nodes[node_id] = new
-        for key in keys:
-            self._announce(key, before[key])
-
-    def _hubwide_users(self, key: Key) -> dict[str, Any]:
-        users = self.members(*key)
-        users.update(self.hub.local_members(*key))
-        return users
-
-    def _announce(self, key: Key, before: dict[str, Any]) -> None:
-        after = self._hubwide_users(key)
-        app_id, channel = key
-        for user_id in before.keys() - after.keys():
-            self.hub.member_event(app_id, channel, user_id, None, added=False)
-        for user_id in after.keys() - before.keys():
-            self.hub.member_event(app_id, channel, user_id, after[user_id], added=True)
-
     async def _beat_forever(self) -> None:
         last = time.monotonic()
         while True:
@@ -367,10 +292,10 @@ class HubWide:
             if not self.bus.up:
                 continue
             self.bus.send(["h"])
-            for node_id, node in list(self.nodes.items()):
+            for node_id, node in list(self.view.others.items()):
                 if now - node.seen > DEAD_AFTER:
                     log.warning("hub process %s stopped answering: dropped", node_id)
-                    self._replace(node_id, None)
+                    self.view.replace(node_id, None, now)
 
 
 def _item(app_id: str, event: Event) -> list[Any]:

@@ -18,6 +18,8 @@ import aiosqlite
 from hub.store.transaction import run_in_transaction
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
+# hub_settings' record of which process sends the deliveries of a file several share.
+SENDER = "webhook_sender"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,12 @@ class WebhooksStore:
         before their channel, at most `max_batch` events a delivery, and empties
         webhook_live, in one transaction. Returns how many events were stored."""
         return await run_in_transaction(self._db, _owe, max_batch)
+
+    async def sender_turn(self, sender: str, now_ms: int, lease_ms: int) -> bool:
+        """Whether `sender` sends this file's deliveries now: processes sharing the file take
+        turns by a lease in hub_settings, held until `now_ms + lease_ms` and renewed by its
+        holder; an expired one (its holder was killed) goes to whoever asks next."""
+        return await run_in_transaction(self._db, _take_turn, sender, now_ms, lease_ms)
 
     async def pending_deliveries(self, limit: int) -> list[Delivery]:
         """The oldest pending rows, due or not, in the order they were stored."""
@@ -306,3 +314,17 @@ def _owe(conn: sqlite3.Connection, max_batch: int) -> int:
     )
     conn.execute("DELETE FROM webhook_live")
     return len(rows)
+
+
+def _take_turn(conn: sqlite3.Connection, sender: str, now_ms: int, lease_ms: int) -> bool:
+    row = conn.execute("SELECT value FROM hub_settings WHERE name = ?", (SENDER,)).fetchone()
+    if row is not None:
+        holder, _, until = row[0].rpartition(" ")
+        if holder != sender and until.isdigit() and int(until) > now_ms:
+            return False
+    conn.execute(
+        "INSERT INTO hub_settings (name, value) VALUES (?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        (SENDER, f"{sender} {now_ms + lease_ms}"),
+    )
+    return True

@@ -5,122 +5,18 @@ and connection counts are hub-wide; a node that goes silent is dropped with its 
 resume on the other node from a position it has not heard of yet is read from Redis;
 terminations cross; while Redis is away publishing answers 503, and it works again after."""
 
-import asyncio
-import hashlib
-import hmac
 import json
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pusher
 import pytest
-from conftest import WAIT, WsClient
-from redisserver import RedisServer, redis_server
+from clusterhubs import APP_ID, Cluster, call, join, sign_in, signed
 from waiting import eventually
 
-from hub.config import Settings
 from hub.core import wide
-from hub.models import AppSettings
-from hub.server import HubServer
-
-APP_ID, KEY, SECRET = "4242", "cluster-key", "cluster-secret"
 
 
-class Node:
-    def __init__(self, server: HubServer) -> None:
-        self.server = server
-        self.clients: list[WsClient] = []
-
-    @property
-    def hub(self) -> Any:
-        return self.server.hub
-
-    async def client(self) -> WsClient:
-        client = await WsClient.open(f"{self.server.ws_url}/app/{KEY}?protocol=7")
-        await client.established()
-        self.clients.append(client)
-        return client
-
-    def sdk(self) -> pusher.Pusher:
-        port = self.server.port
-        return pusher.Pusher(APP_ID, KEY, SECRET, host="127.0.0.1", port=port, ssl=False)
-
-
-class World:
-    def __init__(self, redis: RedisServer, folder: Path) -> None:
-        self.redis, self.folder = redis, folder
-        self.namespace = "t" + uuid.uuid4().hex[:10]
-        self.nodes: list[Node] = []
-
-    async def node(self, name: str) -> Node:
-        settings = Settings(
-            port=0,
-            host="127.0.0.1",
-            db_path=str(self.folder / f"{name}.db"),
-            redis_url=self.redis.url,
-            redis_namespace=self.namespace,
-            reload_interval=0.2,
-            shutdown_grace=0.5,
-        )
-        node = Node(await HubServer(settings).start())
-        self.nodes.append(node)
-        return node
-
-    async def two(self) -> tuple[Node, Node]:
-        a, b = await self.node("a"), await self.node("b")
-        assert a.server.store is not None and a.server.apps is not None
-        await a.server.store.create_app(
-            "cluster", app_id=APP_ID, key=KEY, secret=SECRET, settings=SETTINGS
-        )
-        await a.server.apps.reload()
-        await eventually(lambda: b.server.apps.cached(APP_ID) is not None)
-        await eventually(lambda: len(a.hub.wide.live_nodes()) == len(b.hub.wide.live_nodes()) == 2)
-        return a, b
-
-    async def close(self) -> None:
-        for node in self.nodes:
-            for client in node.clients:
-                client.close()
-            await node.server.stop()
-
-
-SETTINGS = AppSettings(client_events=True, history_depth=1000, history_age=600)
-
-
-@pytest.fixture
-def world(tmp_path: Path, io_loop: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    monkeypatch.setattr(wide, "BEAT", 0.1)
-    monkeypatch.setattr(wide, "DEAD_AFTER", 1.5)
-    server = redis_server(tmp_path / "redis")
-    made = World(server, tmp_path)
-    try:
-        yield made
-    finally:
-        io_loop.run_sync(made.close, timeout=3 * WAIT)
-        server.stop()
-
-
-def signed(client: WsClient, channel: str, data: str = "") -> str:
-    text = f"{client.socket_id}:{channel}" + (f":{data}" if data else "")
-    return KEY + ":" + hmac.new(SECRET.encode(), text.encode(), hashlib.sha256).hexdigest()
-
-
-async def join(client: WsClient, channel: str, user_id: str) -> dict[str, Any]:
-    data = json.dumps({"user_id": user_id, "user_info": {"name": user_id}})
-    auth = signed(client, channel, data)
-    answer = await client.subscribe(channel, auth=auth, channel_data=data)
-    assert answer["event"] == "pusher_internal:subscription_succeeded", answer
-    return json.loads(answer["data"])["presence"]
-
-
-async def call(function: Any, *args: Any) -> Any:
-    return await asyncio.wait_for(asyncio.to_thread(function, *args), WAIT)
-
-
-async def test_events_cross_in_one_sequence(world: World) -> None:
-    a, b = await world.two()
+async def test_events_cross_in_one_sequence(cluster: Cluster) -> None:
+    a, b = await cluster.two()
     on_a, on_b = await a.client(), await b.client()
     for client in (on_a, on_b):
         await client.subscribe("news")
@@ -141,8 +37,8 @@ async def test_events_cross_in_one_sequence(world: World) -> None:
     await on_a.nothing(0.3)  # not echoed to its sender
 
 
-async def test_presence_and_queries_are_hub_wide(world: World) -> None:
-    a, b = await world.two()
+async def test_presence_and_queries_are_hub_wide(cluster: Cluster) -> None:
+    a, b = await cluster.two()
     ann_a, bob_b, ann_b = await a.client(), await b.client(), await b.client()
     assert (await join(ann_a, "presence-room", "ann"))["count"] == 1
     await eventually(lambda: "ann" in b.hub.members(APP_ID, "presence-room"))
@@ -171,8 +67,8 @@ async def test_presence_and_queries_are_hub_wide(world: World) -> None:
     assert json.loads(removed["data"])["user_id"] == "ann"
 
 
-async def test_a_silent_node_is_dropped_with_its_members(world: World) -> None:
-    a, b = await world.two()
+async def test_a_silent_node_is_dropped_with_its_members(cluster: Cluster) -> None:
+    a, b = await cluster.two()
     watcher, gone = await a.client(), await b.client()
     await join(watcher, "presence-room", "watcher")
     await join(gone, "presence-room", "gone")
@@ -188,8 +84,8 @@ async def test_a_silent_node_is_dropped_with_its_members(world: World) -> None:
     assert list(a.hub.wide.live_nodes()) == [a.server.node]
 
 
-async def test_resume_on_the_other_node(world: World) -> None:
-    a, b = await world.two()
+async def test_resume_on_the_other_node(cluster: Cluster) -> None:
+    a, b = await cluster.two()
     on_a = await a.client()
     await on_a.subscribe("log")
     for i in range(6):
@@ -210,29 +106,24 @@ async def test_resume_on_the_other_node(world: World) -> None:
     await late.nothing(0.3)
 
 
-async def test_terminating_a_user_closes_the_socket_on_the_other_node(world: World) -> None:
-    a, b = await world.two()
+async def test_terminating_a_user_closes_the_socket_on_the_other_node(cluster: Cluster) -> None:
+    a, b = await cluster.two()
     user = await b.client()
-    data = json.dumps({"id": "carol"})
-    auth = KEY + ":" + hmac.new(
-        SECRET.encode(), f"{user.socket_id}::user::{data}".encode(), hashlib.sha256
-    ).hexdigest()
-    await user.send("pusher:signin", {"auth": auth, "user_data": data})
-    await user.expect("pusher:signin_success")
+    await sign_in(user, "carol")
     await call(a.sdk().terminate_user_connections, "carol")
     assert await user.closed(timeout=1.5) == 4009
 
 
-async def test_publishing_while_redis_is_away_is_503_and_works_after(world: World) -> None:
-    a, b = await world.two()
+async def test_publishing_while_redis_is_away_is_503_and_works_after(cluster: Cluster) -> None:
+    a, b = await cluster.two()
     on_b = await b.client()
     await on_b.subscribe("news")
-    world.redis.stop()
+    cluster.redis.stop()
     await eventually(lambda: not a.hub.wide.bus.up)
     with pytest.raises(pusher.errors.PusherError) as refused:
         await call(a.sdk().trigger, "news", "lost", {})
     assert "503" in str(refused.value) or "unavailable" in str(refused.value).lower()
-    world.redis.start()
+    cluster.redis.start()
     await eventually(lambda: a.hub.wide.bus.up and b.hub.wide.bus.up, timeout=10)
     await call(a.sdk().trigger, "news", "after", {})
     assert (await on_b.expect("after"))["event"] == "after"
