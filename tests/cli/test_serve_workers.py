@@ -17,7 +17,9 @@ from types import SimpleNamespace
 import pytest
 from hubprocess import HttpConn, PusherSocket, signed_request
 from redisserver import RedisServer, redis_server
-from test_commands import REPO
+from test_commands import REPO, start_serving
+from test_serve_tls import serve, stop
+from tlscerts import make_pair, served_fingerprint
 from waiting import eventually
 
 from hub.server import DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET
@@ -38,10 +40,11 @@ class Supervisor:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def start(cls, db: Path, redis: RedisServer, *more: str) -> "Supervisor":
+    async def start(cls, db: Path, redis: RedisServer, dev: bool = True) -> "Supervisor":
+        """Started with --dev (or without, on a new database) and ready: its last line shown."""
         process = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "hub", "serve", "--workers", "2", "--redis", redis.url),
-            *("--port", "0", "--db", str(db), "--dev", *more),
+            *("--port", "0", "--db", str(db), *(["--dev"] if dev else [])),
             cwd=db.parent,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -51,7 +54,7 @@ class Supervisor:
         try:
             listening = await hub.shows(r"listening on http://127\.0\.0\.1:(\d+) \(database")
             hub.port = int(listening[1])
-            await hub.shows("Dashboard: ")
+            await hub.shows("Dashboard: " if dev else "Set up the dashboard")
         except BaseException:
             hub.kill()
             raise
@@ -247,3 +250,53 @@ async def test_a_worker_that_cannot_start_ends_the_hub_in_one_line(tmp_path: Pat
         assert "listening on" not in done.stdout
     finally:
         redis.stop()
+
+
+async def test_the_setup_link_the_supervisor_prints_works_on_every_worker(tmp_path: Path) -> None:
+    redis = redis_server(tmp_path / "redis")
+    hub = await Supervisor.start(tmp_path / "hub.db", redis, dev=False)
+    conns: list[HttpConn] = []
+    try:
+        [link] = re.findall(r"one-time link\): http://127\.0\.0\.1:\d+(\S+)", hub.printed)
+        for _ in range(30):
+            conns.append(await HttpConn.open(hub.host, hub.port))
+        held = {pid: connections_held(pid, hub.port) for pid in hub.workers()}
+        assert len(held) == 2 and all(held.values()), f"each worker holds some: {held}"
+        for conn in conns:
+            request = f"GET {link} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+            status, _ = await conn.request(request)
+            assert status == 200, "every worker knows the link's secret"
+    finally:
+        for conn in conns:
+            conn.close()
+        hub.kill()
+        redis.stop()
+
+
+async def test_sighup_gives_every_worker_the_new_certificate(tmp_path: Path) -> None:
+    redis = redis_server(tmp_path / "redis")
+    first, second = make_pair(tmp_path, "first"), make_pair(tmp_path, "second")
+    served = make_pair(tmp_path, "served")  # the files the hub reads: first's, then second's
+    served.cert.write_bytes(first.cert.read_bytes())
+    served.key.write_bytes(first.key.read_bytes())
+    command = serve(tmp_path / "hub.db", served, "--workers", "2", "--redis", redis.url)
+    process, port, printed = await start_serving(*command, cwd=tmp_path)
+    try:
+        assert f"listening on https://127.0.0.1:{port}" in printed, printed
+        served.cert.write_bytes(second.cert.read_bytes())
+        served.key.write_bytes(second.key.read_bytes())
+        process.send_signal(signal.SIGHUP)
+
+        def every_connection_gets_the_new_one() -> bool:
+            # 20 new connections: the kernel spreads them over both workers.
+            got = {served_fingerprint(port) for _ in range(20)}
+            return got == {second.fingerprint}
+
+        await eventually(every_connection_gets_the_new_one, WAIT, 0.1)
+    finally:
+        try:
+            await stop(process)  # exit 0
+        finally:
+            if process.returncode is None:
+                process.kill()
+            redis.stop()
