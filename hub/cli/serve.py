@@ -2,7 +2,8 @@
 --dev, the development app's settings and the dashboard's admin account, with a warning when
 that well-known app answers beyond this machine). An address it cannot listen on ends it with
 one line and status 1; a certificate it cannot serve with, or plain HTTP beyond this machine
-that no flag says is meant, with one line and status 2. SIGHUP reads the certificate again."""
+that no flag says is meant, with one line and status 2. SIGHUP reads the certificate again.
+With --workers N > 1 it supervises N such processes on one port instead (hub/cli/workers.py)."""
 
 import argparse
 import asyncio

@@ -92,6 +92,11 @@ def serving_as_worker(server: HubServer, stopping: asyncio.Event) -> None:
 
 def supervise(settings: Settings) -> int:
     """`hub serve` with settings.workers > 1; the exit status."""
+    if not hasattr(socket, "SO_REUSEPORT"):  # Windows
+        raise CliError(
+            "--workers needs SO_REUSEPORT, which this system lacks: run one process per port"
+            " with --redis instead"
+        )
     loop_name = "asyncio" if loop_factory(settings.event_loop) is None else "uvloop"
     files = raise_open_files_limit(sys.platform)  # the workers inherit it
     if settings.tls:
