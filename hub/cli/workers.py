@@ -265,7 +265,9 @@ class Supervisor:
         except TimeoutError:
             await _end(process, 5.0)
             raise StartFailed(f"it did not serve within {READY_TIMEOUT:.0f} s") from None
-        except StartFailed:  # its output ended: it exited (a zombie ignores the SIGTERM)
+        except StartFailed:  # its output ended: it is exiting
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), 5.0)
             raise StartFailed(_how_it_ended(await _end(process, 5.0))) from None
         # Anything else it prints is passed on, so that its pipe never fills.
         relay = asyncio.create_task(self._relay(worker, process.stdout))
@@ -349,9 +351,8 @@ class Supervisor:
 
     def _forward(self, signum: int) -> None:
         for worker in self.workers:
-            if worker.process is not None and worker.process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    worker.process.send_signal(signum)
+            if worker.process is not None:
+                _signal(worker.process, signum)
 
     async def _stop_all(self) -> bool:
         """SIGTERM to every worker, then waits for them, at most their own bound plus
@@ -364,15 +365,21 @@ class Supervisor:
 
 async def _end(process: asyncio.subprocess.Process, limit: float) -> int:
     """`process`'s exit status, after SIGTERM and up to `limit` s, then SIGKILL."""
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.terminate()
+    _signal(process, signal.SIGTERM)
     try:
         return await asyncio.wait_for(process.wait(), limit)
     except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
+        _signal(process, signal.SIGKILL)
         return await asyncio.wait_for(process.wait(), 10.0)
+
+
+def _signal(process: asyncio.subprocess.Process, signum: int) -> None:
+    """`signum` to `process` unless it is known to have ended. Not Popen.send_signal: that
+    reaps an exited child (poll), and asyncio's child watcher, which reaps it too, would then
+    report it as ended with 255."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signum)
 
 
 def _how_it_ended(status: int) -> str:

@@ -300,3 +300,31 @@ async def test_sighup_gives_every_worker_the_new_certificate(tmp_path: Path) -> 
             if process.returncode is None:
                 process.kill()
             redis.stop()
+
+
+async def test_a_worker_that_keeps_failing_to_start_again_ends_the_hub(tmp_path: Path) -> None:
+    redis = redis_server(tmp_path / "redis")
+    db = tmp_path / "hub.db"
+    hub = await Supervisor.start(db, redis)
+    try:
+        # The file is replaced by one that is no database: the running workers keep the one
+        # they opened, a new worker cannot open it.
+        garbage = tmp_path / "garbage"
+        garbage.write_text("not a database\n" * 1000)
+        for suffix in ("-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        garbage.replace(db)
+        victim = min(hub.workers())
+        os.kill(victim, signal.SIGKILL)
+        # Restarted after 1 s, then 2 s, then 4 s: three failed starts end the hub.
+        status = await asyncio.wait_for(hub.process.wait(), 3 * WAIT)
+        await asyncio.wait_for(hub._reader, WAIT)
+        assert status == 1, hub.printed
+        tries = r"could not start: exited with status \d; trying again in [24] s"
+        assert len(re.findall(tries, hub.printed)) == 2, hub.printed
+        assert "Unknown child process" not in hub.printed, "each status is the worker's own"
+        assert re.search(r"worker \d could not start 3 times in a row .*; stopping", hub.printed)
+        assert not hub.workers(), "the other worker stopped too"
+    finally:
+        hub.kill()
+        redis.stop()
