@@ -1,25 +1,23 @@
 """`hub serve --workers N`: N hub processes on one port of this machine, one hub through Redis.
 
-The `hub serve` process becomes a small supervisor. It prepares the database once (migrations;
-with --dev the development app, admin account and webhook targets, so that the admin password
-is made and printed once), reserves the port (bound with SO_REUSEPORT but not listening, so it
-receives no connection yet keeps the port, a port 0 picks, for the workers and their restarts),
-then starts N workers: ordinary `hub serve` processes, the same settings passed through the
-environment, each listening on that port with SO_REUSEPORT so that the kernel spreads new
-connections across them. Once every worker says it serves, the supervisor prints where the hub
-listens. It forwards SIGTERM and SIGINT (and SIGHUP, with TLS) to the workers, waits for them
-(bounded) and exits 0 when they all stopped cleanly. A worker that dies is logged in one line
-and started again after a backoff (1 s, doubling to 30 s while it keeps dying within a minute
-of its start); a worker that cannot start (a bad setting, a database it cannot open) ends the
-hub with one line, at once on the first start, after MAX_START_FAILURES in a row later.
+The `hub serve` process becomes a supervisor. It prepares the database once (migrations; --dev's
+app, admin and webhook targets, so the admin password is made and printed once), reserves the
+port (bound with SO_REUSEPORT, never listening: it keeps the port, even one 0 picked, for the
+workers and their restarts, and takes no connection), then starts N workers: ordinary `hub
+serve` processes with the same settings (through the environment), each listening on that port
+with SO_REUSEPORT, so the kernel spreads new connections across them. Once they serve it prints
+where the hub listens. It forwards SIGTERM, SIGINT (and SIGHUP with TLS), waits for the workers
+(bounded) and exits 0 when they stopped cleanly. A worker that dies is logged in one line and
+started again after a backoff; one that cannot start ends the hub with one line (at once on the
+first start, after MAX_START_FAILURES in a row later).
 
-A worker reads nothing on its standard input but watches it: when the supervisor dies, even by
-SIGKILL, the pipe ends and the worker stops as on SIGTERM, so no worker outlives it. It prints
-READY on its standard output (a pipe to the supervisor) once it serves, and its log lines name
-it (`worker 2`)."""
+A worker prints READY on its standard output (a pipe to the supervisor) once it serves, names
+itself in its log lines (`worker 2`), and stops as on SIGTERM when its standard input (a pipe
+the supervisor never writes) ends: no worker outlives a supervisor killed with SIGKILL."""
 
 import asyncio
 import contextlib
+import errno
 import os
 import secrets
 import signal
@@ -147,7 +145,13 @@ def _reserve(host: str, port: int) -> list[socket.socket]:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             if port == 0 and len(held) > 1:  # the port the first address was given
                 address = (address[0], held[0].getsockname()[1], *address[2:])
-            sock.bind(address)
+            try:
+                sock.bind(address)
+            except OSError as error:
+                # As bind_sockets does: "localhost" on a machine without IPv6 is 127.0.0.1.
+                if error.errno != errno.EADDRNOTAVAIL or host != "localhost" or address[0] != "::1":
+                    raise
+                held.pop().close()
     except BaseException:
         for sock in held:
             sock.close()
@@ -261,7 +265,7 @@ class Supervisor:
         )
         assert process.stdout is not None
         try:
-            await asyncio.wait_for(self._until_ready(process.stdout), READY_TIMEOUT)
+            await asyncio.wait_for(self._until_ready(worker, process.stdout), READY_TIMEOUT)
         except TimeoutError:
             await _end(process, 5.0)
             raise StartFailed(f"it did not serve within {READY_TIMEOUT:.0f} s") from None
@@ -274,18 +278,18 @@ class Supervisor:
         self._relays.add(relay)
         relay.add_done_callback(self._relays.discard)
 
-    async def _until_ready(self, out: asyncio.StreamReader) -> None:
+    async def _until_ready(self, worker: Worker, out: asyncio.StreamReader) -> None:
         while True:
             line = await out.readline()
             if not line:
                 raise StartFailed
             if line.decode(errors="replace").strip() == READY:
                 return
-            sys.stdout.write(line.decode(errors="replace"))
+            _relayed(worker, line)
 
     async def _relay(self, worker: Worker, out: asyncio.StreamReader) -> None:
         while line := await out.readline():
-            print(f"worker {worker.index}: {line.decode(errors='replace').rstrip()}", flush=True)
+            _relayed(worker, line)
 
     async def _keep(self, worker: Worker) -> None:
         """Waits for `worker` to die, and starts it again after a backoff, until stopping (this
@@ -358,7 +362,8 @@ class Supervisor:
         """SIGTERM to every worker, then waits for them, at most their own bound plus
         STOP_MARGIN (SIGKILL then); whether every one exited 0."""
         limit = self.settings.shutdown_grace + 10.0 + STOP_MARGIN
-        living = [w.process for w in self.workers if w.process is not None]
+        # One that died before (and was said so) waits for its restart: it has nothing to stop.
+        living = [w.process for w in self.workers if w.process and w.process.returncode is None]
         statuses = await asyncio.gather(*(_end(p, limit) for p in living))
         return all(status == 0 for status in statuses)
 
@@ -380,6 +385,10 @@ def _signal(process: asyncio.subprocess.Process, signum: int) -> None:
     if process.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(process.pid, signum)
+
+
+def _relayed(worker: Worker, line: bytes) -> None:
+    print(f"worker {worker.index}: {line.decode(errors='replace').rstrip()}", flush=True)
 
 
 def _how_it_ended(status: int) -> str:
