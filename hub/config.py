@@ -92,6 +92,9 @@ class Settings:
     # The prefix of every Redis key and pub/sub channel of this hub: hubs with different
     # namespaces on one Redis are independent hubs.
     redis_namespace: str = "hub"
+    # `hub serve --workers N`: N processes on one port (SO_REUSEPORT), one hub through Redis
+    # (hub/cli/workers.py); 1 is one process and no supervisor.
+    workers: int = 1
 
     @classmethod
     def from_sources(
@@ -121,6 +124,11 @@ class Settings:
                 f"a TLS {given} without a TLS {missing}: give both (--tls-cert and --tls-key,"
                 " or HUB_TLS_CERT and HUB_TLS_KEY)"
             )
+        if self.workers > 1 and not self.redis_url:
+            raise ValueError(
+                f"{self.workers} workers without a Redis URL: separate processes act as one hub"
+                " only through Redis; add --redis URL (or HUB_REDIS_URL), or run 1 worker"
+            )
 
     @property
     def tls(self) -> bool:
@@ -131,6 +139,9 @@ _NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # The URLs redis-py connects with: TCP, TLS, a Unix socket.
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
+# Processes `hub serve --workers` may start: more than a machine has cores only adds overhead.
+MAX_WORKERS = 64
+
 # Settings where 0 would make the hub spin or refuse everything: at least 1.
 _POSITIVE = ("activity_timeout", "pong_timeout", "max_message_bytes", "max_outbox_bytes")
 
@@ -139,6 +150,8 @@ def _problem(name: str, value: Any) -> str | None:
     """What is wrong with one setting's value, or None: the one place of these rules."""
     if name == "port" and not 0 <= value <= 65535:
         return f"{value} is not a port: use 1 to 65535 (0 picks a free one)"
+    if name == "workers" and not 1 <= value <= MAX_WORKERS:
+        return f"{value} is not a number of workers: use 1 to {MAX_WORKERS}"
     if name == "redis_url" and value and not value.startswith(REDIS_SCHEMES):
         return f"{value!r} is not a Redis URL: use {', '.join(s + '...' for s in REDIS_SCHEMES)}"
     if name == "redis_namespace" and not _NAMESPACE.fullmatch(value):

@@ -2,26 +2,25 @@
 --dev, the development app's settings and the dashboard's admin account, with a warning when
 that well-known app answers beyond this machine). An address it cannot listen on ends it with
 one line and status 1; a certificate it cannot serve with, or plain HTTP beyond this machine
-that no flag says is meant, with one line and status 2. SIGHUP reads the certificate again."""
+that no flag says is meant, with one line and status 2. SIGHUP reads the certificate again.
+With --workers N > 1 it supervises N such processes on one port instead (hub/cli/workers.py)."""
 
 import argparse
 import asyncio
-import errno
 import gc
-import ipaddress
 import logging
 import signal
-import socket
 import sys
 from typing import Any
 
-from hub import __version__
+from hub.cli.announce import cannot_listen, is_loopback, print_started
 from hub.cli.common import DB_OPTION, CliError, db_path
+from hub.cli.workers import serving_as_worker, supervise, worker_sockets
 from hub.config import Settings
 from hub.core.hub import StoreUnavailable
 from hub.eventloop import loop_factory
-from hub.server import DEV_ADMIN_EMAIL, DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET, HubServer
-from hub.wire.limits import raise_open_files_limit, total_cap
+from hub.server import HubServer
+from hub.wire.limits import raise_open_files_limit
 from hub.wire.tls import TlsError
 
 log = logging.getLogger("hub.cli.serve")
@@ -68,6 +67,16 @@ def add_serve(commands: Any) -> None:
         help="prefix of this hub's Redis keys and channels (default hub): hubs with different"
         " namespaces on one Redis are separate hubs ($HUB_REDIS_NAMESPACE)",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run N hub processes on this port (SO_REUSEPORT: the kernel spreads connections),"
+        " one hub through --redis, restarted when one dies ($HUB_WORKERS; default 1, one"
+        " process)",
+    )
+    # Internal: how the supervisor of --workers starts worker N (hub/cli/workers.py).
+    serve.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     serve.set_defaults(run=_serve)
 
 
@@ -84,6 +93,7 @@ def _serve(args: argparse.Namespace) -> int:
             "insecure_http": args.insecure_http or None,
             "redis_url": args.redis,
             "redis_namespace": args.redis_namespace,
+            "workers": 1 if args.worker else args.workers,
         }
     )
     if problem := _plain_http_problem(settings):
@@ -91,24 +101,30 @@ def _serve(args: argparse.Namespace) -> int:
     level = logging.getLevelName(settings.log_level.upper())
     if not isinstance(level, int):
         raise CliError(f"HUB_LOG_LEVEL: no logging level {settings.log_level!r}")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # A worker's lines say which one wrote them.
+    name = f"worker {args.worker} %(name)s" if args.worker else "%(name)s"
+    logging.basicConfig(level=level, format=f"%(asctime)s %(levelname)s {name}: %(message)s")
+    if settings.workers > 1:
+        return supervise(settings)
     with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
-        return runner.run(_serve_until_signal(settings))
+        return runner.run(_serve_until_signal(settings, bool(args.worker)))
 
 
 # Seconds a thread waiting for the interpreter lock lets the running one keep it.
 SWITCH_INTERVAL = 0.0005
 
 
-async def _serve_until_signal(settings: Settings) -> int:
+async def _serve_until_signal(settings: Settings, worker: bool = False) -> int:
+    """Serves until SIGTERM or SIGINT: alone, printing where it listens, or as a worker of
+    `--workers` on the supervisor's port (SO_REUSEPORT), telling it when it serves."""
     # Every connection is an open file: take all the kernel allows before the connection cap
     # is derived from it (hub/wire/limits.py).
     files_before, files = raise_open_files_limit(sys.platform)
     server = HubServer(settings)
     try:
-        await server.start()
+        await server.start(worker_sockets(settings) if worker else None)
     except OSError as error:  # start has closed what it opened
-        raise CliError(_cannot_listen(settings, error), code=1) from None
+        raise CliError(cannot_listen(settings, error), code=1) from None
     # What exists now lives as long as the process: keep it out of every collection. Each
     # connection then allocates a few dozen objects; collecting the young generation every
     # 10,000 allocations rather than every 700 saves connects time (benchmarks/README.md).
@@ -125,35 +141,17 @@ async def _serve_until_signal(settings: Settings) -> int:
         loop.add_signal_handler(signum, stopping.set)
     if settings.tls:
         loop.add_signal_handler(signal.SIGHUP, _reload_tls, server)
-    loop_name = type(loop).__module__.split(".")[0]  # "asyncio" or "uvloop"
-    loopback = _is_loopback(settings.host)
-    # The address as bound; for a wildcard one, also where a browser on this machine goes.
-    here = "" if loopback or server.url.endswith(server.listen_address) else f"; {server.url}"
-    raised = f" (raised from {files_before})" if files != files_before else ""
-    print(
-        f"hub {__version__} listening on {server.url.split(':', 1)[0]}://{server.listen_address}"
-        f" (database {settings.db_path}, event loop {loop_name}){here}\n"
-        f"hub: open files limit {files}{raised}; at most {total_cap(settings)} connections",
-        flush=True,
-    )
-    if settings.dev:
-        if not loopback:
-            print(
-                f"hub: WARNING: --dev on {server.listen_address}: anyone who reaches this port"
-                f" can publish and read with the well-known secret {DEV_APP_SECRET}.\n"
-                "hub: WARNING: use --dev on 127.0.0.1 only; create real apps for anything else.",
-                file=sys.stderr,
-                flush=True,
-            )
-        _print_dev_settings(server)
-        for hook in server.dev_webhooks:
-            print(f"Webhook {hook.id}: every event of {DEV_APP_ID} to {hook.url}", flush=True)
-        print(_dev_dashboard_line(server, settings), flush=True)
-    elif server.setup_url is not None and await server.store.count_users() == 0:
-        # No account yet: the dashboard is closed until this link creates the first admin.
-        print(f"Set up the dashboard (one-time link): {server.setup_url}", flush=True)
+    if worker:  # the supervisor prints where the hub listens, and that it stops
+        serving_as_worker(server, stopping)
+    else:
+        loop_name = type(loop).__module__.split(".")[0]  # "asyncio" or "uvloop"
+        setup_url = None
+        if server.setup_url is not None and await server.store.count_users() == 0:
+            setup_url = server.setup_url  # no account yet: the dashboard is closed until then
+        print_started(server, loop_name, (files_before, files), setup_url)
     await stopping.wait()
-    print("hub: stopping; clients are told to reconnect", flush=True)
+    if not worker:
+        print("hub: stopping; clients are told to reconnect", flush=True)
     try:
         await server.stop()
     except StoreUnavailable as error:
@@ -168,7 +166,7 @@ def _plain_http_problem(settings: Settings) -> str | None:
     in front terminates TLS (trust_proxy) or --insecure-http says it is meant."""
     if settings.tls or settings.insecure_http or settings.trust_proxy:
         return None
-    if _is_loopback(settings.host):
+    if is_loopback(settings.host):
         return None
     return (
         f"refusing plain HTTP on {settings.host or '*'}, beyond this machine: serve TLS"
@@ -184,74 +182,3 @@ def _reload_tls(server: HubServer) -> None:
         log.error("SIGHUP: %s; the certificate served so far stays", error)
     else:
         log.warning("SIGHUP: TLS certificate %s read again", server.settings.tls_cert)
-
-
-def _cannot_listen(settings: Settings, error: OSError) -> str:
-    """One line for an address the hub cannot listen on, naming the flag to change."""
-    where = f"{settings.host}:{settings.port}"
-    if isinstance(error, socket.gaierror):
-        known = "not an address, nor a name this machine resolves (--host)"
-        return f"cannot listen on {settings.host!r}: {known}"
-    reasons = {
-        errno.EADDRINUSE: "the port is in use (another hub?): choose another with --port",
-        errno.EADDRNOTAVAIL: "not an address of this machine (--host)",
-        errno.EACCES: "permission denied (ports below 1024 need privileges): use --port",
-    }
-    return f"cannot listen on {where}: {reasons.get(error.errno or 0, error.strerror or error)}"
-
-
-def _is_loopback(host: str) -> bool:
-    """Whether every address `host` stands for is this machine's loopback."""
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        pass
-    try:
-        found = socket.getaddrinfo(host or None, None, proto=socket.IPPROTO_TCP)
-    except OSError:
-        return False
-    return bool(host) and all(ipaddress.ip_address(a[4][0]).is_loopback for a in found)
-
-
-def _dev_dashboard_line(server: HubServer, settings: Settings) -> str:
-    if server.dev_admin_password is not None:
-        return (
-            f"Dashboard: {server.url}/dashboard/  {DEV_ADMIN_EMAIL} / {server.dev_admin_password}"
-            " (a new account; this password is printed only now)"
-        )
-    return (
-        f"Dashboard: {server.url}/dashboard/  {DEV_ADMIN_EMAIL} (its password was printed when"
-        f" it was made; a new one: hub users set-password {DEV_ADMIN_EMAIL}"
-        f" --db {settings.db_path})"
-    )
-
-
-def _print_dev_settings(server: HubServer) -> None:
-    host = server.ws_url.split("//", 1)[1].rsplit(":", 1)[0]
-    tls = server.settings.tls
-    if tls:
-        pusher_js = (
-            f'wsHost: "{host}", wsPort: {server.port}, wssPort: {server.port}, forceTLS: true,\n'
-            '    enabledTransports: ["ws", "wss"]'
-        )
-    else:
-        pusher_js = (
-            f'wsHost: "{host}", wsPort: {server.port}, forceTLS: false,\n'
-            '    enabledTransports: ["ws"]'
-        )
-    print(
-        f"""
-Development app ready (client events on). Copy into your .env:
-
-  PUSHER_APP_ID={DEV_APP_ID}
-  PUSHER_APP_KEY={DEV_APP_KEY}
-  PUSHER_APP_SECRET={DEV_APP_SECRET}
-  PUSHER_HOST={host}
-  PUSHER_PORT={server.port}
-  PUSHER_SCHEME={"https" if tls else "http"}
-
-pusher-js:
-  new Pusher("{DEV_APP_KEY}", {{ {pusher_js}, cluster: "mt1" }})
-""",
-        flush=True,
-    )
