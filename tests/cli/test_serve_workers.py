@@ -139,6 +139,17 @@ def connections_held(pid: int, port: int) -> int:
     return held
 
 
+async def metrics_of(hub: Supervisor) -> str:
+    conn = await HttpConn.open(hub.host, hub.port)
+    try:
+        raw = f"GET /metrics HTTP/1.1\r\nHost: {hub.host}\r\nConnection: close\r\n\r\n"
+        status, body = await conn.request(raw.encode())
+        assert status == 200, body
+        return body.decode()
+    finally:
+        conn.close()
+
+
 async def trigger(hub: Supervisor, channel: str, event: str) -> None:
     conn = await HttpConn.open(hub.host, hub.port)
     try:
@@ -186,6 +197,11 @@ async def test_two_workers_serve_one_port_and_stop_on_sigterm(tmp_path: Path) ->
             sockets.append(await PusherSocket.subscribed(hub, ["news"]))  # type: ignore[arg-type]
         held = {pid: connections_held(pid, hub.port) for pid in workers}
         assert sum(held.values()) == 30 and all(held.values()), f"each worker serves: {held}"
+        # Whichever worker answers, /metrics shows both, with the hub's 30 connections.
+        metrics = (await metrics_of(hub)).splitlines()
+        assert "hub_nodes 2" in metrics, metrics
+        per_node = [line for line in metrics if line.startswith("hub_node_connections{")]
+        assert len(per_node) == 2 and sum(int(line.split()[-1]) for line in per_node) == 30
 
         await trigger(hub, "news", "flash")
         for sock in sockets:
