@@ -85,13 +85,16 @@ class Kept:
     events: list[list[Any]]
 
 
+Revoked = tuple[str, str, str, int]  # app id, "user" or "session", its id, the second
+
+
 class Listener(Protocol):
     def heard(self, sender: str, items: list[Any]) -> None:
         """A message of the bus, in bus order (this node's own messages too)."""
 
-    def resync(self, kept: list[Kept]) -> None:
-        """A session began: every channel's position and kept events, before any message
-        published after they were read."""
+    def resync(self, kept: list[Kept], revoked: list[Revoked] | None = None) -> None:
+        """A session began: every channel's position and kept events, and the terminated
+        users and sessions, before any message published after they were read."""
 
     def began(self) -> None:
         """The session is in step: items may be sent (the first ones should say hello)."""
@@ -102,7 +105,7 @@ class Listener(Protocol):
 
 @dataclass(slots=True)
 class _Op:
-    kind: str  # "items" or "position"
+    kind: str  # "items", "position", "hset" or "hdel" (terminations)
     args: Any
     future: asyncio.Future | None = None
     keys: list[str] = field(default_factory=list)
@@ -113,6 +116,7 @@ class Bus:
         self.node = node
         self.namespace = namespace
         self.channel = f"{namespace}:bus"
+        self.revocations = f"{namespace}:revoked"
         self._listener = listener
         self.link = RedisLink(url, self._session, "events in step again")
         self._queue: list[_Op] = []
@@ -172,6 +176,18 @@ class Bus:
         self._wake.set()
         return future
 
+    def revoked(self, app_id: str, what: str, value: str, second: int) -> None:
+        """Keeps a termination in Redis (`forget` when its tokens have all expired)."""
+        if self.link.up:
+            self._flush_items()
+            self._queue.append(_Op("hset", (_field(app_id, what, value), str(second))))
+            self._wake.set()
+
+    def forget(self, app_id: str, what: str, value: str) -> None:
+        if self.link.up:
+            self._queue.append(_Op("hdel", _field(app_id, what, value)))
+            self._wake.set()
+
     def _flush_items(self) -> None:
         if self._items:
             message = json.dumps({"n": self.node, "i": self._items}, separators=(",", ":"))
@@ -202,7 +218,12 @@ class Bus:
             self._read_sha = await client.script_load(_READ)
             # Subscribed first, read second: a message published after the read is heard,
             # one published before it is in what was read (the listener drops it by seq).
-            self._listener.resync(await self._read_all(client))
+            kept = await self._read_all(client)
+            revoked = []
+            for name, second in (await client.hgetall(self.revocations)).items():
+                app_id, what, value = name.split("\0", 2)
+                revoked.append((app_id, what, value, int(second)))
+            self._listener.resync(kept, revoked)
             self._client = client
             self._queue.clear()
             self._items.clear()
@@ -259,6 +280,10 @@ class Bus:
             for op in batch:
                 if op.kind == "items":
                     pipe.publish(self.channel, op.args)
+                elif op.kind == "hset":
+                    pipe.hset(self.revocations, *op.args)
+                elif op.kind == "hdel":
+                    pipe.hdel(self.revocations, op.args)
                 else:
                     pipe.evalsha(self._position_sha, len(op.keys), *op.keys, *op.args)
             try:
@@ -282,3 +307,7 @@ class Bus:
                 op.future.set_exception(BusDown("Redis went away"))
         self._queue.clear()
         self._items.clear()
+
+
+def _field(app_id: str, what: str, value: str) -> str:
+    return f"{app_id}\0{what}\0{value}"

@@ -5,6 +5,7 @@ the live subscriptions. Presence members are unique by user id: a user with seve
 is one member, added with the first and removed with the last.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,10 +60,17 @@ class ChannelRegistry:
         return self.channels.get(name)
 
     def add(
-        self, conn: Connection, name: str, member: Member | None, max_members: int
+        self,
+        conn: Connection,
+        name: str,
+        member: Member | None,
+        max_members: int,
+        elsewhere: Collection[str] = (),
     ) -> tuple[Channel, Member | None]:
         """Subscribes `conn`. Returns the channel and the member that is new to it (None when
-        the user was there already, or for channels without presence). Idempotent."""
+        the user was there already, or for channels without presence). Idempotent.
+        `elsewhere`: the channel's members on the hub's other processes, which count towards
+        `max_members` too (a user among them takes no more room)."""
         channel = self.channels.get(name)
         if channel is None:
             channel = self.channels[name] = Channel(name)
@@ -73,7 +81,11 @@ class ChannelRegistry:
             existing = channel.members.get(member.user_id)
             if existing is not None:
                 existing.connections += 1
-            elif max_members and len(channel.members) >= max_members:
+            elif (
+                max_members
+                and member.user_id not in elsewhere
+                and _room_taken(channel, elsewhere) >= max_members
+            ):
                 if not channel.subscribers:
                     del self.channels[name]
                 raise PresenceFull(name)
@@ -104,3 +116,8 @@ class ChannelRegistry:
         if not channel.subscribers:
             del self.channels[name]
         return channel, removed
+
+
+def _room_taken(channel: Channel, elsewhere: Collection[str]) -> int:
+    """The members of the channel hub-wide: here, and on other processes only."""
+    return len(channel.members) + sum(1 for user_id in elsewhere if user_id not in channel.members)

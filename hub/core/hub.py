@@ -211,8 +211,10 @@ class Hub(Reads, Identity):
         if registry is None:
             registry = self._channels[conn.app_id] = ChannelRegistry()
         fresh = name not in conn.channels
-        channel, added = registry.add(conn, name, member, app.settings.max_presence_members)
         wide = self.wide
+        elsewhere = wide.members(app.id, name) if wide and member else ()
+        max_members = app.settings.max_presence_members
+        channel, added = registry.add(conn, name, member, max_members, elsewhere)
         if fresh and wide is not None:
             wide.subscribed(conn.app_id, name, 1)
             if member is not None and channel.is_presence:

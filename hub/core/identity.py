@@ -4,6 +4,7 @@ processes). The Hub inherits these."""
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -43,17 +44,20 @@ class Identity:
         """Closes every socket of the user, on every protocol, and refuses the user's tokens
         minted until now. Returns how many sockets were closed."""
         closed = self._close_where(app.id, lambda conn: conn.user_id == user_id)
+        second = int(time.time())
         if self.wide is not None:
-            self.wide.terminate(app.id, USER, user_id)
-        await self.revocations.revoke(app.id, USER, user_id, app.settings.token_max_age)
+            self.wide.terminate(app.id, USER, user_id, second)
+        await self.revocations.revoke(app.id, USER, user_id, app.settings.token_max_age, second)
         return closed
 
     async def terminate_session(self, app: App, session_id: str) -> int:
         """Closes every socket whose token carries the session, and refuses its tokens."""
         closed = self._close_where(app.id, lambda conn: conn.session_id == session_id)
+        second = int(time.time())
         if self.wide is not None:
-            self.wide.terminate(app.id, SESSION, session_id)
-        await self.revocations.revoke(app.id, SESSION, session_id, app.settings.token_max_age)
+            self.wide.terminate(app.id, SESSION, session_id, second)
+        max_age = app.settings.token_max_age
+        await self.revocations.revoke(app.id, SESSION, session_id, max_age, second)
         return closed
 
     def _close_where(self, app_id: str, chosen: Callable[[Connection], bool]) -> int:
@@ -62,15 +66,20 @@ class Identity:
             conn.peer.disconnect(Disconnect.TERMINATED)
         return len(doomed)
 
-    def terminated_elsewhere(self, app_id: str, what: str, value: str) -> None:
-        """Another process terminated a user or a session: its sockets here close, and this
-        process refuses its tokens too."""
-        key = "user_id" if what == USER else "session_id"
-        self._close_where(app_id, lambda conn: getattr(conn, key) == value)
+    def terminated_elsewhere(
+        self, app_id: str, what: str, value: str, second: int, close: bool = True
+    ) -> None:
+        """Another process terminated a user or a session at `second`: this process refuses
+        its tokens minted until then too, and (`close`) closes its sockets here."""
+        if what not in (USER, SESSION):
+            return
+        if close:
+            key = "user_id" if what == USER else "session_id"
+            self._close_where(app_id, lambda conn: getattr(conn, key) == value)
         live = self.apps.cached(app_id)
         if live is not None:
             max_age = live.app.settings.token_max_age
-            task = self.revocations.revoke(app_id, what, value, max_age)
+            task = self.revocations.revoke(app_id, what, value, max_age, second)
             asyncio.ensure_future(task).add_done_callback(_log_failure)
 
 

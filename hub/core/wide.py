@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
-from hub.broker.bus import Bus, BusDown, Kept
+from hub.broker.bus import Bus, BusDown, Kept, Revoked
 from hub.core.channel_log import channel_limits, new_epoch
 from hub.core.commits import Commit, StoreUnavailable
 from hub.core.connection import Connection
@@ -68,7 +68,9 @@ class Core(NodesCore, Protocol):
     def member_event(
         self, app_id: str, name: str, user_id: str, info: Any, added: bool
     ) -> None: ...
-    def terminated_elsewhere(self, app_id: str, what: str, value: str) -> None: ...
+    def terminated_elsewhere(
+        self, app_id: str, what: str, value: str, second: int, close: bool = True
+    ) -> None: ...
     def disconnect_all(self, reason: Disconnect) -> None: ...
     def hold(self, conn: Connection, name: str) -> None: ...
 
@@ -111,8 +113,11 @@ class HubWide:
     def left(self, app_id: str, channel: str, socket_id: str) -> None:
         self.bus.send(["l", app_id, channel, socket_id])
 
-    def terminate(self, app_id: str, what: str, value: str) -> None:
-        self.bus.send(["t", app_id, what, value])
+    def terminate(self, app_id: str, what: str, value: str, second: int) -> None:
+        """Closes the user's or session's sockets on every node; kept in Redis too, so a node
+        that starts later refuses the tokens as well."""
+        self.bus.send(["t", app_id, what, value, second])
+        self.bus.revoked(app_id, what, value, second)
 
     def publish(self, app_id: str, settings: AppSettings, event: Event) -> Commit:
         """A channel message, positioned in Redis and heard back by every node (this one
@@ -188,8 +193,17 @@ class HubWide:
 
     # -- what the bus brings (hub/broker/bus.py's Listener) ----------------------------------
 
-    def resync(self, kept: list[Kept]) -> None:
+    def resync(self, kept: list[Kept], revoked: list[Revoked] | None = None) -> None:
         settings_of = self.hub.settings_of
+        now = int(time.time())
+        for app_id, what, value, second in revoked or ():
+            settings = settings_of(app_id)
+            if settings is None or second < now - settings.token_max_age:
+                self.bus.forget(app_id, what, value)  # every token it refuses has expired
+            else:
+                # Tokens only: a socket here may carry a token minted since (one kept open
+                # through an outage that missed the termination stays open: README).
+                self.hub.terminated_elsewhere(app_id, what, value, second, close=False)
         for found in kept:
             settings = settings_of(found.app_id)
             if settings is None:
@@ -228,7 +242,7 @@ class HubWide:
                 view.apply(view.echo, item)
             return
         if kind == "t":
-            self.hub.terminated_elsewhere(item[1], item[2], item[3])
+            self.hub.terminated_elsewhere(item[1], item[2], item[3], int(item[4]))
             return
         if kind == "hello":
             if item[1] is None or item[1] == self.node:

@@ -6,13 +6,17 @@ resume on the other node from a position it has not heard of yet is read from Re
 terminations cross; while Redis is away publishing answers 503, and it works again after."""
 
 import json
+import time
+from types import SimpleNamespace
+from typing import Any
 
 import pusher
 import pytest
-from clusterhubs import APP_ID, Cluster, call, join, sign_in, signed
+from clusterhubs import APP_ID, SETTINGS, Cluster, call, join, sign_in, signed
 from waiting import eventually
 
 from hub.core import wide
+from hub.core.revocations import TokenRevoked
 
 
 async def test_events_cross_in_one_sequence(cluster: Cluster) -> None:
@@ -128,3 +132,45 @@ async def test_publishing_while_redis_is_away_is_503_and_works_after(cluster: Cl
     await call(a.sdk().trigger, "news", "after", {})
     assert (await on_b.expect("after"))["event"] == "after"
     assert on_b.conn.close_code is None
+
+
+async def test_a_node_started_later_refuses_terminated_tokens(cluster: Cluster) -> None:
+    a, b = await cluster.two()
+    user = await b.client()
+    await sign_in(user, "dave")
+    await call(a.sdk().terminate_user_connections, "dave")
+    assert await user.closed() == 4009
+    late = await cluster.node("late")  # its own empty file: it learns the app, and this
+    await eventually(lambda: late.server.apps.cached(APP_ID) is not None)
+    minted_before = SimpleNamespace(user_id="dave", session_id=None, issued_at=int(time.time()))
+    await eventually(lambda: refused(late, minted_before))
+    minted_after = SimpleNamespace(user_id="dave", session_id=None, issued_at=int(time.time()) + 5)
+    late.hub.revocations.check(APP_ID, minted_after)  # a token minted since passes
+
+
+def refused(node: Any, token: Any) -> bool:
+    try:
+        node.hub.revocations.check(APP_ID, token)
+    except TokenRevoked:
+        return True
+    return False
+
+
+async def test_a_full_presence_channel_is_full_hub_wide(cluster: Cluster) -> None:
+    a, b = await cluster.two()
+    assert a.server.store is not None and a.server.apps is not None
+    settings = SETTINGS.updated({"max_presence_members": 2})
+    await a.server.store.update_app(APP_ID, settings=settings)
+    await a.server.apps.reload()
+    await eventually(lambda: b.hub.settings_of(APP_ID).max_presence_members == 2)
+    await join(await a.client(), "presence-small", "ann")
+    await join(await b.client(), "presence-small", "bob")
+    await eventually(lambda: len(a.hub.members(APP_ID, "presence-small")) == 2)
+    third = await a.client()
+    data = json.dumps({"user_id": "cy", "user_info": None})
+    answer = await third.subscribe(
+        "presence-small", auth=signed(third, "presence-small", data), channel_data=data
+    )
+    assert answer["event"] == "pusher:subscription_error", answer
+    # bob again, through A: already a member of the hub, so there is room for him
+    assert (await join(await a.client(), "presence-small", "bob"))["count"] == 2
