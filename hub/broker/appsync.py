@@ -23,13 +23,14 @@ import asyncio
 import contextlib
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from hub.broker.redis import Client, RedisLink
 from hub.models import App, AppSettings, KeyPair
 from hub.store import Store
-from hub.store.synced import SyncMark
+from hub.store.synced import SyncMark, Target
+from hub.store.webhooks import Webhook
 
 # Under the hub's namespace ("hub" by default): NAMESPACE:apps, and so on.
 HASH = "{}:apps"
@@ -54,9 +55,17 @@ return c
 """
 
 
-def record(app: App) -> dict[str, Any]:
-    """The hub-wide form of an app (not its owner: accounts belong to each machine); keys and
-    origins sorted, so the same app has the same digest on every process."""
+def targets_of(hooks: list[Webhook]) -> list[Target]:
+    """An app's webhook targets as the hub-wide record holds them (not their ids: each file
+    numbers its own), sorted."""
+    found = {(h.url, h.kinds, h.channel_prefix, h.link_local) for h in hooks}
+    return sorted(found, key=lambda target: json.dumps(target))
+
+
+def record(app: App, targets: Sequence[Target] = ()) -> dict[str, Any]:
+    """The hub-wide form of an app (not its owner: accounts belong to each machine) and its
+    webhook targets; keys, origins and targets sorted, so the same app has the same digest on
+    every process."""
     return {
         "id": app.id,
         "name": app.name,
@@ -65,6 +74,7 @@ def record(app: App) -> dict[str, Any]:
         "keys": sorted([p.key, p.secret, p.created_at] for p in app.keys),
         "origins": sorted(app.origins),
         "created_at": app.created_at,
+        "webhooks": [[url, kinds, prefix, local] for url, kinds, prefix, local in targets],
     }
 
 
@@ -80,8 +90,15 @@ def from_record(raw: dict[str, Any]) -> App:
     )
 
 
-def digest(app: App | None) -> str:
-    text = json.dumps(None if app is None else record(app), sort_keys=True)
+def targets_from(raw: dict[str, Any]) -> list[Target]:
+    return [
+        (str(url), None if kinds is None else tuple(kinds), str(prefix), bool(local))
+        for url, kinds, prefix, local in raw.get("webhooks", [])
+    ]
+
+
+def digest(app: App | None, targets: Sequence[Target] = ()) -> str:
+    text = json.dumps(None if app is None else record(app, targets), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -172,8 +189,9 @@ class AppSync:
                 mark = marks.get(app_id)
                 if mark is None or version > mark.version:
                     app = None if raw is None else from_record(raw)
-                    marks[app_id] = SyncMark(version, digest(app))
-                    await self.store.put_synced_app(app_id, app, marks[app_id])
+                    targets = [] if raw is None else targets_from(raw)
+                    marks[app_id] = SyncMark(version, digest(app, targets))
+                    await self.store.put_synced_app(app_id, app, marks[app_id], targets)
                     learnt = True
             if learnt:
                 self._applying = True
@@ -185,14 +203,18 @@ class AppSync:
             if counter < top:
                 await raise_counter(keys=[self._counter], args=[top])
             local = {app.id: app for app in await self.store.list_apps()}
+            hooks: dict[str, list[Webhook]] = {}
+            for hook in await self.store.list_webhooks():
+                hooks.setdefault(hook.app_id, []).append(hook)
             for app_id in local.keys() | marks.keys():
                 app, mark, known = local.get(app_id), marks.get(app_id), remote.get(app_id)
                 if mark is None and app is None:
                     continue
-                content = digest(app)
+                targets = targets_of(hooks.get(app_id, []))
+                content = digest(app, targets)
                 stale = known is None or mark is None or known[0] < mark.version
                 if stale or content != mark.digest:  # type: ignore[union-attr]
-                    text = json.dumps(None if app is None else record(app))
+                    text = json.dumps(None if app is None else record(app, targets))
                     keys = [self._hash, self._counter, self._channel]
                     version = await publish(keys=keys, args=[app_id, text])
                     await self.store.set_sync_mark(app_id, SyncMark(int(version), content))

@@ -52,7 +52,8 @@ class AppRegistry:
             listener()
 
     def on_change(self, listener: Listener) -> None:
-        """`listener(old, new)` runs for every app that changed; None stands for absent."""
+        """`listener(old, new)` runs for every app that changed (its webhook targets too);
+        None stands for absent."""
         self._listeners.append(listener)
 
     async def start(self) -> None:
@@ -84,7 +85,10 @@ class AppRegistry:
         hooks: dict[str, list[Webhook]] = {}
         for hook in await self.store.list_webhooks():
             hooks.setdefault(hook.app_id, []).append(hook)
-        self._webhooks = {app_id: tuple(found) for app_id, found in hooks.items()}
+        old_hooks, self._webhooks = (
+            self._webhooks,
+            {app_id: tuple(found) for app_id, found in hooks.items()},
+        )
         old = self._by_id
         self._by_id = fresh
         self._by_key = {
@@ -92,7 +96,9 @@ class AppRegistry:
         }
         for app_id in old.keys() | fresh.keys():
             before, after = old.get(app_id), fresh.get(app_id)
-            if before is None or after is None or before.app != after.app:
+            changed = before is None or after is None or before.app != after.app
+            # An app's webhook targets are part of what the hub shares (hub/broker/appsync.py).
+            if changed or old_hooks.get(app_id) != self._webhooks.get(app_id):
                 for listener in self._listeners:
                     listener(before, after)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from clusterhubs import APP_ID, KEY, SECRET, Cluster, join
+from waiting import eventually
 from webhook_receiver import Receiver, validated
 
 from hub.core import webhooks, wide
@@ -98,3 +99,30 @@ async def test_a_silent_process_is_vacated_once(cluster: Cluster, receiver: Rece
     assert names.count("member_removed") == 1 and names.count("channel_vacated") == 2, names
     vacated = {e["channel"] for e in told(receiver) if e["name"] == "channel_vacated"}
     assert vacated == {"presence-lobby", "only-b"}
+
+
+async def test_targets_are_hub_wide_across_files(cluster: Cluster, receiver: Receiver) -> None:
+    a, b = await cluster.two(**FAST)  # a file each, as on two machines
+    assert a.server.store is not None and a.server.apps is not None
+    hook = await a.server.store.add_webhook(APP_ID, receiver.url, ("channel_occupied",), "")
+    await a.server.apps.reload()
+    await eventually(lambda: [h.url for h in b.server.apps.webhooks(APP_ID)] == [receiver.url])
+    [learnt] = b.server.apps.webhooks(APP_ID)
+    assert (learnt.kinds, learnt.channel_prefix) == (("channel_occupied",), "")
+    # every channel is told occupied once, by whichever process owns it
+    channels = [f"room-{n}" for n in range(8)]
+    for channel in channels:
+        await (await a.client()).subscribe(channel)
+        await (await b.client()).subscribe(channel)
+    await settled(receiver)
+    assert sorted(e["channel"] for e in told(receiver)) == sorted(channels)
+    owners = {
+        node
+        for channel in channels
+        for node in (a, b)
+        if node.hub.wide.view.owns((APP_ID, channel))
+    }
+    assert owners == {a, b}, "both processes sent some (else this test proves little)"
+    assert await a.server.store.remove_webhook(APP_ID, hook.id)
+    await a.server.apps.reload()
+    await eventually(lambda: b.server.apps.webhooks(APP_ID) == ())
