@@ -59,7 +59,11 @@ class Store(AccountsStore, HistoryStore, WebhooksStore, SyncedAppsStore):
         if path != ":memory:":
             _create_private_file(Path(path))
         try:
-            db = await aiosqlite.connect(path)
+            # Every write begins its transaction as BEGIN IMMEDIATE: processes sharing the file
+            # (a hub on Redis) write at the same moment, and a deferred transaction that finds
+            # another's commit after its read fails at once ("database is locked"), where an
+            # immediate one waits its turn (busy_timeout).
+            db = await aiosqlite.connect(path, isolation_level="IMMEDIATE")
         except sqlite3.Error as error:
             raise _unusable(path, error) from error
         db.row_factory = sqlite3.Row
