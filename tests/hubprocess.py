@@ -69,13 +69,15 @@ def create_app(db: Path, name: str, **settings: Any) -> AppKeys:
 
 
 class HubProcess:
-    """`hub serve` on `db` and `port`; its output goes to `log` (appended, so the log of every
-    start of one test stays in one file)."""
+    """`hub serve` on `db` and `port`, with `args` after them (`("--dev",)`); its output goes
+    to `log` (appended, so the log of every start of one test stays in one file)."""
 
     host = "127.0.0.1"
 
-    def __init__(self, db: Path, port: int, app: AppKeys, log: Path, **env: str) -> None:
-        self.db, self.port, self.app, self.log = db, port, app, log
+    def __init__(
+        self, db: Path, port: int, app: AppKeys, log: Path, args: tuple[str, ...] = (), **env: str
+    ) -> None:
+        self.db, self.port, self.app, self.log, self.args = db, port, app, log, args
         self.key = app.key  # for rawsocket.pusher_path
         self.env = {"HUB_LOG_LEVEL": "WARNING", **env}
         self.proc: subprocess.Popen | None = None
@@ -123,12 +125,16 @@ class HubProcess:
             conn.close()
 
     def _where(self) -> list[str]:
-        return ["--host", self.host, "--port", str(self.port)]
+        return ["--host", self.host, "--port", str(self.port), *self.args]
 
     # What conftest.call needs of a hub.
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
 
     @property
     def app_id(self) -> str:

@@ -1,9 +1,10 @@
 """Apps hub-wide through Redis (hub/broker/appsync.py), with real `hub serve` processes and a
-real redis-server: A and C on different database files (two machines) and one Redis. An app
-made with the CLI on A's file connects through C; disabling it there closes C's socket; C
-started on an empty file serves A's dev app and keeps it in its file; Redis killed and started
-again (empty) under a connected client ends nothing, and edits flow again once it is back; a
-hub whose Redis is not there starts and serves its own file, saying so once."""
+real redis-server (tests/cluster.py): A and B on one database file (one machine), C on another
+(a second machine), one Redis. An app made with the CLI on A's file connects through C, and an
+event triggered for it through B reaches C's socket; disabling it closes the sockets on B and C;
+C started on an empty file serves A's dev app and keeps it in its file; Redis killed and
+started again (empty) under a connected client ends nothing, and edits flow again once it is
+back; a hub whose Redis is not there starts and serves its own file, saying so once."""
 
 import asyncio
 import sqlite3
@@ -11,24 +12,11 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from cluster import DEV, Cluster, api
 from hubprocess import AppKeys, HubProcess, PusherSocket, create_app, free_port, hub_command
-from redisserver import RedisServer, redis_server
 from waiting import eventually
 
 from hub.errors import PusherCode
-
-DEV = AppKeys("app-id", "app-key", "app-secret")
-# The registry looks at the file 4 times a second: the 1 s bound below is Redis's part.
-FAST = {"HUB_RELOAD_INTERVAL": "0.25"}
-
-
-def pair(tmp_path: Path, redis: RedisServer) -> tuple[HubProcess, HubProcess]:
-    """A with --dev on its file, C on an empty one of its own; both on `redis`."""
-    env = {"HUB_REDIS_URL": redis.url, **FAST}
-    a = HubProcess(tmp_path / "a.db", free_port(), DEV, tmp_path / "a.log", **env)
-    a._where = lambda: ["--host", a.host, "--port", str(a.port), "--dev"]  # type: ignore[method-assign]
-    c = HubProcess(tmp_path / "c.db", free_port(), DEV, tmp_path / "c.log", **env)
-    return a, c
 
 
 def apps_in(db: Path) -> set[str]:
@@ -48,12 +36,11 @@ async def connects(hub: HubProcess, app: AppKeys) -> PusherSocket | None:
 async def test_an_app_made_on_one_machine_is_served_and_disabled_on_another(
     tmp_path: Path,
 ) -> None:
-    redis = redis_server(tmp_path / "redis")
-    a, c = pair(tmp_path, redis)
-    try:
-        await a.start()
+    async with Cluster(tmp_path) as hub:
+        a, b = hub.node("a"), hub.node("b", db="a")
+        c = hub.node("c", dev=False)  # an empty file, and no dev app of its own
         # C's start waits for a handshake with the dev app's key: it learnt it from Redis.
-        await c.start()
+        await hub.start(a, b, c)
         assert "app-id" in apps_in(c.db), "what C learns is written into its own file"
 
         far = create_app(a.db, "far")
@@ -61,29 +48,29 @@ async def test_an_app_made_on_one_machine_is_served_and_disabled_on_another(
         sock = await eventually(lambda: connects(c, far), 5.0, interval=0.05, what="far on C")
         assert time.monotonic() - made < 2.0, "an app made on A's file is served by C in 2 s"
         assert far.id in apps_in(c.db)
+        on_b = await eventually(lambda: connects(b, far), 5.0, interval=0.05, what="far on B")
+        body = {"name": "hello", "channel": "news", "data": "from B"}
+        assert await api(b, "POST", f"/apps/{far.id}/events", body, app=far) == (200, b"{}")
+        await sock.wait_for(lambda f: ("news", "hello") in [g[:2] for g in f.got], "B's event")
 
         hub_command(a.db, "apps", "update", far.id, "--disable")
         disabled = time.monotonic()
-        assert await sock.ended(5.0), "C closed the disabled app's socket"
-        assert time.monotonic() - disabled < 1.0, "within 1 s of the edit"
-        assert sock.frames.close_code == PusherCode.APP_DISABLED
+        for closed in (sock, on_b):
+            assert await closed.ended(5.0), "B and C closed the disabled app's sockets"
+            assert time.monotonic() - disabled < 1.0, "within 1 s of the edit"
+            assert closed.frames.close_code == PusherCode.APP_DISABLED
         # Nothing is echoed back and forth: the version counter settles.
         await asyncio.sleep(1.0)
         settled = hub_command(a.db, "apps", "show", far.id, "--json")
         assert '"active": false' in settled
-        assert a.running() and c.running()
-    finally:
-        a.kill()
-        c.kill()
-        redis.stop()
+        assert a.running() and b.running() and c.running()
 
 
 async def test_redis_killed_and_started_again_ends_nothing(tmp_path: Path) -> None:
-    redis = redis_server(tmp_path / "redis")
-    a, c = pair(tmp_path, redis)
-    try:
-        await a.start()
-        await c.start()
+    async with Cluster(tmp_path) as hub:
+        a, c = hub.node("a"), hub.node("c", dev=False)
+        redis = hub.redis
+        await hub.start(a, c)
         sock = await connects(c, DEV)
         assert sock is not None
         redis.stop()
@@ -94,8 +81,8 @@ async def test_redis_killed_and_started_again_ends_nothing(tmp_path: Path) -> No
         assert c.output().count("unreachable") == 1, "one line per outage, not per retry"
 
         redis.start()  # the same port, and empty: nothing was saved
-        for hub in (a, c):
-            await eventually(lambda h=hub: "is back" in h.output(), 10.0, what="resynced")
+        for node in (a, c):
+            await eventually(lambda n=node: "is back" in n.output(), 10.0, what="resynced")
         later = create_app(a.db, "later")
         made = time.monotonic()
         late = await eventually(lambda: connects(c, later), 5.0, interval=0.05, what="on C")
@@ -103,16 +90,13 @@ async def test_redis_killed_and_started_again_ends_nothing(tmp_path: Path) -> No
         await late.close()
         assert not sock.frames.ended
         await sock.close()
-    finally:
-        a.kill()
-        c.kill()
-        redis.stop()
 
 
 async def test_a_hub_whose_redis_is_away_serves_its_own_file(tmp_path: Path) -> None:
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
-    a = HubProcess(tmp_path / "a.db", free_port(), DEV, tmp_path / "a.log", HUB_REDIS_URL=nowhere)
-    a._where = lambda: ["--host", a.host, "--port", str(a.port), "--dev"]  # type: ignore[method-assign]
+    a = HubProcess(
+        tmp_path / "a.db", free_port(), DEV, tmp_path / "a.log", ("--dev",), HUB_REDIS_URL=nowhere
+    )
     try:
         began = time.monotonic()
         await a.start()
