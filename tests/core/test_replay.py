@@ -15,7 +15,7 @@ from waiting import eventually
 from hub.config import Settings
 from hub.core.history import ChannelLog
 from hub.models import AppSettings, Event
-from hub.pytest_plugin import RunningHub
+from hub.pytest_plugin import RunningHub, redis_overrides
 from hub.server import HubServer
 
 
@@ -234,7 +234,9 @@ async def test_paging_through_history_over_the_api(hub_server: RunningHub) -> No
 
 
 async def test_history_survives_a_restart_with_its_epoch_and_seqs(tmp_path) -> None:
-    settings = Settings(port=0, db_path=str(tmp_path / "hub.db"), reload_interval=0)
+    settings = Settings(
+        port=0, db_path=str(tmp_path / "hub.db"), reload_interval=0, **redis_overrides()
+    )
     first = await HubServer(settings).start()
     app = await first.store.create_app("kept", settings=AppSettings(history_depth=3))
     await first.apps.reload()
@@ -297,7 +299,9 @@ async def test_the_resume_helper_is_served(hub_server: RunningHub) -> None:
 
 
 async def test_data_of_every_kind_survives_the_store(tmp_path) -> None:
-    settings = Settings(port=0, db_path=str(tmp_path / "hub.db"), reload_interval=0)
+    settings = Settings(
+        port=0, db_path=str(tmp_path / "hub.db"), reload_interval=0, **redis_overrides()
+    )
     first = await HubServer(settings).start()
     app = await first.store.create_app("kept")
     await first.apps.reload()
