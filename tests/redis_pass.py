@@ -28,16 +28,23 @@ PYTEST_TIMEOUT = 900  # seconds the whole pass may take before it is stopped
 
 # What a client or the HTTP API observes, end to end through real sockets: the protocols on
 # live hubs, the official clients (pusher-js, laravel-echo, phoenix.js, the SDKs), history and
-# resume, the trigger and query API, users, tokens, quotas, metrics, the dashboard's live view.
+# resume, the trigger and query API, users, tokens, quotas, metrics and probes, webhooks (each
+# transition told once), the dashboard's live view.
 SUITES = (
     "tests/protocols",
     "tests/interop",
     "tests/core/test_replay.py",
     "tests/core/test_admission.py",
+    "tests/core/test_webhooks.py",
+    "tests/core/test_webhook_kinds.py",
+    "tests/core/test_webhook_guard.py",
+    "tests/core/test_webhook_log.py",
     "tests/api/test_http_api.py",
     "tests/api/test_users_api.py",
     "tests/api/test_tokens_api.py",
     "tests/api/test_metrics.py",
+    "tests/api/test_metrics_soketi.py",
+    "tests/api/test_health.py",
     "tests/wire/test_pusher_endpoint.py",
     "tests/wire/test_phoenix_endpoint.py",
     "tests/wire/test_sse_handler.py",
@@ -53,7 +60,8 @@ SUITES = (
 # (its own redis-server and processes); the browser tests of the dashboard's pages (its forms
 # and pages are the same on Redis, and chromium costs minutes); restarts, crashes and the
 # epoch a restart keeps (tests/test_crash.py, tests/test_restart_epochs.py: what one process
-# leaves in its file). Webhooks: tests/core/test_webhook*.py drive one process's outbox.
+# leaves in its file; tests/core/test_webhook_crash.py and test_webhooks_kill.py, which kill
+# `hub serve` processes).
 
 
 def main(args: list[str]) -> int:
