@@ -8,6 +8,7 @@ the store (hub/models.py: AppSettings).
 """
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -88,6 +89,9 @@ class Settings:
     # Redis shared by the processes that act as one hub (hub/broker/appsync.py): with it an
     # app's record (keys, secrets, origins, settings) is hub-wide. Empty: this process alone.
     redis_url: str = ""
+    # The prefix of every Redis key and pub/sub channel of this hub: hubs with different
+    # namespaces on one Redis are independent hubs.
+    redis_namespace: str = "hub"
 
     @classmethod
     def from_sources(
@@ -123,6 +127,7 @@ class Settings:
         return bool(self.tls_cert)
 
 
+_NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # The URLs redis-py connects with: TCP, TLS, a Unix socket.
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -136,6 +141,8 @@ def _problem(name: str, value: Any) -> str | None:
         return f"{value} is not a port: use 1 to 65535 (0 picks a free one)"
     if name == "redis_url" and value and not value.startswith(REDIS_SCHEMES):
         return f"{value!r} is not a Redis URL: use {', '.join(s + '...' for s in REDIS_SCHEMES)}"
+    if name == "redis_namespace" and not _NAMESPACE.fullmatch(value):
+        return f"{value!r} is not a namespace: use 1 to 64 letters, digits, '_', '-' or '.'"
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if name in _POSITIVE and value < 1:

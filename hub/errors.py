@@ -62,6 +62,7 @@ def close_code_allowed(code: int) -> bool:
 # and packet captures read one table whatever the protocol.
 CLOSE_CODES = {
     Disconnect.SHUTDOWN: PusherCode.RECONNECT,
+    Disconnect.STALLED: PusherCode.RECONNECT,
     Disconnect.APP_GONE: PusherCode.APP_KEY_UNKNOWN,
     Disconnect.APP_DISABLED: PusherCode.APP_DISABLED,
     Disconnect.KEY_REVOKED: PusherCode.APP_KEY_UNKNOWN,

@@ -208,3 +208,5 @@ class Disconnect(Enum):
     SLOW = "client too slow: outgoing buffer full"
     TERMINATED = "connection terminated by the app"  # its user or session was terminated
     SIGNIN_TIMEOUT = "not signed in in time"  # the app requires user authentication
+    # This process was stalled so long that the others of its hub dropped it (hub/core/wide.py).
+    STALLED = "hub process stalled: reconnect"

@@ -92,6 +92,12 @@ class HubServer:
         self.app_sync: AppSync | None = None  # with settings.redis_url
 
     @property
+    def node(self) -> str | None:
+        """This process's id among the processes of its hub (with Redis), else None."""
+        wide = self.hub.wide if self.hub is not None else None
+        return wide.node if wide is not None else None
+
+    @property
     def url(self) -> str:
         return f"{'https' if self.settings.tls else 'http'}://{self._url_host}:{self.port}"
 
@@ -170,6 +176,8 @@ class HubServer:
                 first_retry=settings.webhook_first_retry,
                 retry_for=settings.webhook_retry_for,
             ),
+            redis_url=settings.redis_url,
+            redis_namespace=settings.redis_namespace,
         )
         await self.hub.start()
         self.dashboard = await make_dashboard(self.hub)
@@ -202,7 +210,7 @@ class HubServer:
         loads redis-py."""
         from hub.broker.appsync import AppSync
 
-        self.app_sync = sync = AppSync(apps.store, apps.reload, url)
+        self.app_sync = sync = AppSync(apps.store, apps.reload, url, self.settings.redis_namespace)
         apps.on_change(lambda old, new: sync.changed((new or old).app.id))  # type: ignore[union-attr]
         await sync.start()
 

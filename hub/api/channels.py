@@ -6,7 +6,7 @@ Also `info_attributes` and `channel_info`, which the trigger endpoints use for t
 from hub.api.base import AppApiHandler
 from hub.core.hub import Hub
 from hub.errors import bad_request
-from hub.models import GENERAL_CHANNEL, ChannelKind, channel_kind, channel_name_problem
+from hub.models import ChannelKind, channel_kind, channel_name_problem
 
 KNOWN_ATTRIBUTES = ("user_count", "subscription_count")
 
@@ -25,13 +25,12 @@ def info_attributes(raw: object) -> tuple[str, ...]:
 
 
 def channel_info(hub: Hub, app_id: str, name: str, attributes: tuple[str, ...]) -> dict:
-    """The requested counts of one channel; user_count only for presence channels."""
-    channel = hub.channel(app_id, name)
+    """The requested counts of one channel (hub-wide); user_count only for presence channels."""
     info: dict[str, int] = {}
     if "user_count" in attributes and channel_kind(name) is ChannelKind.PRESENCE:
-        info["user_count"] = len(channel.members) if channel else 0
+        info["user_count"] = len(hub.members(app_id, name))
     if "subscription_count" in attributes:
-        info["subscription_count"] = len(channel.subscribers) if channel else 0
+        info["subscription_count"] = hub.subscriber_count(app_id, name)
     return info
 
 
@@ -43,8 +42,8 @@ class ChannelsHandler(AppApiHandler):
             raise bad_request("info=user_count needs filter_by_prefix=presence-")
         channels = {
             name: channel_info(self.hub, self.app.id, name, attributes)
-            for name in sorted(self.hub.channels(self.app.id))
-            if name.startswith(prefix) and name != GENERAL_CHANNEL
+            for name in sorted(self.hub.channel_names(self.app.id))
+            if name.startswith(prefix)
         }
         self.send_json({"channels": channels})
 
@@ -55,8 +54,7 @@ class ChannelHandler(AppApiHandler):
         attributes = info_attributes(self.get_query_argument("info", None))
         if "user_count" in attributes and channel_kind(name) is not ChannelKind.PRESENCE:
             raise bad_request("user_count is only available for presence channels")
-        channel = self.hub.channel(self.app.id, name)
-        body: dict = {"occupied": channel is not None}
+        body: dict = {"occupied": self.hub.subscriber_count(self.app.id, name) > 0}
         body.update(channel_info(self.hub, self.app.id, name, attributes))
         self.send_json(body)
 
@@ -66,8 +64,7 @@ class ChannelUsersHandler(AppApiHandler):
         name = channel_from_path(name, self.app.settings.max_channel_name_length)
         if channel_kind(name) is not ChannelKind.PRESENCE:
             raise bad_request("users are only listed for presence channels")
-        channel = self.hub.channel(self.app.id, name)
-        members = channel.members if channel else {}
+        members = self.hub.members(self.app.id, name)
         self.send_json({"users": [{"id": user_id} for user_id in members]})
 
 

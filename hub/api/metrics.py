@@ -130,6 +130,34 @@ def collect(hub: Hub, protocols: tuple[str, ...] = ()) -> list[Family]:
             [((), int(hub.commits.failing))],
         ),
         *_webhook_families(hub),
+        *_node_families(hub),
+    ]
+
+
+def _node_families(hub: Hub) -> list[Family]:
+    """With Redis: the processes of the hub this one hears, itself included."""
+    if hub.wide is None:
+        return []
+    nodes = hub.wide.live_nodes()
+    return [
+        Family(
+            "nodes",
+            "gauge",
+            "Processes of this hub (on one Redis) that this one hears from, itself included.",
+            [((), len(nodes))],
+        ),
+        Family(
+            "node_connections",
+            "gauge",
+            "Connections open now on each process of the hub.",
+            [((("node", node),), count) for node, count in sorted(nodes.items())],
+        ),
+        Family(
+            "redis_up",
+            "gauge",
+            "1 while this process is connected to the hub's Redis, else 0.",
+            [((), int(hub.wide.bus.up))],
+        ),
     ]
 
 

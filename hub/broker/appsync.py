@@ -1,12 +1,12 @@
 """Hub-wide apps: every process on one Redis serves the same apps, keys, origins and settings.
 
-Each app's whole record sits in the Redis hash `hub:apps` (app id -> `{"v": version, "app":
-record}`, `"app": null` for a deleted app), its version from `INCR hub:apps:version`, written
-with a notice on `hub:apps:changed` by one script (so a higher version is always the later
-write). The local SQLite file stays the source of each edit (the app service writes it) and
-keeps what this process learnt (so its CLI sees the apps, and a restart without Redis serves
-them); a mark per app in the file (hub/store/synced.py) says which version it holds and the
-digest of that content.
+Each app's whole record sits in the Redis hash `NS:apps` (NS: the hub's namespace, `hub` by
+default; app id -> `{"v": version, "app": record}`, `"app": null` for a deleted app), its
+version from `INCR NS:apps:version`, written with a notice on `NS:apps:changed` by one
+script (so a higher version is always the later write). The local SQLite file stays the
+source of each edit (the app service writes it) and keeps what this process learnt (so its
+CLI sees the apps, and a restart without Redis serves them); a mark per app in the file
+(hub/store/synced.py) says which version it holds and the digest of that content.
 
 One step, `sync`, makes the file and Redis agree: a record newer than the mark is written into
 the file (then the registry reloads, which closes what a local change would close); then a
@@ -31,9 +31,10 @@ from hub.models import App, AppSettings, KeyPair
 from hub.store import Store
 from hub.store.synced import SyncMark
 
-HASH = "hub:apps"
-COUNTER = "hub:apps:version"
-CHANNEL = "hub:apps:changed"
+# Under the hub's namespace ("hub" by default): NAMESPACE:apps, and so on.
+HASH = "{}:apps"
+COUNTER = "{}:apps:version"
+CHANNEL = "{}:apps:changed"
 CHECK_INTERVAL = 3.0  # seconds between looks at the version counter
 START_WAIT = 3.0  # seconds a start waits for the first sync before serving without it
 
@@ -88,8 +89,17 @@ class AppSync:
     """Keeps this process's apps in step with the hub's, through Redis at `url`. `reload`
     is the registry's: it reads the file again and tells the hub what changed."""
 
-    def __init__(self, store: Store, reload: Callable[[], Awaitable[None]], url: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        reload: Callable[[], Awaitable[None]],
+        url: str,
+        namespace: str = "hub",
+    ) -> None:
         self.store = store
+        self._hash, self._counter, self._channel = (
+            name.format(namespace) for name in (HASH, COUNTER, CHANNEL)
+        )
         self._reload = reload
         self.link = RedisLink(url, self._session, "app records in step again")
         self._lock = asyncio.Lock()
@@ -114,7 +124,7 @@ class AppSync:
     async def _session(self, client: Client, ready: Callable[[], None]) -> None:
         pubsub = client.pubsub()
         try:
-            await pubsub.subscribe(CHANNEL)
+            await pubsub.subscribe(self._channel)
             publish = client.register_script(_PUBLISH)
             raise_counter = client.register_script(_RAISE)
             await self.sync(client, publish, raise_counter)
@@ -129,7 +139,7 @@ class AppSync:
                         listener.result()  # raises what ended it
                         return
                     if not self._wanted:
-                        counter = int(await client.get(COUNTER) or 0)
+                        counter = int(await client.get(self._counter) or 0)
                         if counter == self._seen:
                             continue
                     self._wanted = False
@@ -151,9 +161,9 @@ class AppSync:
 
     async def sync(self, client: Client, publish: Any, raise_counter: Any) -> None:
         async with self._lock:
-            counter = int(await client.get(COUNTER) or 0)
+            counter = int(await client.get(self._counter) or 0)
             remote: dict[str, tuple[int, Any]] = {}
-            for app_id, text in (await client.hgetall(HASH)).items():
+            for app_id, text in (await client.hgetall(self._hash)).items():
                 raw = json.loads(text)
                 remote[app_id] = (int(raw["v"]), raw["app"])
             marks = await self.store.sync_marks()
@@ -173,7 +183,7 @@ class AppSync:
                     self._applying = False
             top = max([0, *(mark.version for mark in marks.values())])
             if counter < top:
-                await raise_counter(keys=[COUNTER], args=[top])
+                await raise_counter(keys=[self._counter], args=[top])
             local = {app.id: app for app in await self.store.list_apps()}
             for app_id in local.keys() | marks.keys():
                 app, mark, known = local.get(app_id), marks.get(app_id), remote.get(app_id)
@@ -183,6 +193,7 @@ class AppSync:
                 stale = known is None or mark is None or known[0] < mark.version
                 if stale or content != mark.digest:  # type: ignore[union-attr]
                     text = json.dumps(None if app is None else record(app))
-                    version = await publish(keys=[HASH, COUNTER, CHANNEL], args=[app_id, text])
+                    keys = [self._hash, self._counter, self._channel]
+                    version = await publish(keys=keys, args=[app_id, text])
                     await self.store.set_sync_mark(app_id, SyncMark(int(version), content))
             self._seen = counter

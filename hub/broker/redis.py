@@ -24,6 +24,10 @@ REPLY_TIMEOUT = 5.0  # seconds a command's answer may take (a paused Redis)
 FIRST_RETRY = 0.2  # seconds before the first reconnect, doubling up to MAX_RETRY
 MAX_RETRY = 2.0
 
+# Per URL, the links of this process that are cut off from it: an outage is one log line
+# however many links (apps, events) notice it, and its end one line too.
+_cut_off: dict[str, int] = {}
+
 Client = redis.asyncio.Redis
 # A session gets a client and `ready`, to call once it is in step with the hub; it returns or
 # raises when the connection is lost.
@@ -57,6 +61,9 @@ class RedisLink:
             await asyncio.wait_for(self._attempted.wait(), wait)
 
     async def close(self) -> None:
+        if self._outage:
+            self._outage = False
+            _cut_off[self.url] -= 1
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -65,7 +72,9 @@ class RedisLink:
 
     def _ready(self) -> None:
         if self._outage:
-            log.warning("Redis at %s is back: %s", self.where, self._what)
+            _cut_off[self.url] -= 1
+            if not _cut_off[self.url]:
+                log.warning("Redis at %s is back: %s", self.where, self._what)
         self._outage = False
         self.up = True
         self._delay = FIRST_RETRY
@@ -92,11 +101,13 @@ class RedisLink:
                     await client.aclose()
             self.up = False
             if not self._outage:
-                log.warning(
-                    "Redis at %s unreachable (%s): retrying; this process serves on",
-                    self.where,
-                    problem,
-                )
+                _cut_off[self.url] = _cut_off.get(self.url, 0) + 1
+                if _cut_off[self.url] == 1:
+                    log.warning(
+                        "Redis at %s unreachable (%s): retrying; this process serves on",
+                        self.where,
+                        problem,
+                    )
                 self._outage = True
             self._attempted.set()
             await asyncio.sleep(self._delay)

@@ -60,7 +60,13 @@ def add_serve(commands: Any) -> None:
         "--redis",
         metavar="URL",
         help="act as one hub with every process on this Redis (redis://HOST:PORT/DB, rediss://"
-        " or unix://): apps, keys, origins and settings are hub-wide ($HUB_REDIS_URL)",
+        " or unix://): events, history, presence, counts and apps are hub-wide ($HUB_REDIS_URL)",
+    )
+    serve.add_argument(
+        "--redis-namespace",
+        metavar="NS",
+        help="prefix of this hub's Redis keys and channels (default hub): hubs with different"
+        " namespaces on one Redis are separate hubs ($HUB_REDIS_NAMESPACE)",
     )
     serve.set_defaults(run=_serve)
 
@@ -77,6 +83,7 @@ def _serve(args: argparse.Namespace) -> int:
             "tls_key": args.tls_key,
             "insecure_http": args.insecure_http or None,
             "redis_url": args.redis,
+            "redis_namespace": args.redis_namespace,
         }
     )
     if problem := _plain_http_problem(settings):

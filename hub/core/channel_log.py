@@ -56,7 +56,7 @@ class ChannelLog:
         """(depth, max age in ms) of this channel, worked out again only when the app's
         settings object changes (settings are replaced, never changed in place)."""
         if self.settings is not settings:
-            self.settings, self.limits = settings, _limits(settings, channel)
+            self.settings, self.limits = settings, channel_limits(settings, channel)
         return self.limits
 
     def fit(self, depth: int) -> int:
@@ -89,7 +89,7 @@ class ChannelLog:
         return len(self.events) != before
 
 
-def _limits(settings: AppSettings, channel: str) -> tuple[int, int]:
+def channel_limits(settings: AppSettings, channel: str) -> tuple[int, int]:
     """(depth, max age in ms) kept for a channel; (0, 0) keeps nothing."""
     depth, age = settings.history_depth, settings.history_age
     if not depth or not age:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.core.connection import Connection
+from hub.core.replay import Hold
 from hub.models import ChannelKind, channel_kind
 
 
@@ -20,7 +21,7 @@ class Member:
 
 
 class Channel:
-    __slots__ = ("kind", "member_of", "members", "name", "subscribers")
+    __slots__ = ("holds", "kind", "member_of", "members", "name", "subscribers")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -28,6 +29,8 @@ class Channel:
         self.subscribers: dict[str, Connection] = {}
         self.members: dict[str, Member] = {}
         self.member_of: dict[str, str] = {}  # socket id -> user id, presence channels only
+        # Subscribers whose live events wait for their resume (hub/core/wide.py); None when none.
+        self.holds: dict[str, Hold] | None = None
 
     @property
     def is_presence(self) -> bool:
@@ -88,6 +91,8 @@ class ChannelRegistry:
         conn.channels.discard(name)
         if channel is None or channel.subscribers.pop(conn.socket_id, None) is None:
             return None, None
+        if channel.holds:
+            channel.holds.pop(conn.socket_id, None)
         removed = None
         user_id = channel.member_of.pop(conn.socket_id, None)
         if user_id is not None:

@@ -8,44 +8,43 @@ event once per protocol and hands those same bytes to every subscriber.
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.auth import tokens
 from hub.broker.contract import Broker
-from hub.core.apps import AppRegistry, LiveApp
+from hub.core.apps import AppRegistry
 from hub.core.channel_log import is_cache_channel
 from hub.core.channels import Channel, ChannelRegistry, Member, PresenceFull, TooManyChannels
 from hub.core.commits import Commit, GroupCommit, StoreUnavailable
 from hub.core.connection import Connection, Peer
 from hub.core.grants import Grants
 from hub.core.history import History
+from hub.core.identity import Identity
 from hub.core.metrics import Metrics
 from hub.core.monitor import Monitor, preview
-from hub.core.replay import Replay, ReplayRequest
-from hub.core.revocations import SESSION, USER, Revocations
+from hub.core.reads import Reads
+from hub.core.replay import Hold, Replay, ReplayRequest
+from hub.core.revocations import Revocations
 from hub.core.traffic import Traffic
+from hub.core.upkeep import app_changed, sweep, sweep_forever
 from hub.core.webhooks import WebhookOptions, Webhooks
 from hub.models import GENERAL_CHANNEL, App, AppSettings, Disconnect, Event, EventKind
 from hub.store.history import STOPPED
 
+if TYPE_CHECKING:
+    from hub.core.wide import HubWide
+
 log = logging.getLogger("hub.core")
 
 __all__ = ["Commit", "Hub", "OverQuota", "PresenceFull", "StoreUnavailable", "TooManyChannels"]
-
-# Channel logs a history sweep looks at before it lets other work run.
-SWEEP_SLICE = 500
-# Seconds between two clean-ups of terminated users' and sessions' records past their use.
-REVOCATION_PRUNE_INTERVAL = 3600
 
 
 class OverQuota(Exception):
     """The app has as many connections as its quota allows."""
 
 
-class Hub:
+class Hub(Reads, Identity):
     def __init__(
         self,
         apps: AppRegistry,
@@ -55,11 +54,23 @@ class Hub:
         pong_timeout: float = 30,
         history_max_events: int = 100_000,
         webhooks: WebhookOptions | None = None,
+        redis_url: str = "",
+        redis_namespace: str = "hub",
     ) -> None:
         self.apps = apps
         self.broker = broker
         self.revocations = Revocations(apps.store)
-        self.history = History(history_max_events)
+        # With Redis, the hub spans processes (hub/core/wide.py): positions and the history
+        # are Redis's, this process keeps a copy. Imported only then (they load redis-py).
+        self.wide: HubWide | None = None
+        if redis_url:
+            from hub.core.history_mirror import MirroredHistory
+            from hub.core.wide import HubWide as Wide
+
+            self.history = MirroredHistory(history_max_events)
+            self.wide = Wide(self, redis_url, redis_namespace)
+        else:
+            self.history = History(history_max_events)
         self.commits = GroupCommit(self.history, apps.store, self._release)
         self.traffic = Traffic()
         self.monitor = Monitor()
@@ -72,15 +83,16 @@ class Hub:
         self._channels: dict[str, ChannelRegistry] = {}
         self._sweeper: asyncio.Task | None = None
         broker.start(self._deliver)
-        apps.on_change(self._app_changed)
+        apps.on_change(lambda old, new: app_changed(self, old, new))
 
     # -- life cycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         store = self.apps.store
         await self.revocations.load()
-        self.history.load(await store.load_history(), self._settings_of)
-        if not await store.last_run_complete():
+        if self.wide is None:
+            self.history.load(await store.load_history(), self.settings_of)
+        if self.wide is None and not await store.last_run_complete():
             # No clean stop on record, and the machine restarted since: the last commits may
             # be gone with it, and a seq released then with them, so no channel may continue
             # in its epoch.
@@ -96,7 +108,9 @@ class Hub:
         self.commits.start()
         await self.webhooks.owe_vacated()  # a killed last run's, before this run says anything
         self.webhooks.start()
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="hub-activity-sweeper")
+        if self.wide is not None:
+            await self.wide.start()
+        self._sweeper = asyncio.create_task(sweep_forever(self), name="hub-activity-sweeper")
 
     async def stop_publishing(self) -> None:
         """Takes no more channel events (the API answers 503), writes every held one, and
@@ -117,6 +131,8 @@ class Hub:
         await self.webhooks.close()
         if not self.stopping:
             await self.stop_publishing()
+        if self.wide is not None:
+            await self.wide.close()
 
     def disconnect_all(self, reason: Disconnect) -> None:
         for conn in list(self.connections.values()):
@@ -145,6 +161,8 @@ class Hub:
         self.connections[conn.socket_id] = conn
         self._by_app.setdefault(app.id, {})[conn.socket_id] = conn
         self.metrics.connections_opened[peer.codec.name] += 1
+        if self.wide is not None:
+            self.wide.connections_changed(app.id, 1)
         self.monitor.report(
             app.id,
             "connected",
@@ -163,54 +181,11 @@ class Hub:
         del of_app[conn.socket_id]
         if not of_app:
             del self._by_app[conn.app_id]
+        if self.wide is not None:
+            self.wide.connections_changed(conn.app_id, -1)
         for name in list(conn.channels):
             self.unsubscribe(conn, name)
         self.monitor.report(conn.app_id, "disconnected", socket_id=conn.socket_id)
-
-    def connection_count(self, app_id: str) -> int:
-        return len(self._by_app.get(app_id, ()))
-
-    def at_quota(self, app: App) -> bool:
-        """Whether `app` has as many connections as its quota allows (0: no quota)."""
-        quota = app.settings.max_connections
-        return bool(quota) and self.connection_count(app.id) >= quota
-
-    def app_connections(self, app_id: str) -> list[Connection]:
-        return list(self._by_app.get(app_id, {}).values())
-
-    # -- identity ---------------------------------------------------------------------------
-
-    def check_token(self, app: App, token: str) -> tokens.SocketToken:
-        """The claims of a socket token presented to `app`; raises TokenError (expired,
-        invalid, or revoked by terminating its user or session)."""
-        secrets = [pair.secret for pair in app.keys]
-        claims = tokens.verify(token, secrets, app.settings.token_max_age)
-        self.revocations.check(app.id, claims)
-        return claims
-
-    def sign_in(self, conn: Connection, user_id: str, user_info: Any) -> None:
-        """The connection is now this user's (Pusher `pusher:signin`)."""
-        conn.user_id, conn.user_info = user_id, user_info
-        conn.signin_deadline = None
-
-    async def terminate_user(self, app: App, user_id: str) -> int:
-        """Closes every socket of the user, on every protocol, and refuses the user's tokens
-        minted until now. Returns how many sockets were closed."""
-        closed = self._close_where(app.id, lambda conn: conn.user_id == user_id)
-        await self.revocations.revoke(app.id, USER, user_id, app.settings.token_max_age)
-        return closed
-
-    async def terminate_session(self, app: App, session_id: str) -> int:
-        """Closes every socket whose token carries the session, and refuses its tokens."""
-        closed = self._close_where(app.id, lambda conn: conn.session_id == session_id)
-        await self.revocations.revoke(app.id, SESSION, session_id, app.settings.token_max_age)
-        return closed
-
-    def _close_where(self, app_id: str, chosen: Callable[[Connection], bool]) -> int:
-        doomed = [conn for conn in self.app_connections(app_id) if chosen(conn)]
-        for conn in doomed:
-            conn.peer.disconnect(Disconnect.TERMINATED)
-        return len(doomed)
 
     # -- channels ---------------------------------------------------------------------------
 
@@ -232,22 +207,35 @@ class Hub:
             registry = self._channels[conn.app_id] = ChannelRegistry()
         fresh = name not in conn.channels
         channel, added = registry.add(conn, name, member, app.settings.max_presence_members)
+        wide = self.wide
+        if fresh and wide is not None:
+            wide.subscribed(conn.app_id, name, 1)
+            if member is not None and channel.is_presence:
+                wide.joined(conn.app_id, name, conn.socket_id, member.user_id, member.info)
         if fresh and name != GENERAL_CHANNEL:
             self.webhooks.joined(conn.app_id, channel, added)
         if name != GENERAL_CHANNEL:
             self.monitor.report(conn.app_id, "subscribed", socket_id=conn.socket_id, channel=name)
-        if added is not None:
-            self.publish(
+        if added is not None and (wide is None or added.user_id not in wide.members(app.id, name)):
+            self._deliver(
                 conn.app_id,
                 Event(name, "", added.info, conn.socket_id, added.user_id, EventKind.MEMBER_ADDED),
             )
         return channel
 
-    def replay(self, app: App, name: str, request: ReplayRequest | None) -> Replay | None:
+    def replay(
+        self, app: App, name: str, request: ReplayRequest | None, conn: Connection | None = None
+    ) -> "Replay | asyncio.Future[Replay] | None":
         """What a new subscriber of `name` gets before live events: the kept events it asked
         for, or the last one of a cache channel (an empty Replay: a cache miss, a webhook too).
         Called right after `subscribe`, in the same synchronous step, so no live event can come
-        between."""
+        between. With Redis, a resume from a position this process has not heard of yet is
+        read from Redis: a future, and `conn`'s live events wait (`release` when sent)."""
+        if request is not None and request.since is not None and self.wide and conn:
+            log = self.history.log(app.id, name)
+            seq, epoch = request.since
+            if log is None or log.epoch != epoch or seq > log.last_seq:
+                return self.wide.replay_later(app, name, request, conn)
         if request is not None:
             last, since = request.last, request.since
             return self.history.replay(app.id, app.settings, name, last=last, since=since)
@@ -258,12 +246,35 @@ class Hub:
             self.webhooks.cache_miss(app.id, name)
         return cached
 
+    def hold(self, conn: Connection, name: str) -> None:
+        channel = self.channel(conn.app_id, name)
+        if channel is not None:
+            if channel.holds is None:
+                channel.holds = {}
+            channel.holds[conn.socket_id] = Hold()
+
+    def release(self, conn: Connection, name: str, epoch: str, seq: int) -> None:
+        """`conn`'s resume of `name` went out up to (epoch, seq): its held events follow."""
+        channel = self.channel(conn.app_id, name)
+        hold = channel.holds.get(conn.socket_id) if channel and channel.holds else None
+        if hold is None:
+            return
+        for event in hold.release(epoch, seq):
+            conn.peer.send(conn.peer.codec.encode_event(event))
+
     def unsubscribe(self, conn: Connection, name: str) -> None:
         registry = self._channels.get(conn.app_id)
         if registry is None:
             conn.channels.discard(name)
             return
         channel, removed = registry.remove(conn, name)
+        wide = self.wide
+        if channel is not None and wide is not None:
+            wide.subscribed(conn.app_id, name, -1)
+            if channel.is_presence:
+                wide.left(conn.app_id, name, conn.socket_id)
+            if removed is not None and removed in wide.members(conn.app_id, name):
+                removed = None  # still a member through another process
         if channel is not None and name != GENERAL_CHANNEL:
             self.webhooks.left(conn.app_id, channel, removed)
         if name != GENERAL_CHANNEL:
@@ -271,37 +282,29 @@ class Hub:
         if not registry.channels:
             del self._channels[conn.app_id]
         if removed is not None:
-            self.publish(
+            self._deliver(
                 conn.app_id,
                 Event(name, "", None, conn.socket_id, removed, EventKind.MEMBER_REMOVED),
             )
-
-    def channel(self, app_id: str, name: str) -> Channel | None:
-        registry = self._channels.get(app_id)
-        return registry.get(name) if registry else None
-
-    def channels(self, app_id: str) -> dict[str, Channel]:
-        registry = self._channels.get(app_id)
-        return registry.channels if registry else {}
-
-    def channel_count(self) -> int:
-        """Channels with at least one subscriber, every app together (not `#general`)."""
-        return sum(
-            len(registry.channels) - (GENERAL_CHANNEL in registry.channels)
-            for registry in self._channels.values()
-        )
 
     # -- events -----------------------------------------------------------------------------
 
     def publish(self, app_id: str, event: Event) -> Commit | None:
         """Publishes an event. A channel message gets its position; one its channel keeps goes
         out once stored, and the returned Commit says when (None: it went out now)."""
-        if event.kind is EventKind.MESSAGE and event.channel != GENERAL_CHANNEL:
+        general = event.channel == GENERAL_CHANNEL
+        if self.wide is not None:  # every event goes through Redis, positioned or not
+            settings = self.settings_of(app_id)
+            if self.stopping or settings is None:
+                return _refused("the hub is stopping" if self.stopping else "no such app")
+            if not general:
+                self.traffic.published(app_id)
+                self.metrics.events_published += 1
+            return self.wide.publish(app_id, settings, event)
+        if event.kind is EventKind.MESSAGE and not general:
             if self.stopping:
-                refused = asyncio.get_running_loop().create_future()
-                refused.set_result(StoreUnavailable("the hub is stopping"))
-                return refused
-            settings = self._settings_of(app_id)
+                return _refused("the hub is stopping")
+            settings = self.settings_of(app_id)
             held = self.history.stamp(app_id, settings, event) if settings else None
             self.traffic.published(app_id)
             self.metrics.events_published += 1
@@ -312,6 +315,15 @@ class Hub:
 
     def _release(self, app_id: str, event: Event) -> None:
         """Sends a published event on its way: now, or once the store has it."""
+        self._report(app_id, event)
+        self.broker.publish(app_id, event)
+
+    def deliver(self, app_id: str, event: Event) -> None:
+        """An event published anywhere in the hub, heard by this process (hub/core/wide.py)."""
+        self._report(app_id, event)
+        self._deliver(app_id, event)
+
+    def _report(self, app_id: str, event: Event) -> None:
         if event.seq is not None and self.monitor.watched(app_id):
             self.monitor.report(
                 app_id,
@@ -322,7 +334,6 @@ class Hub:
                 socket_id=event.exclude,
                 seq=event.seq,
             )
-        self.broker.publish(app_id, event)
 
     def _deliver(self, app_id: str, event: Event) -> None:
         channel = self.channel(app_id, event.channel)
@@ -330,10 +341,15 @@ class Hub:
             return
         encoded: dict[str, Any] = event.encoded
         exclude = event.exclude
+        holds = channel.holds
         # A copy: a send that fails can close a connection and unsubscribe it mid-loop.
         for socket_id, conn in list(channel.subscribers.items()):
             if socket_id == exclude:
                 continue
+            if holds and socket_id in holds:
+                if holds[socket_id].takes(event):
+                    continue
+                del holds[socket_id]
             peer = conn.peer
             codec = peer.codec
             frame = encoded.get(codec.name)
@@ -341,60 +357,30 @@ class Hub:
                 frame = encoded[codec.name] = codec.encode_event(event)
             peer.send(frame)
 
-    # -- app changes and liveness -----------------------------------------------------------
+    # -- what the rest of the hub tells (hub/core/wide.py) -----------------------------------
 
-    def _app_changed(self, old: LiveApp | None, new: LiveApp | None) -> None:
-        if old is None:
-            return
-        conns = self.app_connections(old.app.id)
-        if new is None:  # deleted, by the dashboard, the admin API or the CLI
-            self.traffic.forget(old.app.id)
-        if new is None or not new.app.active:
-            reason = Disconnect.APP_GONE if new is None else Disconnect.APP_DISABLED
-            for conn in conns:
-                conn.peer.disconnect(reason)
-            return
-        revoked = {p.key for p in old.app.keys} - {p.key for p in new.app.keys}
-        for conn in conns:
-            if conn.key in revoked:
-                conn.peer.disconnect(Disconnect.KEY_REVOKED)
+    def member_event(self, app_id: str, name: str, user_id: str, info: Any, added: bool) -> None:
+        """A member came to or left the channel through another process."""
+        kind = EventKind.MEMBER_ADDED if added else EventKind.MEMBER_REMOVED
+        self._deliver(app_id, Event(name, "", info, None, user_id, kind))
 
-    async def _sweep_forever(self) -> None:
-        interval = max(0.05, min(5.0, self.activity_timeout / 4, self.pong_timeout / 4))
-        next_prune = time.monotonic() + REVOCATION_PRUNE_INTERVAL
-        while True:
-            await asyncio.sleep(interval)
-            self.sweep(time.monotonic())
-            # A slice of the logs at a time, so that 100,000 channels never hold the loop.
-            while not self.history.sweep(self._settings_of, SWEEP_SLICE):
-                await asyncio.sleep(0)
-            if time.monotonic() >= next_prune:
-                next_prune = time.monotonic() + REVOCATION_PRUNE_INTERVAL
-                try:
-                    await self.revocations.prune(self._token_max_age_of)
-                except sqlite3.Error:  # the next round tries again
-                    log.exception("pruning revocations failed")
+    # -- app settings and liveness ------------------------------------------------------------
 
-    def _token_max_age_of(self, app_id: str) -> int | None:
-        settings = self._settings_of(app_id)
+    def token_max_age_of(self, app_id: str) -> int | None:
+        settings = self.settings_of(app_id)
         return None if settings is None else settings.token_max_age
 
-    def _settings_of(self, app_id: str) -> AppSettings | None:
+    def settings_of(self, app_id: str) -> AppSettings | None:
         live = self.apps.cached(app_id)
         return live.app.settings if live is not None else None
 
     def sweep(self, now: float) -> None:
         """Pings connections silent for activity_timeout; drops those that stay silent, and
         those that did not sign in by their deadline."""
-        for conn in list(self.connections.values()):
-            if conn.signin_deadline is not None and now >= conn.signin_deadline:
-                conn.peer.disconnect(Disconnect.SIGNIN_TIMEOUT)
-                continue
-            # Deadlines rather than `now - last_seen`: that difference can round to just
-            # below the timeout, and a silent client would get one more sweep.
-            if conn.pinged:
-                if now >= conn.last_seen + (self.activity_timeout + self.pong_timeout):
-                    conn.peer.disconnect(Disconnect.PONG_TIMEOUT)
-            elif now >= conn.last_seen + self.activity_timeout:
-                conn.pinged = True
-                conn.peer.ping()
+        sweep(self, now)
+
+
+def _refused(reason: str) -> Commit:
+    refused: Commit = asyncio.get_running_loop().create_future()
+    refused.set_result(StoreUnavailable(reason))
+    return refused

@@ -79,3 +79,32 @@ def stored_event(channel: str, epoch: str, stored: Stored) -> Event:
         epoch=epoch,
         time_ms=stored.time_ms,
     )
+
+
+class Hold:
+    """A subscriber's live events on one channel while its resume is read from Redis
+    (hub/core/wide.py): kept, in order, until the replay is sent; then those the replay
+    covered are dropped, up to the first event past it."""
+
+    __slots__ = ("epoch", "seq", "waiting")
+
+    def __init__(self) -> None:
+        self.waiting: list[Event] | None = []
+        self.epoch: str | None = None
+        self.seq = 0
+
+    def takes(self, event: Event) -> bool:
+        """True when `event` is not sent now: kept for later, or covered by the replay."""
+        if self.waiting is not None:
+            self.waiting.append(event)
+            return True
+        return self.covers(event)
+
+    def covers(self, event: Event) -> bool:
+        return event.seq is not None and event.epoch == self.epoch and event.seq <= self.seq
+
+    def release(self, epoch: str, seq: int) -> list[Event]:
+        """The replay went out up to (epoch, seq): the kept events it did not cover."""
+        waiting, self.waiting = self.waiting or [], None
+        self.epoch, self.seq = epoch, seq
+        return [event for event in waiting if not self.covers(event)]

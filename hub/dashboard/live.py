@@ -20,7 +20,7 @@ from typing import Any
 from tornado.iostream import StreamClosedError
 
 from hub.dashboard.base import DashboardHandler
-from hub.models import GENERAL_CHANNEL, App
+from hub.models import App
 from hub.protocols import sse
 
 STATS_INTERVAL = 1.0
@@ -90,7 +90,7 @@ class LiveHandler(EventStreamHandler):
 
     def _stats(self, app: App) -> dict[str, Any]:
         hub = self.dashboard.hub
-        channels = [name for name in hub.channels(app.id) if name != GENERAL_CHANNEL]
+        channels = hub.channel_names(app.id)  # hub-wide, like the connections
         dropped, self._dropped = self._dropped, 0
         return {
             "connections": hub.connection_count(app.id),

@@ -20,7 +20,7 @@ from hub.auth.tokens import SocketToken
 from hub.core import admission
 from hub.core.access import join_refusal, publish_refusal
 from hub.core.apps import LiveApp
-from hub.core.channels import Channel, Member, PresenceFull, TooManyChannels
+from hub.core.channels import Member, PresenceFull, TooManyChannels
 from hub.core.connection import Connection
 from hub.core.hub import Hub, OverQuota
 from hub.core.replay import Gap, replay_request
@@ -83,8 +83,9 @@ def presence_meta(user_id: str, info: Any = None) -> dict[str, Any]:
     return meta
 
 
-def presence_state(channel: Channel) -> dict[str, Any]:
-    return {uid: {"metas": [presence_meta(uid, m.info)]} for uid, m in channel.members.items()}
+def presence_state(members: dict[str, Any]) -> dict[str, Any]:
+    """Phoenix's presence_state of a channel's members (user id -> user info)."""
+    return {uid: {"metas": [presence_meta(uid, info)]} for uid, info in members.items()}
 
 
 class PhoenixCodec:
@@ -269,7 +270,15 @@ class PhoenixSession(PeerSession):
         self.joins[topic] = join_ref
         self._reply(message, "ok")
         if channel.is_presence:
-            self._write(frame(join_ref, None, topic, "presence_state", presence_state(channel)))
+            self._write(
+                frame(
+                    join_ref,
+                    None,
+                    topic,
+                    "presence_state",
+                    presence_state(self.hub.members(app.id, topic)),
+                )
+            )
         self.send_replay(app, topic, request, join_ref)
 
     def replay_gap(self, name: str, gap: Gap, join_ref: Any) -> Outgoing:

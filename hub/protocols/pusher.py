@@ -213,10 +213,10 @@ class PusherSession(PeerSession):
             self._write(frame("pusher:subscription_error", dumps(_refusal_data(refusal)), name))
             return
         if channel.is_presence:
-            members = channel.members
+            members = self.hub.members(app.id, name)
             presence = {
                 "ids": list(members),
-                "hash": {uid: m.info for uid, m in members.items()},
+                "hash": members,
                 "count": len(members),
             }
             self._write(

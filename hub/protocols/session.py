@@ -3,13 +3,14 @@ connection, given `write(Outgoing)` and `close(code, reason)` by its transport: 
 once, leaving the core, and the replay of a new subscription's history, each protocol framing it
 its own way. (Who may connect is decided before a session opens: hub/core/admission.py.)"""
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from hub.core.connection import Codec, Connection
 from hub.core.hub import Hub
-from hub.core.replay import Gap, ReplayRequest, stored_event
+from hub.core.replay import Gap, Replay, ReplayRequest, stored_event
 from hub.errors import CLOSE_CODES
 from hub.models import App, Disconnect, Event
 from hub.protocols.frames import Outgoing
@@ -63,7 +64,29 @@ class PeerSession(ABC):
         """What a new subscription of `name` gets before live events: the history it asked
         for, after a `hub:history_gap` if that cannot start where asked, or a cache channel's
         last event. `join_ref` is handed to the hooks (Phoenix marks a join's frames with it)."""
-        replay = self.hub.replay(app, name, request)
+        replay = self.hub.replay(app, name, request, self.conn)
+        if isinstance(replay, asyncio.Future):  # read from Redis first (hub/core/wide.py)
+            replay.add_done_callback(
+                lambda done: self._send_read_replay(name, request, join_ref, done.result())
+            )
+            return
+        self._send_replay(name, request, join_ref, replay)
+
+    def _send_read_replay(
+        self, name: str, request: ReplayRequest | None, join_ref: Any, replay: Replay
+    ) -> None:
+        conn = self.conn
+        if self.closed or conn is None or name not in conn.channels:
+            return
+        self._send_replay(name, request, join_ref, replay)
+        last = replay.events[-1].seq if replay.events else None
+        if last is None and request is not None and request.since is not None:
+            last = request.since[0] if replay.gap is None else 0
+        self.hub.release(conn, name, replay.epoch, last or 0)
+
+    def _send_replay(
+        self, name: str, request: ReplayRequest | None, join_ref: Any, replay: Replay | None
+    ) -> None:
         if replay is None:
             return
         if replay.gap is not None:
