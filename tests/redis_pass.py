@@ -4,8 +4,8 @@ folder, nothing persisted), runs pytest with HUB_TEST_REDIS_URL pointing at it (
 plugin then gives each test hub that Redis and a namespace of its own), and stops the server
 whatever ends the run. Exits with pytest's status.
 
-    python tests/redis_pass.py              # the suites below
-    python tests/redis_pass.py tests/interop -x    # other arguments replace them
+    python tests/redis_pass.py                  # the suites below
+    python tests/redis_pass.py -x -k presence   # arguments are added to pytest's
 
 Tests that cannot hold with Redis by design carry `@pytest.mark.single_process("why")`: this
 pass deselects them and lists them with their reason (tests/conftest.py)."""
@@ -78,7 +78,7 @@ def main(args: list[str]) -> int:
         try:
             print(f"redis_pass: {TEST_REDIS_VARIABLE}={redis.url}", flush=True)
             env = {**os.environ, TEST_REDIS_VARIABLE: redis.url}
-            command = [sys.executable, "-m", "pytest", *(args or SUITES)]
+            command = [sys.executable, "-m", "pytest", *SUITES, *args]
             try:
                 return subprocess.run(command, cwd=ROOT, env=env, timeout=PYTEST_TIMEOUT).returncode
             except subprocess.TimeoutExpired:

@@ -17,7 +17,7 @@ TESTS = Path(__file__).resolve().parent
 def test_the_redis_pass_runs_its_tests_on_a_private_redis_server_it_stops() -> None:
     if shutil.which("redis-server") is None:
         missing("redis-server is not installed (apt-get install redis-server)")
-    probe = ("tests/test_pytest_plugin.py", "-q", "-k", "redis_pass_puts_each_test_hub")
+    probe = ("-q", "-k", "redis_pass_puts_each_test_hub")
     done = subprocess.run(
         [sys.executable, str(TESTS / "redis_pass.py"), *probe],
         capture_output=True,
