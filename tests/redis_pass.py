@@ -28,8 +28,8 @@ PYTEST_TIMEOUT = 900  # seconds the whole pass may take before it is stopped
 
 # What a client or the HTTP API observes, end to end through real sockets: the protocols on
 # live hubs, the official clients (pusher-js, laravel-echo, phoenix.js, the SDKs), history and
-# resume, the trigger and query API, users, tokens, quotas, metrics and probes, webhooks (each
-# transition told once), the dashboard's live view.
+# resume, the trigger, query and admin APIs, users, tokens, quotas, metrics and probes, webhooks
+# (each transition told once), the dashboard's live view and its edits reaching live sockets.
 SUITES = (
     "tests/protocols",
     "tests/interop",
@@ -39,17 +39,16 @@ SUITES = (
     "tests/core/test_webhook_kinds.py",
     "tests/core/test_webhook_guard.py",
     "tests/core/test_webhook_log.py",
-    "tests/api/test_http_api.py",
-    "tests/api/test_users_api.py",
-    "tests/api/test_tokens_api.py",
-    "tests/api/test_metrics.py",
-    "tests/api/test_metrics_soketi.py",
-    "tests/api/test_health.py",
+    "tests/api",
     "tests/wire/test_pusher_endpoint.py",
     "tests/wire/test_phoenix_endpoint.py",
     "tests/wire/test_sse_handler.py",
     "tests/wire/test_fastpath.py",
+    "tests/wire/test_channel_cap.py",
+    "tests/wire/test_same_refusal.py",
+    "tests/wire/test_websocket_close.py",
     "tests/dashboard/test_live.py",
+    "tests/dashboard/test_pages.py",
     "tests/test_pytest_plugin.py",
 )
 # Left out, as the broker plays no part there or the test runs its own hubs: parsers, codecs,
@@ -57,8 +56,8 @@ SUITES = (
 # tests/core/test_history*.py, tests/wire's frame and head parsers and fuzzers); the front
 # door's socket limits and TLS relay (below the broker); `hub` commands and their subprocess
 # hubs (tests/cli, tests/packaging: the variable does not reach a `hub serve`); tests/broker
-# (its own redis-server and processes); the browser tests of the dashboard's pages (its forms
-# and pages are the same on Redis, and chromium costs minutes); restarts, crashes and the
+# (its own redis-server and processes); the dashboard's accounts and its browser tests (the
+# same on Redis, and chromium costs minutes); restarts, crashes and the
 # epoch a restart keeps (tests/test_crash.py, tests/test_restart_epochs.py: what one process
 # leaves in its file; tests/core/test_webhook_crash.py and test_webhooks_kill.py, which kill
 # `hub serve` processes).
