@@ -38,6 +38,10 @@ class Target:
         self.key = key
         self.secret = secret
         self.pid = pid
+        # Every process of the server, whose CPU counts as the server's (several workers);
+        # and processes beside it whose CPU is reported apart, by name (a redis-server).
+        self.pids: tuple[int, ...] = (pid,)
+        self.beside: dict[str, int] = {}
 
 
 class Latencies:
@@ -256,28 +260,43 @@ async def publishers(target: Target, count: int) -> list[Publisher]:
 
 
 class Usage:
-    """CPU seconds of this process and of the server over a stretch, and the server's RSS."""
+    """CPU seconds of this process and of the server over a stretch, and the server's RSS.
+    The server's CPU is the sum over its processes (`pids`); `beside` names processes whose
+    CPU is read apart (`beside_shares`)."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, pids: tuple[int, ...] = (), beside: dict[str, int] | None = None):
         self.pid = pid
+        self.pids = pids or (pid,)
+        self.beside = beside or {}
         self.started = time.monotonic()
         self.own = self._own()
-        self.server = self._server()
+        self.server = sum(map(self._cpu, self.pids))
+        self.beside_before = {name: self._cpu(pid) for name, pid in self.beside.items()}
 
     @staticmethod
     def _own() -> float:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
 
-    def _server(self) -> float:
-        with open(f"/proc/{self.pid}/stat") as stat:
+    @staticmethod
+    def _cpu(pid: int) -> float:
+        with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
     def shares(self) -> tuple[float, float]:
         """(server, load generator) CPU as shares of one core since this was made."""
         wall = time.monotonic() - self.started
-        return (self._server() - self.server) / wall, (self._own() - self.own) / wall
+        server = sum(map(self._cpu, self.pids))
+        return (server - self.server) / wall, (self._own() - self.own) / wall
+
+    def beside_shares(self) -> dict[str, float]:
+        """CPU of each process beside the server, as shares of one core since this was made."""
+        wall = time.monotonic() - self.started
+        return {
+            name: (self._cpu(pid) - self.beside_before[name]) / wall
+            for name, pid in self.beside.items()
+        }
 
 
 def rss_bytes(pid: int) -> int:

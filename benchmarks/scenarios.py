@@ -169,9 +169,10 @@ async def measure(load: Load, latencies: Latencies, rate: float, size: Size) -> 
     latencies.samples = type(latencies.samples)("q")
     latencies.recording = True
     before, expected_before = load.received(), load.expected
-    usage = Usage(load.target.pid)
+    usage = Usage(load.target.pid, load.target.pids, load.target.beside)
     achieved = await load.publish(trigger, channels, rate, size.seconds)
     server_cpu, own_cpu = usage.shares()
+    beside = {f"{name}_cpu": round(share, 2) for name, share in usage.beside_shares().items()}
     elapsed = time.monotonic() - usage.started
     await load.drain()
     latencies.recording = False
@@ -187,6 +188,7 @@ async def measure(load: Load, latencies: Latencies, rate: float, size: Size) -> 
         "loss": loss(delivered, expected),
         "refused": len(load.refused()),
         "server_cpu": round(server_cpu, 2),
+        **beside,
         "loadgen_cpu": round(own_cpu, 2),
     }
 

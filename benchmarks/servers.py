@@ -174,11 +174,11 @@ async def prepare_db(build: HubBuild, path: str) -> dict[str, tuple[str, str, st
 
 
 @contextlib.asynccontextmanager
-async def hub_server(build: HubBuild, serve_args: tuple[str, ...] = ()):
+async def hub_server(build: HubBuild, serve_args: tuple[str, ...] = (), pin: bool = True):
     """A hub of `build` on a new database with two apps, "on" and "off" (prepare_db), started
-    with `hub serve ... *serve_args`; yields {"on": Target, "off": Target}. Its output goes to
-    a log file read back for the file its `hub` was imported from, which must lie under the
-    build's root."""
+    with `hub serve ... *serve_args` on the server's core (or, `pin=False`, on any);
+    yields {"on": Target, "off": Target}. Its output goes to a log file read back for the
+    file its `hub` was imported from, which must lie under the build's root."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "hub.db")
         made = await prepare_db(build, path)
@@ -188,7 +188,7 @@ async def hub_server(build: HubBuild, serve_args: tuple[str, ...] = ()):
         log_path = Path(folder) / "hub.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                pinned(command),
+                pinned(command) if pin else command,
                 cwd=build.root,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -13,8 +13,14 @@ fails with one line saying what to install instead of pytest's list of known fix
 Both give a `RunningHub` with `url`, `ws_url`, `host`, `port`, `app_id`, `key`, `secret` and
 `server`. Override the `hub_settings` fixture (a dict of hub.config.Settings fields) or
 `hub_app_settings` (a hub.models.AppSettings) in your conftest.py to change them.
+
+With `HUB_TEST_REDIS_URL` set (a redis:// URL), every test hub is a node on that Redis, in a
+namespace of its own (`redis_overrides()`): one redis-server serves a whole run, and the tests
+stay independent. Unset, a test hub is one process alone, as before.
 """
 
+import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +97,19 @@ def hub_app_settings() -> AppSettings:
     return AppSettings(client_events=True)
 
 
+TEST_REDIS_VARIABLE = "HUB_TEST_REDIS_URL"
+
+
+def redis_overrides() -> dict[str, Any]:
+    """Settings that put a test hub on the Redis of HUB_TEST_REDIS_URL, in a fresh namespace
+    (so hubs sharing that redis-server do not hear each other); {} when it is not set. Hubs
+    meant as one hub (a restart, two nodes) share one result."""
+    url = os.environ.get(TEST_REDIS_VARIABLE, "")
+    if not url:
+        return {}
+    return {"redis_url": url, "redis_namespace": "t" + uuid.uuid4().hex}
+
+
 def _settings(tmp_path: Path, overrides: dict[str, Any]) -> Settings:
     values: dict[str, Any] = {
         "host": "127.0.0.1",
@@ -98,6 +117,7 @@ def _settings(tmp_path: Path, overrides: dict[str, Any]) -> Settings:
         "db_path": str(tmp_path / "hub.db"),
         "reload_interval": 0.2,
         "shutdown_grace": 1.0,
+        **redis_overrides(),
     }
     values.update(overrides)
     return Settings(**values)

@@ -5,6 +5,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,12 +17,50 @@ from rawsocket import Raw
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-from hub.pytest_plugin import RunningHub
+from hub.pytest_plugin import TEST_REDIS_VARIABLE, RunningHub
 
 # Fixtures shared by test modules in several folders (the admin API's `world`).
 pytest_plugins = ["admin_world", "clusterhubs"]
 
 WAIT = 5.0  # seconds any single wait in a test may take
+
+# -- the Redis pass (bin/test): every test hub on HUB_TEST_REDIS_URL -----------------------------
+# A test that cannot hold when its hub is a node on Redis, by design (it checks what one process
+# alone does), says so: `@pytest.mark.single_process("why")`. The Redis pass deselects it and
+# lists it with its reason at the end; the first pass runs it as any other.
+_SINGLE_PROCESS = pytest.StashKey[list[tuple[str, str]]]()  # (test id, why), deselected
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "single_process(why): holds for a hub that is one process alone; "
+        f"deselected when {TEST_REDIS_VARIABLE} is set",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kept, dropped = [], []
+    for item in items:
+        marker = item.get_closest_marker("single_process")
+        if marker is None:
+            kept.append(item)
+        elif marker.args and isinstance(marker.args[0], str) and marker.args[0]:
+            dropped.append((item, marker.args[0]))
+        else:
+            raise pytest.UsageError(f"{item.nodeid}: say why: @pytest.mark.single_process('why')")
+    if os.environ.get(TEST_REDIS_VARIABLE) and dropped:
+        config.hook.pytest_deselected(items=[item for item, _ in dropped])
+        items[:] = kept
+        config.stash[_SINGLE_PROCESS] = [(item.nodeid, why) for item, why in dropped]
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    dropped = config.stash.get(_SINGLE_PROCESS, [])
+    if dropped:
+        terminalreporter.section(f"deselected as single_process ({TEST_REDIS_VARIABLE} is set)")
+        for nodeid, why in dropped:
+            terminalreporter.write_line(f"{nodeid}: {why}")
 
 
 class WsClient:

@@ -5,9 +5,12 @@ run them for real."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from required import missing
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 # The scripts start in benchmarks/, where `import hub` finds whichever hub is installed: this
@@ -97,3 +100,23 @@ def test_a_baseline_revision_runs_beside_the_working_tree(tmp_path: Path) -> Non
         ["git", "worktree", "list"], cwd=BENCHMARKS, capture_output=True, text=True, check=True
     ).stdout
     assert imported.removesuffix("/hub/__init__.py") not in worktrees, "removed at the end"
+
+
+def test_the_cluster_comparisons_run_on_redis_and_two_workers(tmp_path: Path) -> None:
+    if shutil.which("redis-server") is None:
+        missing("redis-server is not installed (apt-get install redis-server)")
+    out = run("cluster.py", "--tiny", "--out", str(tmp_path))
+    records = [json.loads(line) for line in out.splitlines() if line.startswith('{"comparison"')]
+    runs = {(r["comparison"], r["run"]): r for r in records}
+    assert set(runs) == {
+        ("redis_cost", "local"),
+        ("redis_cost", "redis"),
+        ("workers", "1 process"),
+        ("workers", "1 process redis"),
+        ("workers", "2 workers"),
+    }
+    assert all(r["loss"] == 0.0 for k, r in runs.items() if k[0] == "redis_cost")
+    assert "redis_cpu" in runs[("redis_cost", "redis")], "redis-server's CPU, apart"
+    assert "redis_cpu" not in runs[("redis_cost", "local")]
+    assert runs[("workers", "2 workers")]["processes"] >= 2, "both workers' CPU counted"
+    assert "redis_cost: p99_ms redis" in out and "workers: sustained deliveries/s" in out

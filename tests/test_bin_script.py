@@ -63,8 +63,8 @@ def machine(
     return bin_dir
 
 
-def run(bin_dir: Path) -> tuple[subprocess.CompletedProcess, list[str]]:
-    env = {"PATH": str(bin_dir), "HOME": os.environ.get("HOME", "/")}
+def run(bin_dir: Path, **extra: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    env = {"PATH": str(bin_dir), "HOME": os.environ.get("HOME", "/"), **extra}
     done = subprocess.run(
         [BASH, str(SCRIPT), "-x"], env=env, capture_output=True, text=True, timeout=30
     )
@@ -91,6 +91,7 @@ def test_as_root_it_installs_chromium_then_runs_everything(tmp_path: Path) -> No
         "npm ci --prefix tests/interop --no-audit --no-fund",
         "python3 -m ruff check .",
         "python3 -m pytest -x",
+        "python3 tests/redis_pass.py",
     ]
 
 
@@ -144,3 +145,22 @@ def test_without_redis_server_it_installs_debians_for_the_redis_tests(tmp_path: 
     assert done.returncode == 0, done.stderr
     assert calls[:3] == ["id -u", "apt-get update -qq", "apt-get install -y -qq redis-server"]
     assert "redis-server" in done.stderr and "python3 -m ruff check ." in calls
+
+
+def test_the_redis_pass_runs_after_a_failed_first_pass_and_the_status_says_so(
+    tmp_path: Path,
+) -> None:
+    bin_dir = machine(tmp_path)
+    stub(bin_dir, "chromium", tmp_path / "log")
+    stub(bin_dir, "python3", tmp_path / "log", '[ "$2" = pytest ] && exit 3; true')
+    done, calls = run(bin_dir)
+    assert done.returncode == 3
+    assert calls[-2:] == ["python3 -m pytest -x", "python3 tests/redis_pass.py"]
+
+
+def test_hub_redis_pass_0_leaves_the_redis_pass_out(tmp_path: Path) -> None:
+    bin_dir = machine(tmp_path)
+    stub(bin_dir, "chromium", tmp_path / "log")
+    done, calls = run(bin_dir, HUB_REDIS_PASS="0")
+    assert done.returncode == 0, done.stderr
+    assert calls[-1] == "python3 -m pytest -x"

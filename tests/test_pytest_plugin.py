@@ -1,6 +1,10 @@
 """The plugin's fixtures give a working hub: a client connects and receives an SDK trigger."""
 
+import os
+
 from conftest import in_thread
+
+from hub.pytest_plugin import TEST_REDIS_VARIABLE, redis_overrides
 
 
 async def test_sdk_trigger_reaches_a_subscriber(connect, sdk):
@@ -29,3 +33,21 @@ def test_thread_fixture_serves_sync_tests(hub_thread):
         ssl=False,
     )
     assert client.channels_info() == {"channels": {}}
+
+
+async def test_the_redis_pass_puts_each_test_hub_on_its_redis_in_a_namespace_of_its_own(
+    hub_server, monkeypatch
+) -> None:
+    # Both passes run this: the first checks the hub is alone, the Redis pass that it is a node.
+    url = os.environ.get(TEST_REDIS_VARIABLE, "")
+    settings = hub_server.server.settings
+    assert settings.redis_url == url
+    assert (hub_server.server.app_sync is not None) is bool(url)
+    monkeypatch.setenv(TEST_REDIS_VARIABLE, "redis://127.0.0.1:6379/0")
+    one, other = redis_overrides(), redis_overrides()
+    assert one["redis_url"] == other["redis_url"] == "redis://127.0.0.1:6379/0"
+    assert one["redis_namespace"] != other["redis_namespace"]
+    if url:
+        assert settings.redis_namespace.startswith("t") and len(settings.redis_namespace) == 33
+    monkeypatch.delenv(TEST_REDIS_VARIABLE)
+    assert redis_overrides() == {}

@@ -255,4 +255,6 @@ async def test_no_app_data_in_the_body(hub_server: RunningHub, connect, sdk) -> 
     labels = set(re.findall(r'="([^"]*)"', text))
     refused = set(Metrics().connections_refused)  # which connection limit
     known = {"pusher", "phoenix", "sse", str(hub_server.port)}  # the port: soketi's label
+    if hub_server.server.settings.redis_url:  # hub_node_connections{node=...}: host/pid/random
+        known.add(hub_server.server.node)
     assert labels <= known | {r.name.lower() for r in Disconnect} | refused

@@ -113,6 +113,12 @@ def failing_problems(samples: dict[str, float], logged: list[tuple[str, str]]) -
 # -- a failing store injected into an in-process hub ----------------------------------------------
 
 
+GATED_ON_THE_FILE = pytest.mark.single_process(
+    "gates the 2xx on the node's file; on Redis the history is Redis's (hub/core/history_mirror.py)"
+)
+
+
+@GATED_ON_THE_FILE
 async def test_a_refusing_store_answers_503_on_both_paths_then_recovers(
     hub_server: RunningHub, connect, caplog
 ) -> None:
@@ -184,6 +190,7 @@ async def test_a_refusing_store_answers_503_on_both_paths_then_recovers(
     assert not problems, "\n".join(problems)
 
 
+@GATED_ON_THE_FILE
 async def test_socket_events_the_store_refuses_are_refused_to_their_senders(
     hub_server: RunningHub, connect, sdk
 ) -> None:
@@ -228,6 +235,7 @@ async def test_socket_events_the_store_refuses_are_refused_to_their_senders(
     carl.close()
 
 
+@GATED_ON_THE_FILE
 async def test_a_publish_while_another_writer_holds_the_database_waits_for_it(
     hub_server: RunningHub, connect
 ) -> None:

@@ -16,6 +16,7 @@ from conftest import signed_query
 from rawsocket import handshake, masked, pusher_path, text
 
 from hub.config import Settings
+from hub.pytest_plugin import redis_overrides
 from hub.server import LISTEN_BACKLOG, running_hub
 from hub.wire.wsframe import accept_key
 
@@ -114,7 +115,7 @@ async def test_a_key_not_cached_yet_is_looked_up(hub_server, raw) -> None:
 async def test_the_listen_backlog_holds_a_reconnect_storm(tmp_path) -> None:
     # The loop listens again on the bound socket; its default backlog (100) dropped the SYNs
     # of clients connecting by the hundred, which then waited a second to retry.
-    settings = Settings(port=0, db_path=str(tmp_path / "hub.db"))
+    settings = Settings(port=0, db_path=str(tmp_path / "hub.db"), **redis_overrides())
     async with running_hub(settings) as server:
         listed = subprocess.run(
             ["ss", "-ltnH", f"sport = :{server.port}"], capture_output=True, text=True, check=True

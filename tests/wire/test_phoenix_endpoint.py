@@ -17,7 +17,7 @@ from tornado.websocket import WebSocketClientConnection
 
 from hub.config import Settings
 from hub.models import AppSettings
-from hub.pytest_plugin import RunningHub
+from hub.pytest_plugin import RunningHub, redis_overrides
 from hub.server import HubServer
 from hub.tokens import mint
 
@@ -122,7 +122,9 @@ class TestAnAppThatRequiresUsers:
 
 
 async def test_a_terminated_session_stays_refused_after_a_restart(tmp_path) -> None:
-    settings = Settings(port=0, db_path=str(tmp_path / "hub.db"), reload_interval=0)
+    settings = Settings(
+        port=0, db_path=str(tmp_path / "hub.db"), reload_interval=0, **redis_overrides()
+    )
     first = await HubServer(settings).start()
     app = await first.store.create_app("kept")
     running = RunningHub(first, app)

@@ -14,6 +14,7 @@ from waiting import eventually
 
 from hub.config import Settings
 from hub.models import AppSettings
+from hub.pytest_plugin import redis_overrides
 from hub.server import HubServer
 
 
@@ -114,7 +115,9 @@ async def test_cli_changes_reach_the_running_hub(hub_server, connect) -> None:
 
 
 async def test_apps_and_keys_survive_a_restart(tmp_path) -> None:
-    settings = Settings(port=0, db_path=str(tmp_path / "hub.db"), reload_interval=0)
+    settings = Settings(
+        port=0, db_path=str(tmp_path / "hub.db"), reload_interval=0, **redis_overrides()
+    )
     first = await HubServer(settings).start()
     app = await first.store.create_app("kept", origins=("https://good.example",))
     pair = await first.store.add_key_pair(app.id)
@@ -189,7 +192,9 @@ async def test_apps_are_isolated(hub_server, connect, sdk) -> None:
 
 
 async def test_stop_tells_clients_to_reconnect(tmp_path) -> None:
-    server = await HubServer(Settings(port=0, db_path=str(tmp_path / "h.db"))).start()
+    server = await HubServer(
+        Settings(port=0, db_path=str(tmp_path / "h.db"), **redis_overrides())
+    ).start()
     app = await server.store.create_app("x")
     await server.apps.reload()
     client = await WsClient.open(f"{server.ws_url}/app/{app.keys[0].key}?protocol=7")
