@@ -59,10 +59,8 @@ class Store(AccountsStore, HistoryStore, WebhooksStore, SyncedAppsStore):
         if path != ":memory:":
             _create_private_file(Path(path))
         try:
-            # Every write begins its transaction as BEGIN IMMEDIATE: processes sharing the file
-            # (a hub on Redis) write at the same moment, and a deferred transaction that finds
-            # another's commit after its read fails at once ("database is locked"), where an
-            # immediate one waits its turn (busy_timeout).
+            # Writes begin IMMEDIATE: with processes sharing the file, a deferred one that meets
+            # another's commit fails at once ("database is locked"); this one waits its turn.
             db = await aiosqlite.connect(path, isolation_level="IMMEDIATE")
         except sqlite3.Error as error:
             raise _unusable(path, error) from error
