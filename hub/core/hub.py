@@ -250,7 +250,10 @@ class Hub(Reads, Identity):
             return None
         cached = self.history.replay(app.id, app.settings, name, last=1)
         if not cached.events:
-            self.webhooks.cache_miss(app.id, name)
+            if self.wide is not None:  # told after the occupancy it follows on the bus
+                self.wide.cache_miss(app.id, name)
+            else:
+                self.webhooks.cache_miss(app.id, name)
         return cached
 
     def hold(self, conn: Connection, name: str) -> None:
@@ -277,9 +280,9 @@ class Hub(Reads, Identity):
         channel, removed = registry.remove(conn, name)
         wide = self.wide
         if channel is not None and wide is not None:
-            wide.subscribed(conn.app_id, name, -1)
-            if channel.is_presence:
+            if channel.is_presence:  # the member goes before the channel empties, as here
                 wide.left(conn.app_id, name, conn.socket_id)
+            wide.subscribed(conn.app_id, name, -1)
             if removed is not None and removed in wide.members(conn.app_id, name):
                 removed = None  # still a member through another process
         if channel is not None and name != GENERAL_CHANNEL and wide is None:
@@ -296,9 +299,11 @@ class Hub(Reads, Identity):
 
     # -- events -----------------------------------------------------------------------------
 
-    def publish(self, app_id: str, event: Event) -> Commit | None:
+    def publish(self, app_id: str, event: Event, client: bool = False) -> Commit | None:
         """Publishes an event. A channel message gets its position; one its channel keeps goes
-        out once stored, and the returned Commit says when (None: it went out now)."""
+        out once stored, and the returned Commit says when (None: it went out now). A
+        `client` event is told to the app's webhooks too (with Redis, as the bus hands it
+        back, in order with the rest: hub/core/wide.py)."""
         general = event.channel == GENERAL_CHANNEL
         if self.wide is not None:  # every event goes through Redis, positioned or not
             settings = self.settings_of(app_id)
@@ -307,7 +312,9 @@ class Hub(Reads, Identity):
             if not general:
                 self.traffic.published(app_id)
                 self.metrics.events_published += 1
-            return self.wide.publish(app_id, settings, event)
+            return self.wide.publish(app_id, settings, event, client)
+        if client:
+            self.webhooks.client_event(app_id, event)
         if event.kind is EventKind.MESSAGE and not general:
             if self.stopping:
                 return _refused("the hub is stopping")

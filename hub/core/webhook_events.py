@@ -29,7 +29,7 @@ from typing import Any
 
 from hub.core.apps import AppRegistry
 from hub.core.channels import Channel, Member
-from hub.models import ChannelKind, channel_kind
+from hub.models import ChannelKind, Event, channel_kind
 from hub.store.webhooks import Webhook
 
 log = logging.getLogger("hub.webhooks")
@@ -102,15 +102,16 @@ class WebhookEvents:
         else:
             self._went(app_id, "member_removed", channel, user_id)
 
-    def client_event(
-        self, app_id: str, channel: str, name: str, data: Any, socket_id: str, user_id: str | None
-    ) -> None:
+    def client_event(self, app_id: str, event: Event) -> None:
+        """A client's event (`exclude` is its sender's socket id)."""
         if not self.apps.webhooks(app_id):
             return
-        body = {"name": "client_event", "channel": channel, "event": name, "socket_id": socket_id}
+        body = {"name": "client_event", "channel": event.channel, "event": event.name}
+        body["socket_id"] = event.exclude
+        data = event.data
         body["data"] = data if isinstance(data, str) else json.dumps(data)
-        if user_id is not None:
-            body["user_id"] = user_id
+        if event.user_id is not None:
+            body["user_id"] = event.user_id
         self._gather(app_id, body)
 
     def cache_miss(self, app_id: str, channel: str) -> None:

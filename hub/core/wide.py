@@ -50,6 +50,9 @@ log = logging.getLogger("hub.wide")
 
 BEAT = 1.0  # seconds between a node's heartbeats
 DEAD_AFTER = 10.0  # seconds of silence after which a node is dropped
+# The kind an event item says for a client's event (an EventKind.MESSAGE): its sender's node
+# tells the app's webhooks when it hears it back.
+CLIENT = "client"
 READ_TIMEOUT = 2.0  # seconds a resume may wait for Redis before the node's copy answers
 
 Key = tuple[str, str]  # (app id, channel)
@@ -83,6 +86,8 @@ class HubWide:
         self.view = Nodes(self.node, hub)
         self._beater: asyncio.Task | None = None
         self._asked: set[str] = set()  # nodes asked for their snapshot this session
+        # The commits of events Redis has positioned and this node has not heard back yet.
+        self._unheard: dict[tuple[str, str, str, int], Commit] = {}
 
     async def start(self) -> None:
         self._beater = asyncio.create_task(self._beat_forever(), name="hub-wide-heartbeat")
@@ -113,37 +118,59 @@ class HubWide:
     def left(self, app_id: str, channel: str, socket_id: str) -> None:
         self.bus.send(["l", app_id, channel, socket_id])
 
+    def cache_miss(self, app_id: str, channel: str) -> None:
+        """A cache channel had no event for a new subscriber: told to the webhooks as this
+        node hears it back (after the subscription that made the channel occupied)."""
+        if self.bus.up:
+            self.bus.send(["m", app_id, channel])
+        else:
+            self.hub.webhooks.cache_miss(app_id, channel)
+
     def terminate(self, app_id: str, what: str, value: str, second: int) -> None:
         """Closes the user's or session's sockets on every node; kept in Redis too, so a node
         that starts later refuses the tokens as well."""
         self.bus.send(["t", app_id, what, value, second])
         self.bus.revoked(app_id, what, value, second)
 
-    def publish(self, app_id: str, settings: AppSettings, event: Event) -> Commit:
+    def publish(
+        self, app_id: str, settings: AppSettings, event: Event, client: bool = False
+    ) -> Commit:
         """A channel message, positioned in Redis and heard back by every node (this one
-        too); the Commit resolves when Redis has it (StoreUnavailable when it cannot)."""
+        too); the Commit resolves when Redis has it (StoreUnavailable when it cannot). A
+        `client` event is told to the webhooks by this node when it hears it back."""
         commit: Commit = asyncio.get_running_loop().create_future()
         if event.channel == GENERAL_CHANNEL:
             if not self.bus.up:
                 commit.set_result(StoreUnavailable("Redis is unreachable"))
             else:
-                self.bus.send(_item(app_id, event))
+                self.bus.send(_item(app_id, event, client))
                 commit.set_result(None)
             return commit
         depth, keep_ms = channel_limits(settings, event.channel)
         time_ms = int(time.time() * 1000)
         stored = [event.name, event.data, time_ms, event.user_id]
         done = self.bus.position(
-            app_id, _item(app_id, event)[:8], stored, new_epoch(), depth, keep_ms, time_ms
+            app_id, _item(app_id, event, client)[:8], stored, new_epoch(), depth, keep_ms, time_ms
         )
 
         def settle(done: asyncio.Future) -> None:
             error = done.exception()
-            if error is None:
-                event.seq, event.epoch = done.result()
-                event.time_ms = time_ms
-            if not commit.done():
-                commit.set_result(None if error is None else StoreUnavailable(str(error)))
+            if error is not None:
+                if not commit.done():
+                    commit.set_result(StoreUnavailable(str(error)))
+                return
+            event.seq, event.epoch = done.result()
+            event.time_ms = time_ms
+            # Answered once this node has it too, so that its history API and its resumes
+            # see what its publisher was told is published.
+            log = self.hub.history.log(app_id, event.channel)
+            if log is not None and log.epoch == event.epoch and log.last_seq >= event.seq:
+                _resolve(commit)
+            else:
+                key = (app_id, event.channel, event.epoch, event.seq)
+                self._unheard[key] = commit
+                # Bounded: it is in Redis, whatever became of this node's copy meanwhile.
+                asyncio.get_running_loop().call_later(READ_TIMEOUT, self._heard_back, key)
 
         done.add_done_callback(settle)
         return commit
@@ -219,8 +246,17 @@ class HubWide:
         self.bus.send(["hello", None])
         self.bus.send(["snap", self._snapshot()])
 
+    def _heard_back(self, key: tuple[str, str, str, int]) -> None:
+        commit = self._unheard.pop(key, None)
+        if commit is not None:
+            _resolve(commit)
+
     def ended(self) -> None:
-        """Nothing to do: deltas are not sent meanwhile, and the next session says all."""
+        """Deltas are not sent until the next session, which says all. Events Redis has
+        positioned but this node did not hear back are published all the same: answered."""
+        waiting, self._unheard = self._unheard, {}
+        for commit in waiting.values():
+            _resolve(commit)
 
     def heard(self, sender: str, items: list[Any]) -> None:
         for item in items:
@@ -232,11 +268,13 @@ class HubWide:
     def _heard(self, sender: str, item: list[Any]) -> None:
         kind = item[0]
         if kind == "e":
-            self._event(item)
+            self._event(sender, item)
             return
         view, now = self.view, time.monotonic()
         if sender == self.node:  # this node's words, back in the bus's order
-            if kind == "snap":
+            if kind == "m":
+                self.hub.webhooks.cache_miss(item[1], item[2])
+            elif kind == "snap":
                 view.replace(sender, item[1], now)
             elif kind in ("k", "c", "j", "l"):
                 view.apply(view.echo, item)
@@ -265,13 +303,19 @@ class HubWide:
         elif kind in ("k", "c", "j", "l"):
             view.apply(node, item)
 
-    def _event(self, item: list[Any]) -> None:
+    def _event(self, sender: str, item: list[Any]) -> None:
         app_id, channel, name, data, exclude, user_id, kind, seq, epoch, time_ms = item[1:11]
-        event = Event(channel, name, data, exclude, user_id, EventKind(kind), seq, epoch, time_ms)
+        client = kind == CLIENT
+        kind = EventKind.MESSAGE if client else EventKind(kind)
+        event = Event(channel, name, data, exclude, user_id, kind, seq, epoch, time_ms)
         if seq is not None:
             settings = self.hub.settings_of(app_id)
             if settings is None or not self.hub.history.record(app_id, settings, event):
                 return
+        if self._unheard and sender == self.node:
+            self._heard_back((app_id, channel, epoch, seq))
+        if client and sender == self.node:  # after what came before it on the bus
+            self.hub.webhooks.client_event(app_id, event)
         self.hub.deliver(app_id, event)
 
     # -- node state ---------------------------------------------------------------------------
@@ -312,7 +356,7 @@ class HubWide:
                     self.view.replace(node_id, None, now)
 
 
-def _item(app_id: str, event: Event) -> list[Any]:
+def _item(app_id: str, event: Event, client: bool) -> list[Any]:
     return [
         "e",
         app_id,
@@ -321,8 +365,13 @@ def _item(app_id: str, event: Event) -> list[Any]:
         event.data,
         event.exclude,
         event.user_id,
-        event.kind.value,
+        CLIENT if client else event.kind.value,
         event.seq,
         event.epoch,
         event.time_ms,
     ]
+
+
+def _resolve(commit: Commit) -> None:
+    if not commit.done():
+        commit.set_result(None)

@@ -319,12 +319,8 @@ class PhoenixSession(PeerSession):
         topic = message.topic
         live = self.hub.channel(app.id, topic)
         user_id = live.member_of.get(conn.socket_id) if live is not None else None
-        commit = self.hub.publish(
-            app.id, Event(topic, message.event, message.payload, conn.socket_id, user_id)
-        )
-        self.hub.webhooks.client_event(
-            app.id, topic, message.event, message.payload, conn.socket_id, user_id
-        )
+        event = Event(topic, message.event, message.payload, conn.socket_id, user_id)
+        commit = self.hub.publish(app.id, event, client=True)
         if commit is None:
             self._reply(message, "ok")
         else:  # acknowledged once stored, as the HTTP API's 2xx

@@ -275,8 +275,8 @@ class PusherSession(PeerSession):
             )
         live = self.hub.channel(app.id, channel)
         user_id = live.member_of.get(conn.socket_id) if live is not None else None
-        commit = self.hub.publish(app.id, Event(channel, event, data, conn.socket_id, user_id))
-        self.hub.webhooks.client_event(app.id, channel, event, data, conn.socket_id, user_id)
+        sent = Event(channel, event, data, conn.socket_id, user_id)
+        commit = self.hub.publish(app.id, sent, client=True)
         if commit is not None:  # kept by the channel: it goes out once stored, or not at all
             commit.add_done_callback(self._client_event_stored)
 
