@@ -26,8 +26,10 @@ class Settings:
     pong_timeout: int = 30
     # Optional prefix before /app/{key}, for pusher-js's wsPath option.
     path_prefix: str = ""
-    # How often the hub looks for app changes written to the database by another process (CLI).
-    reload_interval: float = 1.0
+    # How often the hub looks for app changes written to the database by another process (CLI),
+    # in seconds: a cheap read of the file's version counter. With Redis, an edit with the CLI
+    # reaches every process of the hub this much later, plus a few milliseconds.
+    reload_interval: float = 0.5
     # Largest websocket message accepted from a client, in bytes.
     max_message_bytes: int = 64 * 1024
     # Bytes that may wait in one connection's outgoing buffer; past it the client is too slow

@@ -6,10 +6,10 @@ from hub.config import Settings
 
 
 def test_precedence() -> None:
-    env = {"HUB_PORT": "7000", "HUB_DEV": "yes", "HUB_RELOAD_INTERVAL": "0.5", "HUB_HOST": "::"}
+    env = {"HUB_PORT": "7000", "HUB_DEV": "yes", "HUB_RELOAD_INTERVAL": "0.25", "HUB_HOST": "::"}
     settings = Settings.from_sources({"port": 7100, "db_path": None}, environ=env)
     assert settings.port == 7100  # explicit beats env
-    assert settings.dev is True and settings.reload_interval == 0.5 and settings.host == "::"
+    assert settings.dev is True and settings.reload_interval == 0.25 and settings.host == "::"
     assert settings.db_path == "hub.db"  # None means "not given"
     assert Settings.from_sources(environ={}) == Settings()
 
