@@ -256,16 +256,36 @@ class Bus:
                 await pubsub.aclose()
 
     async def _read_all(self, client: Client) -> list[Kept]:
+        """Every channel's position and kept events, SCAN_BATCH channels a round trip."""
         found: list[Kept] = []
         prefix = f"{self.namespace}:p:"
+        keys: list[str] = []
         async for key in client.scan_iter(match=prefix + "*", count=SCAN_BATCH):
+            keys.append(key)
+            if len(keys) == SCAN_BATCH:
+                found += await self._read_batch(client, prefix, keys)
+                keys = []
+        if keys:
+            found += await self._read_batch(client, prefix, keys)
+        return found
+
+    async def _read_batch(self, client: Client, prefix: str, keys: list[str]) -> list[Kept]:
+        pipe = client.pipeline(transaction=False)
+        channels = []
+        for key in keys:
             app_id, _, channel = key[len(prefix) :].partition(":")
-            position = await client.hgetall(key)
-            if "e" not in position:
-                continue
-            raw = await client.lrange(self.kept_key(app_id, channel), 0, -1)
-            events = [json.loads(text) for text in raw]
-            found.append(Kept(app_id, channel, position["e"], int(position.get("s", 0)), events))
+            channels.append((app_id, channel))
+            pipe.hgetall(key)
+            pipe.lrange(self.kept_key(app_id, channel), 0, -1)
+        answers = await pipe.execute()
+        found = []
+        for (app_id, channel), position, raw in zip(
+            channels, answers[::2], answers[1::2], strict=True
+        ):
+            if "e" in position:  # else it expired between the scan and the read
+                events = [json.loads(text) for text in raw]
+                seq = int(position.get("s", 0))
+                found.append(Kept(app_id, channel, position["e"], seq, events))
         return found
 
     async def _write_forever(self, client: Client) -> None:

@@ -174,3 +174,20 @@ async def test_a_full_presence_channel_is_full_hub_wide(cluster: Cluster) -> Non
     assert answer["event"] == "pusher:subscription_error", answer
     # bob again, through A: already a member of the hub, so there is room for him
     assert (await join(await a.client(), "presence-small", "bob"))["count"] == 2
+
+
+async def test_a_node_cut_off_delivers_what_it_missed_when_back(cluster: Cluster) -> None:
+    a, b = await cluster.two()
+    on_b = await b.client()
+    await on_b.subscribe("log")
+    await call(a.sdk().trigger, "log", "line", {"n": 0})
+    assert (await on_b.expect("line"))["seq"] == 1
+    await b.hub.wide.bus.close()  # B alone cut off from Redis (as by a network fault)
+    for n in range(1, 4):
+        await call(a.sdk().trigger, "log", "line", {"n": n})
+    await on_b.nothing(0.3)
+    await b.hub.wide.bus.start()  # back: it reads the kept events and sends what it missed
+    assert [(await on_b.expect("line"))["seq"] for _ in range(3)] == [2, 3, 4]
+    await call(a.sdk().trigger, "log", "line", {"n": 4})
+    assert (await on_b.expect("line"))["seq"] == 5
+    await on_b.nothing(0.3)
