@@ -190,6 +190,7 @@ async def test_presence_is_hub_wide_and_a_killed_process_leaves_it(tmp_path) -> 
                 "event", KILLED_GONE_WITHIN, channel=ROOM, event="pusher:member_removed"
             )
             took = time.monotonic() - killed
+            print(f"kill -9 of B: member_removed on A's pusher-js after {took:.1f} s")
             assert left["data"] == bob_member, "Bob left; Ann, still on A, stays"
             assert took < KILLED_GONE_WITHIN
 
