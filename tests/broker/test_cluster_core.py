@@ -12,7 +12,8 @@ from typing import Any
 
 import pusher
 import pytest
-from clusterhubs import APP_ID, SETTINGS, Cluster, call, join, sign_in, signed
+from clusterhubs import APP_ID, KEY, SETTINGS, Cluster, call, join, sign_in, signed
+from conftest import WsClient
 from waiting import eventually
 
 from hub.core import wide
@@ -191,3 +192,18 @@ async def test_a_node_cut_off_delivers_what_it_missed_when_back(cluster: Cluster
     await call(a.sdk().trigger, "log", "line", {"n": 4})
     assert (await on_b.expect("line"))["seq"] == 5
     await on_b.nothing(0.3)
+
+
+async def test_the_connection_quota_is_hub_wide(cluster: Cluster) -> None:
+    a, b = await cluster.two()
+    assert a.server.store is not None and a.server.apps is not None
+    await a.server.store.update_app(APP_ID, settings=SETTINGS.updated({"max_connections": 2}))
+    await a.server.apps.reload()
+    await eventually(lambda: b.hub.settings_of(APP_ID).max_connections == 2)
+    await a.client()
+    await b.client()
+    await eventually(lambda: a.hub.connection_count(APP_ID) == b.hub.connection_count(APP_ID) == 2)
+    over = await WsClient.open(f"{a.server.ws_url}/app/{KEY}?protocol=7")
+    refused = await over.recv()
+    assert refused is not None and refused["data"]["code"] == 4004, refused
+    assert await over.closed() == 4004
