@@ -284,11 +284,16 @@ class Usage:
             fields = stat.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
-    def shares(self) -> tuple[float, float]:
-        """(server, load generator) CPU as shares of one core since this was made."""
+    def seconds(self) -> tuple[float, float, float]:
+        """(server, load generator) CPU-seconds and the wall-clock seconds since this was made."""
         wall = time.monotonic() - self.started
         server = sum(map(self._cpu, self.pids))
-        return (server - self.server) / wall, (self._own() - self.own) / wall
+        return server - self.server, self._own() - self.own, wall
+
+    def shares(self) -> tuple[float, float]:
+        """(server, load generator) CPU as shares of one core since this was made."""
+        server, own, wall = self.seconds()
+        return server / wall, own / wall
 
     def beside_shares(self) -> dict[str, float]:
         """CPU of each process beside the server, as shares of one core since this was made."""

@@ -4,13 +4,14 @@ Prints one JSON line and one table row per scenario and server, and writes them 
 benchmarks/results/ (a .json file and a Markdown table with the machine it ran on).
 
     python benchmarks/run.py [--servers hub,soketi] [--only ramp,connections] [--tiny]
-                             [--baseline REV] [--hub-loop auto|uvloop|asyncio]
+                             [--baseline REV] [--hub-loop auto|uvloop|asyncio] [--profile]
                              [--soketi-dir DIR] [--out benchmarks/results]
 
 benchmarks/run.sh installs soketi and calls this; --tiny is the smoke test's size.
 --baseline REV also runs the hub of git revision REV (checked out in a temporary worktree) as
 the server `hub@<short hash>`, next to `hub` (this checkout's working tree), and adds the ratio
-of the two for each scenario's headline figures.
+of the two for each scenario's headline figures; so does a run with both hub and soketi.
+--profile runs every hub under cProfile and writes its profile per scenario (profiling.py).
 """
 
 import argparse
@@ -28,6 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import profiling
 import scenarios
 import servers
 from pusherload import Target
@@ -70,85 +72,109 @@ async def history_on_off(servers: dict[str, Target], rate: float, size: scenario
     for turn in range(5 if size.scale == 1 else 1):
         for name in ("off", "on") if turn % 2 == 0 else ("on", "off"):
             result = await scenarios.fanout(servers[name], 2000, 10, rate, size)
-            result["cpu_us_per_delivery"] = round(
-                1e6 * result["server_cpu"] / max(1, result["deliveries_per_s"]), 2
-            )
             runs[name].append(result)
 
     def median(name: str, key: str) -> float:
         return statistics.median(run[key] for run in runs[name])
 
-    on, off = median("on", "cpu_us_per_delivery"), median("off", "cpu_us_per_delivery")
+    on = median("on", "server_cpu_us_per_delivery")
+    off = median("off", "server_cpu_us_per_delivery")
     return {
         "events_per_s": rate,
-        "cpu_us_per_delivery_on": on,
-        "cpu_us_per_delivery_off": off,
+        "server_cpu_us_per_delivery_on": on,
+        "server_cpu_us_per_delivery_off": off,
         "p99_ms_on": median("on", "p99_ms"),
         "p99_ms_off": median("off", "p99_ms"),
         "loss_on": max(run["loss"] for run in runs["on"]),
         "cost": round(1 - off / on, 3) if on else None,
+        "generator_bound": any(run["generator_bound"] for both in runs.values() for run in both),
         "runs": runs,
     }
 
 
+BOUND = "GENERATOR-BOUND (its rates measure the load generator)"
+
+
 def row(scenario: str, server: str, result: dict) -> str:
     shown = {k: v for k, v in result.items() if not isinstance(v, dict | list)}
-    return f"| {scenario} | {server} | " + ", ".join(f"{k} {v}" for k, v in shown.items()) + " |"
+    mark = f"{BOUND}: " if result.get("generator_bound") else ""
+    figures = ", ".join(f"{k} {v}" for k, v in shown.items())
+    return f"| {scenario} | {server} | {mark}{figures} |"
 
 
-# Each scenario's headline figures for a comparison with --baseline, and which way is better.
-FANOUT_HEADLINE = (("p50_ms", "lower"), ("p99_ms", "lower"), ("server_cpu", "lower"))
+# Each scenario's headline figures for a comparison (with --baseline, or hub against soketi),
+# and which way is better. The server's CPU per operation stays comparable when the generator
+# was the bottleneck; the rates do not.
+PER_DELIVERY = ("server_cpu_us_per_delivery", "lower")
+FANOUT_HEADLINE = (("p50_ms", "lower"), ("p99_ms", "lower"), ("server_cpu", "lower"), PER_DELIVERY)
 HEADLINES: dict[str, tuple[tuple[str, str], ...]] = {
     "fanout_1k_1ch_50": FANOUT_HEADLINE,
     "fanout_5k_100ch_200": FANOUT_HEADLINE,
-    "fanout_1k_1000ch_2000": FANOUT_HEADLINE,
-    "ramp": (("sustained_deliveries_per_s", "higher"), ("deliveries_per_server_cpu_s", "higher")),
-    "connections": (("connect_subscribe_s", "lower"), ("rss_per_connection_kb", "lower")),
+    "fanout_1k_1000ch_2000": (*FANOUT_HEADLINE, ("server_cpu_us_per_publish", "lower")),
+    "ramp": (
+        ("sustained_deliveries_per_s", "higher"),
+        ("deliveries_per_server_cpu_s", "higher"),
+        PER_DELIVERY,
+    ),
+    "connections": (
+        ("connect_subscribe_s", "lower"),
+        ("rss_per_connection_kb", "lower"),
+        ("server_cpu_us_per_connect", "lower"),
+    ),
     "trigger_api": (
         ("requests_per_s", "higher"),
         ("request_p50_ms", "lower"),
         ("request_p99_ms", "lower"),
+        ("server_cpu_us_per_publish", "lower"),
     ),
-    "stalled": (("p99_ratio", "lower"),),
-    "history": (("cpu_us_per_delivery_on", "lower"), ("p99_ms_on", "lower")),
+    "stalled": (
+        ("p99_ratio", "lower"),
+        PER_DELIVERY,
+        ("server_cpu_us_per_delivery_stalled", "lower"),
+    ),
+    "history": (("server_cpu_us_per_delivery_on", "lower"), ("p99_ms_on", "lower")),
 }
 
 
-def compare(results: list[dict], base: str) -> list[dict]:
-    """For every scenario run on both `hub` and `base`: its headline figures side by side, the
-    ratio hub / base and the difference hub - base (for a latency: what the change adds)."""
+def compare(results: list[dict], base: str, ours: str = "hub") -> list[dict]:
+    """For every scenario run on both `ours` and `base`: its headline figures side by side, the
+    ratio ours / base and the difference ours - base (for a latency: what the change adds), and
+    which of the two runs were generator-bound."""
     found = {(r["scenario"], r["server"]): r for r in results}
     rows = []
     for scenario in dict.fromkeys(r["scenario"] for r in results):
-        ours, theirs = found.get((scenario, "hub")), found.get((scenario, base))
-        if ours is None or theirs is None:
+        mine, theirs = found.get((scenario, ours)), found.get((scenario, base))
+        if mine is None or theirs is None:
             continue
+        bound = [name for name, r in ((ours, mine), (base, theirs)) if r.get("generator_bound")]
         for metric, better in HEADLINES.get(scenario, ()):
-            a, b = ours.get(metric), theirs.get(metric)
+            a, b = mine.get(metric), theirs.get(metric)
             numbers = isinstance(a, int | float) and isinstance(b, int | float)
             rows.append(
                 {
                     "scenario": scenario,
                     "metric": metric,
                     "better": better,
-                    "hub": a,
+                    ours: a,
                     base: b,
                     "ratio": round(a / b, 3) if numbers and b else None,
                     "difference": round(a - b, 3) if numbers else None,
+                    "generator_bound": bound,
                 }
             )
     return rows
 
 
-def comparison_table(rows: list[dict], base: str) -> list[str]:
+def comparison_table(rows: list[dict], base: str, ours: str = "hub") -> list[str]:
     lines = [
-        f"| scenario | figure (better) | hub | {base} | hub / {base} | hub - {base} |",
-        "|---|---|---|---|---|---|",
+        f"| scenario | figure (better) | {ours} | {base} | {ours} / {base} | {ours} - {base} "
+        "| generator-bound |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['scenario']} | {r['metric']} ({r['better']}) | {r['hub']} | {r[base]} "
-            f"| {r['ratio']} | {r['difference']} |"
+            f"| {r['scenario']} | {r['metric']} ({r['better']}) | {r[ours]} | {r[base]} "
+            f"| {r['ratio']} | {r['difference']} | {', '.join(r['generator_bound'])} |"
         )
     return lines
 
@@ -180,12 +206,18 @@ async def main(args: argparse.Namespace, baseline: HubBuild | None) -> None:
         chosen.append("history")
     results: list[dict] = []
     ramp_rate: float | None = None
+    out = Path(args.out)
+    stamp = time.strftime("%Y-%m-%d-%H%M%S") + ("-tiny" if args.tiny else "")
     for scenario in chosen:
         for server in server_names:
             if scenario == "history" and server not in builds:
                 continue  # the history on/off apps are the hub's
+            profile = None
             if server in builds:
-                opened = hub_server(builds[server])
+                if args.profile:
+                    out.mkdir(parents=True, exist_ok=True)
+                    profile = out / f"{stamp}-{scenario}-{server}.prof"
+                opened = hub_server(builds[server], profile=profile)
             else:
                 opened = soketi_server(args.soketi_dir)
             async with opened as targets:
@@ -197,16 +229,25 @@ async def main(args: argparse.Namespace, baseline: HubBuild | None) -> None:
                     result = await SCENARIOS[scenario](targets["on"], size)
                 if scenario == "ramp" and server == "hub":
                     ramp_rate = result["sustained_events_per_s"] or None
+            if profile is not None:  # written as the hub stopped; its numbers are slowed
+                result = {"profiled": profile.name, **result}
+                top = profiling.summary(profile)
+                profile.with_suffix(".txt").write_text(top + "\n")
+                print(top, flush=True)
             record = {"scenario": scenario, "server": server, **result}
             results.append(record)
             print(json.dumps(record), flush=True)
             print(row(scenario, server, result), flush=True)
-    comparison = None
+    comparisons = {}
     if baseline is not None:
-        comparison = compare(results, baseline.name)
+        comparisons[baseline.name] = compare(results, baseline.name)
         print(f"\nhub (working tree) against {baseline.name} = {baseline.commit}:", flush=True)
-        print("\n".join(comparison_table(comparison, baseline.name)), flush=True)
-    write(results, Path(args.out), args.tiny, builds, baseline, comparison)
+        print("\n".join(comparison_table(comparisons[baseline.name], baseline.name)), flush=True)
+    if {"hub", "soketi"} <= set(server_names):
+        comparisons["soketi"] = compare(results, "soketi")
+        print("\nhub against soketi:", flush=True)
+        print("\n".join(comparison_table(comparisons["soketi"], "soketi")), flush=True)
+    write(results, out, stamp, builds, baseline, comparisons)
 
 
 def machine() -> str:
@@ -227,14 +268,14 @@ def machine() -> str:
 def write(
     results: list[dict],
     folder: Path,
-    tiny: bool,
+    stamp: str,
     builds: dict[str, HubBuild],
     baseline: HubBuild | None,
-    comparison: list[dict] | None,
+    comparisons: dict[str, list[dict]],
 ) -> None:
+    """The run's .json and .md files; `comparisons` by the other server's name (the baseline's,
+    soketi): in the JSON as `comparison` (the baseline) and `comparison_soketi`."""
     folder.mkdir(parents=True, exist_ok=True)
-    base = baseline.name if baseline is not None else ""
-    stamp = time.strftime("%Y-%m-%d-%H%M%S") + ("-tiny" if tiny else "")
     document: dict = {
         "machine": machine(),
         "hubs": {name: build.describe() for name, build in builds.items()},
@@ -243,14 +284,17 @@ def write(
     hub = builds["hub"]
     changed = f" with uncommitted changes to {', '.join(SERVED)}" if hub.dirty else ""
     lines = [f"Machine: {machine()}", "", f"hub: the working tree at {hub.commit}{changed}"]
-    if baseline is not None and comparison is not None:
+    if baseline is not None:
         document["baseline"] = {k: getattr(baseline, k) for k in ("name", "rev", "commit")}
-        document["comparison"] = comparison
+        document["comparison"] = comparisons[baseline.name]
         lines.append(f"{baseline.name}: {baseline.commit} (--baseline {baseline.rev})")
+    if "soketi" in comparisons:
+        document["comparison_soketi"] = comparisons["soketi"]
     lines += ["", "| scenario | server | results |", "|---|---|---|"]
     lines += [row(r["scenario"], r["server"], r) for r in results]
-    if comparison is not None:
-        lines += ["", "hub against the baseline:", "", *comparison_table(comparison, base)]
+    for base, rows in comparisons.items():
+        against = "the baseline" if baseline is not None and base == baseline.name else base
+        lines += ["", f"hub against {against}:", "", *comparison_table(rows, base)]
     (folder / f"{stamp}.json").write_text(json.dumps(document, indent=1) + "\n")
     (folder / f"{stamp}.md").write_text("\n".join(lines) + "\n")
     print(f"results written to {folder / stamp}.json and .md")
@@ -269,6 +313,11 @@ def arguments() -> argparse.Namespace:
         help="also run the hub of git revision REV, as the server hub@<short hash>",
     )
     parser.add_argument("--hub-loop", default="auto", choices=eventloop.CHOICES)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run every hub under cProfile: a .prof and a top-25 .txt per scenario in --out",
+    )
     parser.add_argument("--soketi-dir", default=os.path.join(tempfile.gettempdir(), "soketi"))
     parser.add_argument("--out", default=str(HERE / "results"))
     return parser.parse_args()

@@ -15,13 +15,13 @@ import urllib.request
 from collections import deque
 from dataclasses import dataclass, replace
 
+from cpucost import Stretch, per
 from pusherload import (
     Latencies,
     Publisher,
     Subscriber,
     Target,
     Trigger,
-    Usage,
     connect_many,
     publishers,
     rss_bytes,
@@ -168,12 +168,11 @@ async def measure(load: Load, latencies: Latencies, rate: float, size: Size) -> 
     gc.freeze()  # the load generator's own collections must not show up as latency
     latencies.samples = type(latencies.samples)("q")
     latencies.recording = True
-    before, expected_before = load.received(), load.expected
-    usage = Usage(load.target.pid, load.target.pids, load.target.beside)
+    before, expected_before, sent_before = load.received(), load.expected, load.sent
+    stretch = Stretch(load.target)
     achieved = await load.publish(trigger, channels, rate, size.seconds)
-    server_cpu, own_cpu = usage.shares()
-    beside = {f"{name}_cpu": round(share, 2) for name, share in usage.beside_shares().items()}
-    elapsed = time.monotonic() - usage.started
+    cost = stretch.end()
+    elapsed = time.monotonic() - stretch.started
     await load.drain()
     latencies.recording = False
     gc.unfreeze()
@@ -187,9 +186,11 @@ async def measure(load: Load, latencies: Latencies, rate: float, size: Size) -> 
         "max_ms": round(latencies.percentile(1.0), 2),
         "loss": loss(delivered, expected),
         "refused": len(load.refused()),
-        "server_cpu": round(server_cpu, 2),
-        **beside,
-        "loadgen_cpu": round(own_cpu, 2),
+        # what the server spent on the stretch's deliveries (and on their publishes), whatever
+        # rate the generator managed
+        "server_cpu_us_per_delivery": per(cost["server_cpu_s"], delivered),
+        "server_cpu_us_per_publish": per(cost["server_cpu_s"], load.sent - sent_before),
+        **cost,
     }
 
 
@@ -226,7 +227,7 @@ async def ramp(target: Target, size: Size, start: float = 20, factor: float = 1.
             if passed:
                 failures = 0
                 if best is None or result["deliveries_per_s"] > best["deliveries_per_s"]:
-                    best = result
+                    best = steps[-1]
                 rate *= factor
             else:
                 failures += 1
@@ -234,6 +235,7 @@ async def ramp(target: Target, size: Size, start: float = 20, factor: float = 1.
                 break
     finally:
         load.close()
+    last = next((i for i, step in enumerate(steps) if step is best), 0)
     return {
         "subscribers": len(load.subscribers),
         "channels": 10,
@@ -248,6 +250,11 @@ async def ramp(target: Target, size: Size, start: float = 20, factor: float = 1.
             if best and best["server_cpu"]
             else None
         ),
+        "server_cpu_us_per_delivery": best["server_cpu_us_per_delivery"] if best else None,
+        "server_cpu_us_per_publish": best["server_cpu_us_per_publish"] if best else None,
+        # The sustained rate measures the generator if it was bound at the best step or at a
+        # step after it (those ended the ramp).
+        "generator_bound": any(step["generator_bound"] for step in steps[last:]),
         "at_best": best,
         "steps": steps,
     }
@@ -260,11 +267,12 @@ async def connections(target: Target, size: Size, count: int = 10_000) -> dict:
     count = size.n(count)
     gc.collect()
     before = rss_bytes(target.pid)
-    started = time.monotonic()
+    stretch = Stretch(target)
     subscribers = await connect_many(
         target, latencies, spread(count, channel_names(100)), at_once=500
     )
-    took = time.monotonic() - started
+    cost = stretch.end()
+    took = time.monotonic() - stretch.started
     await asyncio.sleep(1.0)  # let the server settle (collections, buffers released)
     after = rss_bytes(target.pid)
     for subscriber in subscribers:
@@ -276,6 +284,8 @@ async def connections(target: Target, size: Size, count: int = 10_000) -> dict:
         "rss_before_mib": round(before / 2**20, 1),
         "rss_after_mib": round(after / 2**20, 1),
         "rss_per_connection_kb": round((after - before) / count / 1000, 2),
+        "server_cpu_us_per_connect": per(cost["server_cpu_s"], count),  # handshake + subscribe
+        **cost,
     }
 
 
@@ -291,11 +301,11 @@ async def trigger_api(target: Target, size: Size, in_flight: int = 8) -> dict:
         for publisher in load.pool:
             publisher.request_latencies = type(publisher.request_latencies)("q")
         before, expected_before = load.received(), load.expected
-        usage = Usage(target.pid)
+        stretch = Stretch(target)
         sent_before = load.sent
         await load.publish(trigger, ["bench-0"], 1e9, size.seconds)
-        server_cpu, own_cpu = usage.shares()
-        elapsed = time.monotonic() - usage.started
+        cost = stretch.end()
+        elapsed = time.monotonic() - stretch.started
         await load.drain()
         answers = Latencies()
         for publisher in load.pool:
@@ -310,8 +320,9 @@ async def trigger_api(target: Target, size: Size, in_flight: int = 8) -> dict:
         "request_p99_ms": round(answers.percentile(0.99), 2),
         "loss": loss(delivered, expected),
         "refused": len(load.refused()),
-        "server_cpu": round(server_cpu, 2),
-        "loadgen_cpu": round(own_cpu, 2),
+        # each request's answer and its deliveries to the 10 subscribers
+        "server_cpu_us_per_publish": per(cost["server_cpu_s"], load.sent - sent_before),
+        **cost,
     }
 
 
@@ -355,8 +366,9 @@ async def stalled(target: Target, size: Size, rate: float = 200, stalled_count: 
             await load.publish(trigger, names, rate, size.warmup)
             latencies.recording = True
             before, expected_before = load.received(), load.expected
-            started = time.monotonic()
+            stretch = Stretch(target)
             await load.publish(trigger, names, rate, size.seconds)
+            cost = stretch.end()
             await load.drain()
             delivered = load.received() - before
             expected = load.expected - expected_before
@@ -372,12 +384,21 @@ async def stalled(target: Target, size: Size, rate: float = 200, stalled_count: 
                 # what each stalled client was sent, had it read it all
                 "stalled_offered_kb": round((load.sent - sent_before) * padding / 1000),
                 "slow_disconnects": await slow_disconnects(target),
-                "seconds": round(time.monotonic() - started, 1),
+                "seconds": round(time.monotonic() - stretch.started, 1),
+                # the reading ones' deliveries; what the stalled ones were offered costs too
+                "server_cpu_us_per_delivery": per(cost["server_cpu_s"], delivered),
+                **cost,
             }
         finally:
             load.close()
             for subscriber in stuck:
                 subscriber.close()
     base = results["stalled_0"]["p99_ms"]
-    with_stall = results[f"stalled_{stalled_count}"]["p99_ms"]
-    return {**results, "p99_ratio": round(with_stall / base, 2) if base else None}
+    with_stall = results[f"stalled_{stalled_count}"]
+    return {
+        **results,
+        "p99_ratio": round(with_stall["p99_ms"] / base, 2) if base else None,
+        "server_cpu_us_per_delivery": results["stalled_0"]["server_cpu_us_per_delivery"],
+        "server_cpu_us_per_delivery_stalled": with_stall["server_cpu_us_per_delivery"],
+        "generator_bound": any(phase["generator_bound"] for phase in results.values()),
+    }

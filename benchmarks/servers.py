@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import loadgen
+from profiling import SERVE_PROFILED
 from pusherload import Target
 
 HERE = Path(__file__).resolve().parent
@@ -142,10 +143,12 @@ def check_origin(build: HubBuild, imported: str, where: str) -> None:
         raise RuntimeError(f"{build.name}'s {where} imported {imported}, not {expected}")
 
 
-def build_env() -> dict[str, str]:
+def build_env(profile: Path | None = None) -> dict[str, str]:
     # The hub at its default log level, as a user runs it (since issue 19 the default writes no
     # line per successful request); HUB_BENCH_LOG_LEVEL sets another.
     env = {**os.environ, "HUB_EVENT_LOOP": HUB_LOOP}
+    if profile is not None:
+        env["HUB_BENCH_PROFILE"] = str(profile)
     if os.environ.get("HUB_BENCH_LOG_LEVEL"):
         env["HUB_LOG_LEVEL"] = os.environ["HUB_BENCH_LOG_LEVEL"]
     env.pop("PYTHONSAFEPATH", None)  # it would keep the root off sys.path
@@ -174,16 +177,23 @@ async def prepare_db(build: HubBuild, path: str) -> dict[str, tuple[str, str, st
 
 
 @contextlib.asynccontextmanager
-async def hub_server(build: HubBuild, serve_args: tuple[str, ...] = (), pin: bool = True):
+async def hub_server(
+    build: HubBuild,
+    serve_args: tuple[str, ...] = (),
+    pin: bool = True,
+    profile: Path | None = None,
+):
     """A hub of `build` on a new database with two apps, "on" and "off" (prepare_db), started
     with `hub serve ... *serve_args` on the server's core (or, `pin=False`, on any);
     yields {"on": Target, "off": Target}. Its output goes to a log file read back for the
-    file its `hub` was imported from, which must lie under the build's root."""
+    file its `hub` was imported from, which must lie under the build's root. With `profile`,
+    the hub runs under cProfile and writes its profile there when it stops (profiling.py)."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "hub.db")
         made = await prepare_db(build, path)
         port = loadgen.free_port()
-        command = [sys.executable, "-c", SERVE, "serve", "--db", path, "--port", str(port)]
+        code = SERVE if profile is None else SERVE_PROFILED
+        command = [sys.executable, "-c", code, "serve", "--db", path, "--port", str(port)]
         command += serve_args
         log_path = Path(folder) / "hub.log"
         with open(log_path, "wb") as log:
@@ -192,7 +202,7 @@ async def hub_server(build: HubBuild, serve_args: tuple[str, ...] = (), pin: boo
                 cwd=build.root,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=build_env(),
+                env=build_env(profile),
             )
             try:
                 try:

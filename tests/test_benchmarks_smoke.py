@@ -2,8 +2,10 @@
 print its verdict lines. Their numbers mean nothing here; benchmarks/ and the README say how to
 run them for real."""
 
+import importlib
 import json
 import os
+import pstats
 import re
 import shutil
 import subprocess
@@ -68,6 +70,72 @@ def test_every_side_by_side_scenario_runs_against_the_hub(tmp_path: Path) -> Non
     ):
         assert f"| {scenario} | hub |" in out
     assert '"loss": 0.0' in out
+    records = {r["scenario"]: r for r in map(json.loads, re.findall(r"^\{.*\}$", out, re.M))}
+    for scenario, figures in COST_FIGURES.items():
+        record = records[scenario]
+        for figure in figures:
+            assert isinstance(record[figure], int | float) and record[figure] >= 0, (
+                scenario,
+                figure,
+                record.get(figure),
+            )
+        assert isinstance(record["generator_bound"], bool), scenario
+        if scenario not in ("ramp", "stalled", "history"):  # theirs are in their steps
+            assert isinstance(record["loadgen_cpu"], int | float)
+            assert isinstance(record["loadgen_core_busy"], float), "run.py pins the generator"
+    (table,) = tmp_path.glob("*.md")
+    assert "server_cpu_us_per_connect " in table.read_text()
+
+
+# The server's CPU per operation that each scenario must report, in microseconds.
+COST_FIGURES = {
+    "fanout_1k_1ch_50": ("server_cpu_us_per_delivery", "server_cpu_us_per_publish"),
+    "fanout_5k_100ch_200": ("server_cpu_us_per_delivery",),
+    "fanout_1k_1000ch_2000": ("server_cpu_us_per_delivery", "server_cpu_us_per_publish"),
+    "ramp": ("server_cpu_us_per_delivery", "server_cpu_us_per_publish"),
+    "connections": ("server_cpu_us_per_connect",),
+    "trigger_api": ("server_cpu_us_per_publish",),
+    "stalled": ("server_cpu_us_per_delivery", "server_cpu_us_per_delivery_stalled"),
+    "history": ("server_cpu_us_per_delivery_on", "server_cpu_us_per_delivery_off"),
+}
+
+
+def test_a_generator_bound_result_is_marked_in_its_row_and_in_the_comparison() -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        table = importlib.import_module("run")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    bound = {"requests_per_s": 9000, "server_cpu_us_per_publish": 80.0, "generator_bound": True}
+    free = {"requests_per_s": 7000, "server_cpu_us_per_publish": 120.0, "generator_bound": False}
+    assert "| trigger_api | soketi | GENERATOR-BOUND" in table.row("trigger_api", "soketi", bound)
+    assert "GENERATOR-BOUND" not in table.row("trigger_api", "hub", free)
+    results = [
+        {"scenario": "trigger_api", "server": "hub", **free},
+        {"scenario": "trigger_api", "server": "soketi", **bound},
+    ]
+    rows = table.compare(results, "soketi")
+    per_publish = next(r for r in rows if r["metric"] == "server_cpu_us_per_publish")
+    assert per_publish["ratio"] == 1.5 and per_publish["generator_bound"] == ["soketi"]
+    lines = table.comparison_table(rows, "soketi")
+    shown = "| trigger_api | server_cpu_us_per_publish (lower) | 120.0 | 80.0 | 1.5 |"
+    assert any(line.startswith(shown) for line in lines)
+    assert all(line.endswith("| soketi |") for line in lines[2:]), "the bound one named"
+
+
+def test_the_profile_option_writes_a_profile_of_the_hub(tmp_path: Path) -> None:
+    out = run(
+        "run.py",
+        *("--servers", "hub", "--tiny", "--profile", "--only", "trigger_api"),
+        *("--out", str(tmp_path)),
+    )
+    (profile,) = tmp_path.glob("*-trigger_api-hub.prof")
+    stats = pstats.Stats(str(profile))
+    functions = stats.stats  # type: ignore[attr-defined]
+    assert any(path.endswith("fastpath.py") for path, _, _ in functions), "the request path"
+    summary = profile.with_suffix(".txt").read_text()
+    assert "top 25 by own time" in summary and summary.strip() in out
+    assert f'"profiled": "{profile.name}"' in out
 
 
 def test_a_baseline_revision_runs_beside_the_working_tree(tmp_path: Path) -> None:
@@ -89,6 +157,7 @@ def test_a_baseline_revision_runs_beside_the_working_tree(tmp_path: Path) -> Non
     for scenario in ("trigger_api", "fanout_1k_1ch_50"):
         assert f"| {scenario} | hub |" in out and f"| {scenario} | {name} |" in out
     assert "| trigger_api | requests_per_s (higher) |" in out
+    assert "| trigger_api | server_cpu_us_per_publish (lower) |" in out
     assert "| fanout_1k_1ch_50 | p99_ms (lower) |" in out
     (written,) = tmp_path.glob("*.json")
     document = json.loads(written.read_text())
