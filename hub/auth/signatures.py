@@ -15,7 +15,8 @@ REQUEST_WINDOW = 600
 
 
 def sign(secret: str, text: str) -> str:
-    return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+    # hmac.digest: the same MAC in one C call (OpenSSL), without an HMAC object per signature.
+    return hmac.digest(secret.encode(), text.encode(), "sha256").hex()
 
 
 def check_auth_string(app: App, auth: object, signed_text: str) -> bool:

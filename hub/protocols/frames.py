@@ -8,10 +8,22 @@ websocket frame the first time it sends it, so a fan-out to N subscribers frames
 import json
 from typing import Any
 
+import orjson
+
 
 def dumps(value: Any) -> str:
     """Compact JSON, non-ASCII kept as is (the transport encodes the frame as UTF-8)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def dumps_flat(value: dict[str, str | int]) -> str:
+    """`dumps` of an object whose values are all str or int (not bool, not float), several
+    times faster: for those orjson writes the stdlib's bytes exactly (the same escapes, non-ASCII
+    as is). What orjson refuses (a lone surrogate, an int past 64 bits) goes to `dumps`."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return dumps(value)
 
 
 class Outgoing:

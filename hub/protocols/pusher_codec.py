@@ -5,7 +5,7 @@ subscriber. See ../shared/docs/protocol-pusher.md for the wire facts this follow
 from typing import Any
 
 from hub.models import GENERAL_CHANNEL, Event, EventKind
-from hub.protocols.frames import Outgoing, dumps
+from hub.protocols.frames import Outgoing, dumps, dumps_flat
 
 
 def frame(event: str, data: Any = None, channel: str | None = None, **extra: Any) -> Outgoing:
@@ -40,6 +40,17 @@ class PusherCodec:
                 "pusher_internal:member_removed", dumps({"user_id": event.user_id}), event.channel
             )
         # The channel position rides as extra top-level fields, which pusher-js ignores.
+        name, data, user_id = event.name, event.data, event.user_id
+        if type(name) is str and type(data) is str and (user_id is None or type(user_id) is str):
+            # Every published message: the same object as `frame` builds, encoded faster.
+            message: dict[str, Any] = {"event": name, "channel": event.channel, "data": data}
+            if user_id is not None:
+                message["user_id"] = user_id
+            if type(event.seq) is int:
+                message["seq"], message["epoch"] = event.seq, event.epoch
+                return Outgoing(dumps_flat(message))
+            if event.seq is None:
+                return Outgoing(dumps_flat(message))
         extra: dict[str, Any] = {}
         if event.user_id is not None:
             extra["user_id"] = event.user_id

@@ -78,6 +78,8 @@ class Reply:
             payload = self.published.stored()
         except ApiError as error:
             return error.status, _error_body(error.message)
+        if not payload:  # the usual answer, `{}`, without the encoder
+            return 200, b"{}"
         return 200, json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -97,7 +99,7 @@ def answer(hub: Hub, head: RequestHead, body: bytes) -> Reply | None:
     metrics.http_calls += 1
     metrics.http_bytes_received += len(body)
     app = live.app
-    query = {name: values[-1] for name, values in parse_qs(head.query, True).items()}
+    query = query_arguments(head.query)
     try:
         authenticate(app, "POST", head.path, query, body, head.headers.get("Authorization", ""))
         if not app.active:
@@ -110,6 +112,20 @@ def answer(hub: Hub, head: RequestHead, body: bytes) -> Reply | None:
         log.exception("POST %s failed", head.path)
         return Reply(500, _error_body("Internal Server Error"))
     return Reply(200, published=published)
+
+
+def query_arguments(query: str) -> dict[str, str]:
+    """Each query argument's last value, blank ones kept: `parse_qs(query, True)` as the API's
+    handlers read it. A signed query (hex, digits, a key) has nothing to unescape, so it is
+    split here, at a fifth of parse_qs's cost; one with an escape goes to parse_qs."""
+    if "%" in query or "+" in query:
+        return {name: values[-1] for name, values in parse_qs(query, True).items()}
+    arguments = {}
+    for field in query.split("&"):
+        if field:  # parse_qs skips empty fields ("a=1&&b=2")
+            name, _, value = field.partition("=")
+            arguments[name] = value
+    return arguments
 
 
 _date: tuple[int, str] = (0, "")

@@ -25,6 +25,13 @@ MAX_HEADERS = 100
 MAX_HEADERS_IN = 3 * (MAX_HEADERS + 2)
 # A Content-Length: ASCII digits only, as Tornado's parse_int ("²".isdigit() is True).
 _DIGITS = re.compile(r"[0-9]+")
+# Header blocks already parsed, by their text: a publisher on a kept-alive connection sends the
+# same headers again and again (the signature rides in the query), and Tornado's parse is most
+# of a publish's head cost. Entries are shared, so nothing may change a head's headers. Bounded:
+# cleared when full, and only short blocks are kept (handshakes, each with its own key, churn it).
+_PARSED: dict[str, HTTPHeaders] = {}
+_PARSED_MAX = 256
+_PARSED_TEXT_MAX = 1024
 
 
 class HeadError(Exception):
@@ -84,7 +91,8 @@ class RequestHead:
 
 def parse_head(head: bytes) -> RequestHead:
     """The head from the request line through its blank line (its end included), split into
-    lines as Tornado splits it (HTTP1Connection._parse_headers)."""
+    lines as Tornado splits it (HTTP1Connection._parse_headers). Its headers may be shared with
+    other heads of the same header text: read them, never change them."""
     if len(head) > MAX_HEAD_BYTES:
         raise HeadError(431, "request head too large")
     text = head.decode("latin-1")
@@ -93,10 +101,16 @@ def parse_head(head: bytes) -> RequestHead:
     parts = first.split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
         raise HeadError(400, "malformed request line")
-    try:
-        headers = HTTPHeaders.parse(rest)
-    except HTTPInputError:
-        raise HeadError(400, "malformed header line") from None
+    headers = _PARSED.get(rest)
+    if headers is None:
+        try:
+            headers = HTTPHeaders.parse(rest)
+        except HTTPInputError:
+            raise HeadError(400, "malformed header line") from None
+        if len(rest) <= _PARSED_TEXT_MAX:
+            if len(_PARSED) >= _PARSED_MAX:
+                _PARSED.clear()
+            _PARSED[rest] = headers
     return RequestHead(parts[0], parts[1], headers, parts[2])
 
 

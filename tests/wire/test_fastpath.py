@@ -4,12 +4,15 @@ and the requests it leaves to Tornado (HTTP/1.0, chunked bodies, Expect, unknown
 bodies, other routes after it on the same connection)."""
 
 import json
+import random
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from conftest import signed_query
 
 from hub.api.base import MAX_BODY_BYTES
+from hub.wire.fastpath import query_arguments
 
 
 def post(
@@ -148,3 +151,15 @@ async def test_a_bug_is_a_500_and_the_connection_lives(hub_server, raw, monkeypa
     assert (status, json.loads(body)) == (500, {"error": "Internal Server Error"})
     await sock.send(b"GET / HTTP/1.1\r\nHost: hub\r\n\r\n")
     assert (await sock.response())[0] == 200
+
+
+def test_query_arguments_read_as_parse_qs_reads_them() -> None:
+    # Queries made of the characters that matter to the split and the unescaping (the plain
+    # ones are split without parse_qs): the same names, values and order either way.
+    chance = random.Random(21)
+    queries = ["", "a", "a=", "=", "&", "a=1&&a=2", "auth_key=k&body_md5=0f&auth_signature=9"]
+    queries += ["".join(chance.choices("ab=&%+;1 ", k=chance.randint(1, 12))) for _ in range(5000)]
+    for query in queries:
+        expected = {name: values[-1] for name, values in parse_qs(query, True).items()}
+        got = query_arguments(query)
+        assert list(got.items()) == list(expected.items()), query

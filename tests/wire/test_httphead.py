@@ -122,3 +122,17 @@ def test_answers() -> None:
         f"Content-Length: {len(body)}",
     } <= set(lines)
     assert json.loads(body) == {"error": "version 13"}
+
+
+def test_a_head_seen_again_parses_the_same() -> None:
+    # The second parse of the same header text comes from the cache of parsed blocks: the
+    # same headers, under another request line; a bad block is refused every time.
+    first = parse_head(HEAD)
+    again = parse_head(HEAD.replace(b"GET /app/k%2Fey?", b"GET /app/other?", 1))
+    assert again.path == "/app/other"
+    assert sorted(again.headers.get_all()) == sorted(first.headers.get_all())
+    for _ in range(2):
+        with pytest.raises(HeadError):
+            parse_head(b"GET /app/k HTTP/1.1\r\nno colon here\r\n\r\n")
+    many = [parse_head(b"GET / HTTP/1.1\r\nX-N: %d\r\n\r\n" % n) for n in range(600)]
+    assert [int(head.headers["X-N"]) for head in many] == list(range(600))
