@@ -35,7 +35,7 @@ from hub.models import (
     channel_kind,
     utf8_size,
 )
-from hub.protocols.frames import Outgoing, dumps
+from hub.protocols.frames import Outgoing, dumps, dumps_flat
 from hub.protocols.pusher_auth import authorize, signed_in_user, signed_user_data
 from hub.protocols.pusher_codec import CODEC, error_frame, frame
 from hub.protocols.session import PeerSession
@@ -117,7 +117,7 @@ class PusherSession(PeerSession):
             return
         assert self.conn is not None and app is not None
         established = {"socket_id": self.conn.socket_id, "activity_timeout": self._activity_timeout}
-        self._write(frame("pusher:connection_established", dumps(established)))
+        self._write(frame("pusher:connection_established", dumps_flat(established)))
         # Every Pusher socket hears the app's broadcasts, without a subscription of its own.
         self.hub.subscribe(self.conn, app, GENERAL_CHANNEL, None)
 

@@ -14,7 +14,12 @@ def frame(event: str, data: Any = None, channel: str | None = None, **extra: Any
         message["channel"] = channel
     if data is not None:
         message["data"] = data
-    message.update(extra)
+    if extra:
+        message.update(extra)
+    elif type(data) is str or data is None:
+        # The protocol's own frames (connection_established, subscription_succeeded): strings
+        # only, so the faster encoder, byte for byte the same.
+        return Outgoing(dumps_flat(message))
     return Outgoing(dumps(message))
 
 

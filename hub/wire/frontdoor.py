@@ -40,7 +40,7 @@ from hub.wire.httphead import (
     head_end,
     parse_head,
     request_line,
-    response,
+    switching_protocols,
 )
 from hub.wire.limits import ConnectionLimits, CountedWebSocket
 from hub.wire.outbox import Flusher
@@ -73,6 +73,7 @@ class FrontDoor:
         self.http = http
         self.endpoints = endpoints
         self.flusher = Flusher()
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop it listens on
         # Seconds a request's head and then its body may take (Settings.head_timeout and
         # body_timeout); read at each request, so that they may be shortened while running.
         self.head_timeout = config.head_timeout
@@ -84,7 +85,7 @@ class FrontDoor:
 
     async def listen(self, sockets: list[socket.socket], backlog: int) -> None:
         """Serves on bound sockets; the loop listens on each again, with `backlog`."""
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         # Under TLS a connection reaches Arrival (and the limits) once its TLS handshake is
         # done: that handshake has the time a request's head has.
         tls = {} if self.tls is None else {"ssl": self.tls.context}
@@ -130,7 +131,8 @@ class Arrival(Answering):
     )
 
     def __init__(self, door: FrontDoor) -> None:
-        super().__init__(door.access_log, door.hub.metrics)
+        assert door.loop is not None  # connections arrive once it listens
+        super().__init__(door.access_log, door.hub.metrics, door.loop)
         self._door = door
         self._buffer: bytes | bytearray = b""
         self._pos = 0  # where the request being read starts in _buffer
@@ -239,7 +241,7 @@ class Arrival(Answering):
                 return self._refuse_request(None, Refusal.HEAD_TOO_LARGE)
             return False
         try:
-            head = parse_head(bytes(buffer[pos:end]))
+            head = parse_head(bytes(buffer[pos:end]), cache=self._endpoint is None)
         except HeadError as error:
             if self._endpoint is None:
                 self._hand_over()  # Tornado answers it as it always did
@@ -347,13 +349,9 @@ class Arrival(Answering):
     def _upgrade(self, head: RequestHead, accepted: Accepted) -> None:
         door, transport = self._door, self._transport
         assert transport is not None
-        headers = {
-            "Upgrade": "websocket",
-            "Connection": "Upgrade",
-            "Sec-WebSocket-Accept": accept_key(head.headers["Sec-WebSocket-Key"]),
-        }
-        if accepted.subprotocol is not None:
-            headers["Sec-WebSocket-Protocol"] = accepted.subprotocol
+        answer = switching_protocols(
+            accept_key(head.headers["Sec-WebSocket-Key"]), accepted.subprotocol
+        )
         address, self._address = self._address, None  # the websocket releases it
         ws = CountedWebSocket(
             door.config.max_outbox_bytes, door.config.max_message_bytes, door.limits, address or ""
@@ -362,7 +360,7 @@ class Arrival(Answering):
         ws.start(transport, door.flusher)
         # Through the outbox, so that the answer and the session's first frames leave in one
         # write at the end of this loop iteration.
-        ws.send_raw(response(101, headers))
+        ws.send_raw(answer)
         self._log(101, head)
         accepted.start(ws)
         early = bytes(self._buffer[self._pos :])

@@ -18,21 +18,27 @@ from collections.abc import Callable
 class Flusher:
     """The outboxes with bytes waiting, written together by one callback per iteration."""
 
-    __slots__ = ("_dirty", "_loop")
+    __slots__ = ("_dirty", "_loop", "_scheduled")
 
     def __init__(self) -> None:
         self._dirty: list[Outbox] = []
-        self._loop: asyncio.AbstractEventLoop | None = None  # set while a flush is scheduled
+        # The loop, kept from the first mark: on Python 3.11 every get_running_loop() is a
+        # getpid() system call.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scheduled = False
 
     def mark(self, outbox: "Outbox") -> None:
         self._dirty.append(outbox)
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-            self._loop.call_soon(self.flush)
+        if not self._scheduled:
+            self._scheduled = True
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self.flush)
 
     def flush(self) -> None:
         dirty, self._dirty = self._dirty, []
-        self._loop = None
+        self._scheduled = False
         for outbox in dirty:
             outbox.flush()
 

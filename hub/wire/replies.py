@@ -39,6 +39,7 @@ class Answering(asyncio.Protocol):
         "_deferred",
         "_discarding",
         "_done",
+        "_loop",
         "_metrics",
         "_paused",
         "_replies",
@@ -49,8 +50,11 @@ class Answering(asyncio.Protocol):
         "_write_blocked",
     )
 
-    def __init__(self, access: AccessLog, metrics: Metrics) -> None:
+    def __init__(
+        self, access: AccessLog, metrics: Metrics, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self._access = access
+        self._loop = loop  # kept: on Python 3.11 get_running_loop() is a getpid() system call
         self._metrics = metrics  # the publishing answers' bytes
         self._transport: asyncio.Transport | None = None
         self._started = 0.0  # when the request being read began
@@ -76,7 +80,7 @@ class Answering(asyncio.Protocol):
         self._stop_timer()
         self._timer_at = at
         delay = max(at - time.monotonic(), 0.0)
-        self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
+        self._timer = self._loop.call_later(delay, self._tick)
 
     def _tick(self) -> None:
         self._timer = None

@@ -59,8 +59,8 @@ def frame(opcode: int, payload: bytes) -> bytes:
     length = len(payload)
     first = 0x80 | opcode
     if length < 126:
-        header = struct.pack("!BB", first, length)
-    elif length <= 0xFFFF:
+        return bytes((first, length)) + payload
+    if length <= 0xFFFF:
         header = struct.pack("!BBH", first, 126, length)
     else:
         header = struct.pack("!BBQ", first, 127, length)
@@ -68,6 +68,9 @@ def frame(opcode: int, payload: bytes) -> bytes:
 
 
 def text_frame(payload: bytes) -> bytes:
+    length = len(payload)
+    if length < 126:  # most protocol frames: the header without struct
+        return bytes((0x81, length)) + payload
     return frame(Opcode.TEXT, payload)
 
 
@@ -79,6 +82,10 @@ def close_frame(code: int, reason: str = "") -> bytes:
 
 
 # -- client frames ---------------------------------------------------------------------------
+
+
+# Opcode by value, for the reader: calling an enum class costs a microsecond a frame.
+_OPCODES = {int(opcode): opcode for opcode in Opcode}
 
 
 class Message(NamedTuple):
@@ -158,7 +165,7 @@ class FrameReader:
                 raise ProtocolError(CloseCode.PROTOCOL_ERROR, "unknown control opcode")
             if not final or len(payload) > 125:
                 raise ProtocolError(CloseCode.PROTOCOL_ERROR, "malformed control frame")
-            return Message(Opcode(opcode), payload)
+            return Message(_OPCODES[opcode], payload)
         if opcode == Opcode.CONTINUATION:
             if self._fragments is None:
                 raise ProtocolError(CloseCode.PROTOCOL_ERROR, "continuation of nothing")
@@ -166,8 +173,8 @@ class FrameReader:
             if self._fragments is not None:
                 raise ProtocolError(CloseCode.PROTOCOL_ERROR, "new message inside a fragmented one")
             if final:
-                return self._complete(Opcode(opcode), payload)
-            self._fragments, self._fragments_opcode, self._fragments_size = [], Opcode(opcode), 0
+                return self._complete(_OPCODES[opcode], payload)
+            self._fragments, self._fragments_opcode, self._fragments_size = [], _OPCODES[opcode], 0
         else:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "unknown data opcode")
         self._fragments_size += len(payload)

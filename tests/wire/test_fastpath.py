@@ -12,7 +12,7 @@ import pytest
 from conftest import signed_query
 
 from hub.api.base import MAX_BODY_BYTES
-from hub.wire.fastpath import query_arguments
+from hub.wire.httphead import query_arguments
 
 
 def post(

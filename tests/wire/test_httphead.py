@@ -6,6 +6,9 @@ import random
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tornado.httputil import HTTPHeaders, HTTPInputError
 
 from hub.config import Settings
 from hub.routes import websocket_endpoints
@@ -15,10 +18,12 @@ from hub.wire.httphead import (
     HeadError,
     content_length,
     head_end,
+    header_block,
     parse_head,
     refusal,
     request_line,
     response,
+    switching_protocols,
 )
 
 HEAD = (
@@ -130,9 +135,63 @@ def test_a_head_seen_again_parses_the_same() -> None:
     first = parse_head(HEAD)
     again = parse_head(HEAD.replace(b"GET /app/k%2Fey?", b"GET /app/other?", 1))
     assert again.path == "/app/other"
-    assert sorted(again.headers.get_all()) == sorted(first.headers.get_all())
+    assert sorted(again.headers.items()) == sorted(first.headers.items())
     for _ in range(2):
         with pytest.raises(HeadError):
             parse_head(b"GET /app/k HTTP/1.1\r\nno colon here\r\n\r\n")
     many = [parse_head(b"GET / HTTP/1.1\r\nX-N: %d\r\n\r\n" % n) for n in range(600)]
     assert [int(head.headers["X-N"]) for head in many] == list(range(600))
+
+
+# Header lines made of the awkward pieces: names with and without their colon, values with
+# whitespace, controls and high bytes, every line end, folded lines and repeated names.
+_NAME = st.sampled_from(["Host", "X-Twice", "x-twice", "a", "", " a", "\tb", "é", "(", "a b"])
+_VALUE = st.lists(
+    st.sampled_from([" ", "\t", "a", "é", "\xff", "\x80", "\x00", "\x0b", "\x7f", "\r", ",", ":"]),
+    max_size=6,
+).map("".join)
+_LINE = st.tuples(_NAME, st.sampled_from([":", ": ", "", "::"]), _VALUE).map("".join)
+_END = st.sampled_from(["\r\n", "\n", "\r\r\n", "\r\n\r\n", ""])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(st.tuples(_LINE, _END).map("".join), max_size=6), st.sampled_from(["\r\n", "\n", ""])
+)
+def test_a_header_block_reads_as_tornado_reads_it(lines: list[str], blank: str) -> None:
+    # header_block reads the common blocks itself and leaves the rest to Tornado: either way
+    # the same headers, or the same refusal, as HTTPHeaders.parse.
+    text = "\n" + "".join(lines) + blank
+    try:
+        parsed = HTTPHeaders.parse(text)
+    except HTTPInputError:
+        with pytest.raises(HTTPInputError):
+            header_block(text)
+        return
+    headers = header_block(text)
+    assert sorted(headers.items()) == sorted((name, parsed[name]) for name in parsed)
+    for name in parsed:  # looked up by any case, as HTTPHeaders is
+        assert headers.get(name.lower()) == headers[name.upper()] == parsed[name]
+
+
+def test_a_handshake_header_block_is_read_without_tornado() -> None:
+    # The common block, read by the one regex (HTTPHeaders.parse would also give these).
+    text = (
+        "\nHost: 127.0.0.1:80\r\nUpgrade: websocket\r\nconnection:Upgrade \t\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-Empty:\r\nX-High: \xe9t\xe9\r\n\r\n"
+    )
+    headers = header_block(text)
+    parsed = HTTPHeaders.parse(text)
+    assert sorted(headers.items()) == sorted((name, parsed[name]) for name in parsed)
+    assert headers["Connection"] == "Upgrade" and headers["X-Empty"] == ""
+    assert headers.get("sec-websocket-key") == "dGhlIHNhbXBsZSBub25jZQ=="
+    assert "ORIGIN" not in headers and headers.get("Origin") is None and 1 not in headers
+
+
+def test_the_handshake_answer_is_the_general_101_response() -> None:
+    accept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    for subprotocol in (None, "phoenix"):
+        headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Accept": accept}
+        if subprotocol is not None:
+            headers["Sec-WebSocket-Protocol"] = subprotocol
+        assert switching_protocols(accept, subprotocol) == response(101, headers)
