@@ -20,6 +20,7 @@ from hub.core.apps import LiveApp
 from hub.core.hub import Hub
 from hub.errors import ApiError, app_disabled, bad_request, not_found, too_large, unauthorized
 from hub.models import App
+from hub.protocols.frames import loads
 
 log = logging.getLogger("hub.api")
 
@@ -164,7 +165,7 @@ def authenticate(
 def json_object(body: bytes) -> dict[str, Any]:
     """A request body that must be a JSON object; 400 otherwise."""
     try:
-        value = json.loads(body or b"null")
+        value = loads(body or b"null")
     except (ValueError, RecursionError):  # RecursionError: nesting deeper than json allows
         raise bad_request("body is not valid JSON") from None
     if not isinstance(value, dict):

@@ -6,6 +6,7 @@ websocket frame the first time it sends it, so a fan-out to N subscribers frames
 """
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -27,6 +28,33 @@ def dumps_flat(value: dict[str, str | int]) -> str:
         return orjson.dumps(value).decode()
     except orjson.JSONEncodeError:
         return dumps(value)
+
+
+# What orjson reads otherwise than json.loads (see `loads`).
+_LONG_NUMBER = re.compile(r"[0-9]{19}")
+_LONG_NUMBER_BYTES = re.compile(rb"[0-9]{19}")
+_MANY_BRACKETS = 200
+
+
+def loads(text: str | bytes) -> Any:
+    """`json.loads(text)`, by orjson where it reads the text the same (several times faster).
+    Texts where the two differ go to json.loads: 19 digits in a row (orjson reads an integer
+    past 64 bits as a float) and many brackets (json.loads refuses nesting past the recursion
+    limit, orjson does not; 200 is well below it); so does whatever orjson refuses (NaN, a lone
+    surrogate, bytes not UTF-8, a BOM), for json.loads to read or raise ValueError as ever."""
+    if len(text) >= 19:
+        if isinstance(text, str):
+            long_number = _LONG_NUMBER.search(text)
+            brackets = text.count("[") + text.count("{")
+        else:
+            long_number = _LONG_NUMBER_BYTES.search(text)
+            brackets = text.count(b"[") + text.count(b"{")
+        if long_number is not None or brackets > _MANY_BRACKETS:
+            return json.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 class Outgoing:

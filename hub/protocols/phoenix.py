@@ -11,7 +11,6 @@ by `admit` (the admission step, hub/core/admission.py); the join and push rules 
 """
 
 import base64
-import json
 import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -35,7 +34,7 @@ from hub.models import (
     channel_name_problem,
     utf8_size,
 )
-from hub.protocols.frames import Outgoing, dumps
+from hub.protocols.frames import Outgoing, dumps, loads
 from hub.protocols.session import PeerSession
 
 log = logging.getLogger("hub.phoenix")
@@ -59,7 +58,7 @@ def payload_of(data: Any) -> Any:
     not JSON. phoenix.js reads `payload.status` when it logs, so null becomes {}."""
     if isinstance(data, str):
         try:
-            data = json.loads(data)
+            data = loads(data)
         except (ValueError, RecursionError):
             return data
     return {} if data is None else data
@@ -150,7 +149,7 @@ class Message(NamedTuple):
 def parse_message(text: str) -> Message | None:
     """A client frame, or None when it is not a V2 `[join_ref, ref, topic, event, payload]`."""
     try:
-        value = json.loads(text)
+        value = loads(text)
     except (ValueError, RecursionError):
         return None
     if not isinstance(value, list) or len(value) != 5:
@@ -165,6 +164,7 @@ def parse_message(text: str) -> Message | None:
 class PhoenixSession(PeerSession):
     """One Phoenix socket's protocol state. Also the core's `Peer` for it."""
 
+    __slots__ = ("joins",)
     codec = CODEC
 
     def __init__(

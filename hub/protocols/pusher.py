@@ -7,7 +7,6 @@ Its frames are in pusher_codec.py, the checks of what clients sign in pusher_aut
 See ../shared/docs/protocol-pusher.md for the wire facts this follows.
 """
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -35,7 +34,7 @@ from hub.models import (
     channel_kind,
     utf8_size,
 )
-from hub.protocols.frames import Outgoing, dumps, dumps_flat
+from hub.protocols.frames import Outgoing, dumps, dumps_flat, loads
 from hub.protocols.pusher_auth import authorize, signed_in_user, signed_user_data
 from hub.protocols.pusher_codec import CODEC, error_frame, frame
 from hub.protocols.session import PeerSession
@@ -73,6 +72,7 @@ def handshake_problem(
 class PusherSession(PeerSession):
     """One Pusher connection's protocol state. Also the core's `Peer` for it."""
 
+    __slots__ = ("_activity_timeout",)
     codec = CODEC
 
     def __init__(
@@ -145,7 +145,7 @@ class PusherSession(PeerSession):
             return
         conn.seen()
         try:
-            message = json.loads(text)
+            message = loads(text)
         except (ValueError, RecursionError):  # RecursionError: nesting deeper than json allows
             self.fail(PusherError(None, "Invalid JSON", close=False))
             return
@@ -166,7 +166,7 @@ class PusherSession(PeerSession):
         if isinstance(data, str) and event.startswith("pusher:"):
             # pusher-js sends objects; some other client libraries send a JSON string.
             try:
-                data = json.loads(data)
+                data = loads(data)
             except (ValueError, RecursionError):
                 raise PusherError(None, f"{event}: data is not JSON", close=False) from None
         handler = self._INBOUND.get(event)

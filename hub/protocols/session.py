@@ -21,6 +21,8 @@ class PeerSession(ABC):
     with its codec, its inbound messages and the frames of its replays (the `replay_*` hooks)."""
 
     codec: ClassVar[Codec]
+    # Slots: one session per connection, and a __dict__ each was most of its memory.
+    __slots__ = ("_close", "_write", "closed", "conn", "hub")
 
     def __init__(
         self, hub: Hub, write: Callable[[Outgoing], None], close: Callable[[int, str], None]

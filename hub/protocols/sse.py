@@ -68,6 +68,7 @@ class SseSession(PeerSession):
     """One event stream's protocol side, and the core's `Peer` for it. `open` refuses with
     HandshakeRefused before anything is written, so the transport can still answer a status."""
 
+    __slots__ = ()
     codec = CODEC
 
     def ping(self) -> None:

@@ -48,6 +48,7 @@ class Endpoints:
 
     def __init__(self, *, pusher: str, phoenix: str) -> None:
         self._pusher = re.compile(re.escape(pusher) + r"(?:/(.*))?")
+        self._pusher_prefix = pusher + "/"
         self._phoenix = phoenix
 
     def match(self, target: str) -> Endpoint | None:
@@ -55,6 +56,8 @@ class Endpoints:
         path = target.partition("?")[0]
         if path == self._phoenix:
             return Endpoint(PHOENIX, "")
+        if path.startswith(self._pusher_prefix) and "%" not in path:  # a key with no escape
+            return Endpoint(PUSHER, path[len(self._pusher_prefix) :])
         found = self._pusher.fullmatch(path)
         if found is None:
             return None

@@ -4,6 +4,7 @@ answers it writes itself (hub/wire/httphead.py, hub/wire/handshakes.py), with no
 import json
 import random
 import re
+from urllib.parse import unquote
 
 import pytest
 from hypothesis import given, settings
@@ -105,6 +106,17 @@ def test_endpoints_under_a_prefix() -> None:
     assert prefixed.match("/ws/app/key") == Endpoint(PUSHER, "key")
     assert prefixed.match("/ws/socket/websocket") == Endpoint(PHOENIX, "")
     assert prefixed.match("/app/key") is None
+
+
+@given(st.text(alphabet="/apk%2F0+?\r\x0b é", max_size=14))
+def test_an_endpoint_is_what_the_path_pattern_says(tail: str) -> None:
+    # Plain keys take a short cut; the answer is the pattern's: the path after "/app/", its
+    # escapes decoded, or after "/app" nothing.
+    target = "/app" + tail
+    path = target.partition("?")[0]
+    found = re.fullmatch(r"/app(?:/(.*))?", path)
+    expected = None if found is None else Endpoint(PUSHER, unquote(found.group(1) or ""))
+    assert websocket_endpoints(Settings(path_prefix="")).match(target) == expected
 
 
 def test_app_keys_come_from_the_path_or_the_query() -> None:

@@ -3,10 +3,13 @@ frame reader (masks, lengths, fragments, control frames, limits)."""
 
 import os
 import struct
+from base64 import b64decode
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from hub.errors import CloseCode
+from hub.errors import CloseCode, Refusal
 from hub.wire.wsframe import (
     FrameReader,
     Message,
@@ -154,3 +157,26 @@ def test_an_oversized_length_is_refused_before_its_payload_arrives() -> None:
     with pytest.raises(ProtocolError) as refused:
         FrameReader(1 << 20).feed(head)
     assert refused.value.code == CloseCode.TOO_BIG
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.tuples(
+        st.text(alphabet="AQgwz09+/", min_size=20, max_size=24),
+        st.sampled_from(["", "=", "==", "===", "= ", "=\t", "-", "_=", "é="]),
+    ).map("".join),
+    st.sampled_from(["Upgrade", "upgrade", "keep-alive, Upgrade", "Upgrade ,x", "upgrades", ""]),
+)
+def test_the_key_and_connection_checks_read_as_the_general_ones(key: str, connection: str) -> None:
+    # The handshake's checks take short cuts; the answer is the plain reading's: a key is good
+    # when b64decode(validate=True) makes 16 bytes of it, Connection when a token is "upgrade".
+    try:
+        good_key = len(b64decode(key, validate=True)) == 16
+    except ValueError:
+        good_key = False
+    has_upgrade = "upgrade" in {token.strip().lower() for token in connection.split(",")}
+    problem = upgrade_problem({**GOOD, "Connection": connection, "Sec-WebSocket-Key": key})
+    if not has_upgrade:
+        assert problem is Refusal.NO_CONNECTION_UPGRADE
+    else:
+        assert (problem is None) == good_key and problem in (None, Refusal.WEBSOCKET_KEY)
