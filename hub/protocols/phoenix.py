@@ -12,7 +12,6 @@ by `admit` (the admission step, hub/core/admission.py); the join and push rules 
 
 import base64
 import logging
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from hub.auth.tokens import SocketToken
@@ -35,7 +34,7 @@ from hub.models import (
     utf8_size,
 )
 from hub.protocols.frames import Outgoing, dumps, loads
-from hub.protocols.session import PeerSession
+from hub.protocols.session import Link, PeerSession
 
 log = logging.getLogger("hub.phoenix")
 
@@ -167,10 +166,8 @@ class PhoenixSession(PeerSession):
     __slots__ = ("joins",)
     codec = CODEC
 
-    def __init__(
-        self, hub: Hub, write: Callable[[Outgoing], None], close: Callable[[int, str], None]
-    ) -> None:
-        super().__init__(hub, write, close)
+    def __init__(self, hub: Hub, link: Link) -> None:
+        super().__init__(hub, link)
         self.joins: dict[str, Any] = {}  # topic -> the join_ref of its current join
 
     def ping(self) -> None:

@@ -37,7 +37,7 @@ from hub.models import (
 from hub.protocols.frames import Outgoing, dumps, dumps_flat, loads
 from hub.protocols.pusher_auth import authorize, signed_in_user, signed_user_data
 from hub.protocols.pusher_codec import CODEC, error_frame, frame
-from hub.protocols.session import PeerSession
+from hub.protocols.session import Link, PeerSession
 
 log = logging.getLogger("hub.pusher")
 
@@ -75,14 +75,8 @@ class PusherSession(PeerSession):
     __slots__ = ("_activity_timeout",)
     codec = CODEC
 
-    def __init__(
-        self,
-        hub: Hub,
-        write: Callable[[Outgoing], None],
-        close: Callable[[int, str], None],
-        activity_timeout: int,
-    ) -> None:
-        super().__init__(hub, write, close)
+    def __init__(self, hub: Hub, link: Link, activity_timeout: int) -> None:
+        super().__init__(hub, link)
         self._activity_timeout = activity_timeout
 
     # -- Peer, called by the core -----------------------------------------------------------

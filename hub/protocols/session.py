@@ -6,7 +6,7 @@ its own way. (Who may connect is decided before a session opens: hub/core/admiss
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from hub.core.connection import Codec, Connection
 from hub.core.hub import Hub
@@ -16,27 +16,46 @@ from hub.models import App, Disconnect, Event
 from hub.protocols.frames import Outgoing
 
 
+class Link(Protocol):
+    """What a session writes through: its transport (a `WebSocket`), or a `CallbackLink`."""
+
+    def send(self, out: Outgoing) -> None: ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+
+class CallbackLink:
+    """A `Link` made of two callables (the event stream's handler, tests)."""
+
+    __slots__ = ("close", "send")
+
+    def __init__(self, send: Callable[[Outgoing], None], close: Callable[[int, str], None]) -> None:
+        self.send = send
+        self.close = close
+
+
 class PeerSession(ABC):
     """One connection's protocol side, and the core's `Peer` for it. A protocol subclasses it
     with its codec, its inbound messages and the frames of its replays (the `replay_*` hooks)."""
 
     codec: ClassVar[Codec]
-    # Slots: one session per connection, and a __dict__ each was most of its memory.
-    __slots__ = ("_close", "_write", "closed", "conn", "hub")
+    # Slots, and the link rather than two bound methods of it: one session per connection, and
+    # those were most of its memory.
+    __slots__ = ("_link", "closed", "conn", "hub")
 
-    def __init__(
-        self, hub: Hub, write: Callable[[Outgoing], None], close: Callable[[int, str], None]
-    ) -> None:
+    def __init__(self, hub: Hub, link: Link) -> None:
         self.hub = hub
-        self._write = write
-        self._close = close
+        self._link = link
         self.conn: Connection | None = None
         self.closed = False
 
     def send(self, out: Outgoing) -> None:
         # Called per subscriber of every event fanned out: keep it this small.
         if not self.closed:
-            self._write(out)
+            self._link.send(out)
+
+    def _write(self, out: Outgoing) -> None:
+        self._link.send(out)
 
     def disconnect(self, reason: Disconnect) -> None:
         if not self.closed:  # counted once, by the first reason that closes it
@@ -48,7 +67,7 @@ class PeerSession(ABC):
         if self.closed:
             return
         self.closed = True
-        self._close(code, reason)
+        self._link.close(code, reason)
         self.closed_by_peer()
 
     def closed_by_peer(self) -> None:

@@ -103,7 +103,7 @@ def _pusher(
     app = live.app if live is not None else None
 
     def start(ws: WebSocket) -> None:
-        session = PusherSession(hub, ws.send, ws.close, config.activity_timeout)
+        session = PusherSession(hub, ws, config.activity_timeout)
         ws.session = session
         session.open(app, key=key, refused=refused)
 
@@ -118,7 +118,7 @@ def _phoenix(hub: Hub, head: RequestHead, live: LiveApp | None) -> Accepted:
     key = head.argument("key") or ""
 
     def start(ws: WebSocket) -> None:
-        session = PhoenixSession(hub, ws.send, ws.close)
+        session = PhoenixSession(hub, ws)
         ws.session = session
         session.open(admitted.app, key, admitted.token)
 

@@ -12,7 +12,11 @@ connection's `overflow` callback runs (the transport closes it as a slow consume
 """
 
 import asyncio
-from collections.abc import Callable
+from typing import Protocol
+
+
+class Overflowing(Protocol):
+    def overflowed(self) -> None: ...
 
 
 class Flusher:
@@ -44,18 +48,14 @@ class Flusher:
 
 
 class Outbox:
-    __slots__ = ("_flusher", "_pending", "_size", "limit", "overflow", "transport")
+    __slots__ = ("_flusher", "_pending", "_size", "limit", "owner", "transport")
 
     def __init__(
-        self,
-        transport: asyncio.WriteTransport,
-        flusher: Flusher,
-        limit: int,
-        overflow: Callable[[], None],
+        self, transport: asyncio.WriteTransport, flusher: Flusher, limit: int, owner: Overflowing
     ) -> None:
         self.transport = transport
         self.limit = limit
-        self.overflow = overflow
+        self.owner = owner  # told when the bound is passed (not a bound method: memory)
         self._flusher = flusher
         self._pending: list[bytes] | None = None
         self._size = 0
@@ -86,7 +86,7 @@ class Outbox:
         # socket is writable: no future or callback per write.
         transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
         if transport.get_write_buffer_size() > self.limit:
-            self.overflow()
+            self.owner.overflowed()
 
     def lift_limit(self) -> None:
         """No bound from now on: the last frames (an error, the close) must get queued."""

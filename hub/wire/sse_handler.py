@@ -19,6 +19,7 @@ from hub.core.hub import Hub
 from hub.errors import HandshakeRefused, Refusal
 from hub.models import Disconnect
 from hub.protocols.frames import Outgoing
+from hub.protocols.session import CallbackLink
 from hub.protocols.sse import HEARTBEAT, SseSession, resume_point
 
 log = logging.getLogger("hub.wire.sse_handler")
@@ -71,7 +72,7 @@ class SseHandler(RequestHandler):
             self.set_header("X-Accel-Buffering", "no")  # proxies must not hold events back
             stream = self.request.connection.stream  # type: ignore[attr-defined]
             stream.max_write_buffer_size = self.config.max_outbox_bytes
-            self.session = SseSession(self.hub, self._write, self._close)
+            self.session = SseSession(self.hub, CallbackLink(self._write, self._close))
             self.session.open(admitted.app, admitted.token, channels, resume_point(last_id))
         except HandshakeRefused as refused:
             self.clear_header("Cache-Control")

@@ -68,7 +68,7 @@ class WebSocket(asyncio.Protocol):
 
     def start(self, transport: asyncio.Transport, flusher: Flusher) -> None:
         self.transport = transport
-        self.outbox = Outbox(transport, flusher, self.limit, self._overflowed)
+        self.outbox = Outbox(transport, flusher, self.limit, self)
 
     # -- to the client ---------------------------------------------------------------------
 
@@ -100,7 +100,7 @@ class WebSocket(asyncio.Protocol):
         self.transport.write(close_frame(code, reason))
         self._timer = asyncio.get_running_loop().call_later(CLOSE_WAIT, self.transport.abort)
 
-    def _overflowed(self) -> None:
+    def overflowed(self) -> None:
         # A client that does not read: drop it rather than buffer without bound. The bound is
         # lifted so that the error and close frames can still be queued behind the backlog.
         assert self.outbox is not None

@@ -15,6 +15,7 @@ from hub.core.admission import admit, identify, origin_admitted, refuse_foreign_
 from hub.core.apps import AppRegistry, LiveApp
 from hub.core.hub import Hub
 from hub.errors import HandshakeRefused, PusherCode, Refusal
+from hub.protocols.session import CallbackLink
 from hub.protocols.sse import SseSession
 from hub.store import Store
 from hub.tokens import mint
@@ -41,7 +42,7 @@ class World:
 
     def connect(self) -> None:
         """One more connection of the app, as an endpoint makes it once admitted."""
-        stream = SseSession(self.hub, lambda out: None, lambda code, reason: None)
+        stream = SseSession(self.hub, CallbackLink(lambda out: None, lambda code, reason: None))
         self.hub.connect(self.live.app, stream)
 
     def refusal(self, live: LiveApp | None, origin: str | None, token: str | None, **how: Any):

@@ -24,6 +24,7 @@ from hub.models import AppSettings, Disconnect, Event
 from hub.protocols.frames import Outgoing
 from hub.protocols.phoenix import PhoenixSession, admit, payload_of, token_from_subprotocols
 from hub.protocols.pusher import PusherSession
+from hub.protocols.session import CallbackLink
 from hub.tokens import mint
 
 OK = {"status": "ok", "response": {}}
@@ -56,7 +57,7 @@ class PhoenixClient:
     def __init__(self, harness: Harness) -> None:
         self.frames: list[list[Any]] = []
         self.closed_with: tuple[int, str] | None = None
-        self.session = PhoenixSession(harness.hub, self._write, self._close)
+        self.session = PhoenixSession(harness.hub, CallbackLink(self._write, self._close))
         self._ref = 0
         self.last_ref: str | None = None
 
@@ -105,7 +106,9 @@ class PusherClient:
     def __init__(self, harness: Harness) -> None:
         self.harness = harness
         self.frames: list[dict[str, Any]] = []
-        self.session = PusherSession(harness.hub, self._write, lambda code, reason: None, 120)
+        self.session = PusherSession(
+            harness.hub, CallbackLink(self._write, lambda code, reason: None), 120
+        )
         self.session.open(harness.app)
         established = self.take()[0]
         assert established["event"] == "pusher:connection_established"

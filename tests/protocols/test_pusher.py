@@ -24,6 +24,7 @@ from hub.errors import HandshakeRefused, PusherCode, Refusal
 from hub.models import App, AppSettings, Disconnect, Event
 from hub.protocols.frames import Outgoing
 from hub.protocols.pusher import PusherSession, handshake_problem
+from hub.protocols.session import CallbackLink
 from hub.store import Store
 
 AT_1 = {"seq": 1, "epoch": ANY}  # the position of a channel's first event
@@ -57,7 +58,9 @@ class Client:
         self.raw: list[Outgoing] = []
         self.closed_with: tuple[int, str] | None = None
         self.socket_id = ""
-        self.session = PusherSession(harness.hub, self._write, self._close, activity_timeout=120)
+        self.session = PusherSession(
+            harness.hub, CallbackLink(self._write, self._close), activity_timeout=120
+        )
 
     def _write(self, out: Outgoing) -> None:
         self.raw.append(out)
