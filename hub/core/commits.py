@@ -56,6 +56,8 @@ class GroupCommit:
         self._held: list[tuple[str, Event, ChannelLog]] = []
         self._open: Commit | None = None  # the Commit of the group gathering now
         self._wakeup: asyncio.Future | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by start()
+        self._ticker: asyncio.TimerHandle | None = None
         self._task: asyncio.Task | None = None
         self.closing = False  # set once close() began: nothing more may be held
         self._deleted_at = 0.0  # when the last write took the chunks memory no longer needs
@@ -68,13 +70,25 @@ class GroupCommit:
         self._logged_at = float("-inf")
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._write_forever(), name="hub-history")
+        # The loop, kept: on Python 3.11 every get_running_loop() is a getpid() system call.
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._write_forever(), name="hub-history")
+        # One timer for the idle writes, not one set and cancelled for every group.
+        self._ticker = self._loop.call_later(IDLE_WRITE_INTERVAL, self._tick)
+
+    def _tick(self) -> None:
+        if self._wakeup is not None:
+            _resolve(self._wakeup)
+        if not self.closing:
+            assert self._loop is not None
+            self._ticker = self._loop.call_later(IDLE_WRITE_INTERVAL, self._tick)
 
     def hold(self, app_id: str, event: Event, log: ChannelLog) -> Commit:
         """Holds a stamped event until its group is stored; the group's Commit."""
         self._held.append((app_id, event, log))
         if self._open is None:
-            self._open = asyncio.get_running_loop().create_future()
+            loop = self._loop or asyncio.get_running_loop()
+            self._open = loop.create_future()
             if self._wakeup is not None and not self._wakeup.done():
                 self._wakeup.set_result(None)
         return self._open
@@ -83,10 +97,10 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         while not self.closing:
             if not self._held:
+                # Woken by the first event held, or by the next tick (what changed without a
+                # publish: pruned or evicted events, deletions).
                 self._wakeup = loop.create_future()
-                timer = loop.call_later(IDLE_WRITE_INTERVAL, _resolve, self._wakeup)
                 await self._wakeup
-                timer.cancel()
                 self._wakeup = None
                 if self.closing:
                     return
@@ -173,6 +187,9 @@ class GroupCommit:
         would be neither released nor withdrawn), then writes what is still held with the
         final `run_state`. Raises StoreUnavailable when that last write fails."""
         self.closing = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         if self._wakeup is not None:
             _resolve(self._wakeup)
         if self._task is not None:

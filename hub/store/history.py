@@ -157,7 +157,8 @@ def _write(
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.executemany("INSERT INTO history_batches (id, events) VALUES (?,?)", rows)
-        conn.executemany("DELETE FROM history_batches WHERE id = ?", [(i,) for i in doomed])
+        if doomed:  # most commits delete nothing (deletions are written once an interval)
+            conn.executemany("DELETE FROM history_batches WHERE id = ?", [(i,) for i in doomed])
         if run_state is not None:
             conn.execute(
                 "INSERT INTO hub_settings (name, value) VALUES (?, ?)"

@@ -115,14 +115,22 @@ def answer(hub: Hub, head: RequestHead, body: bytes) -> Reply | None:
 
 
 _date: tuple[int, str] = (0, "")
+# The usual answer, `200 {}` kept alive, built once a second (its Date changes) and reused.
+_ok: tuple[int, bytes] = (0, b"")
 
 
 def http_response(status: int, body: bytes, now: float, close: bool) -> bytes:
-    global _date
+    global _date, _ok
     second = int(now)
+    usual = status == 200 and body == b"{}" and not close
+    if usual and _ok[0] == second:
+        return _ok[1]
     if _date[0] != second:  # formatting the date costs more than the rest of the head
         _date = (second, formatdate(second, usegmt=True))
     headers = {**_HEADERS, "Date": _date[1]}
     if close:
         headers["Connection"] = "close"
-    return response(status, headers, body)
+    answer = response(status, headers, body)
+    if usual:
+        _ok = (second, answer)
+    return answer

@@ -48,6 +48,7 @@ class Endpoints:
 
     def __init__(self, *, pusher: str, phoenix: str) -> None:
         self._pusher = re.compile(re.escape(pusher) + r"(?:/(.*))?")
+        self._pusher_base = pusher
         self._pusher_prefix = pusher + "/"
         self._phoenix = phoenix
 
@@ -56,6 +57,8 @@ class Endpoints:
         path = target.partition("?")[0]
         if path == self._phoenix:
             return Endpoint(PHOENIX, "")
+        if not path.startswith(self._pusher_base):  # what the pattern below can match begins so
+            return None
         if path.startswith(self._pusher_prefix) and "%" not in path:  # a key with no escape
             return Endpoint(PUSHER, path[len(self._pusher_prefix) :])
         found = self._pusher.fullmatch(path)

@@ -12,6 +12,7 @@ import pytest
 from conftest import signed_query
 
 from hub.api.base import MAX_BODY_BYTES
+from hub.wire.fastpath import http_response
 from hub.wire.httphead import query_arguments
 
 
@@ -163,3 +164,19 @@ def test_query_arguments_read_as_parse_qs_reads_them() -> None:
         expected = {name: values[-1] for name, values in parse_qs(query, True).items()}
         got = query_arguments(query)
         assert list(got.items()) == list(expected.items()), query
+
+
+def test_the_usual_answer_is_built_once_a_second_and_reads_as_any_other() -> None:
+    # `200 {}` kept alive is reused within its second; every other answer is built anew.
+    now = 1_800_000_000.25
+    first = http_response(200, b"{}", now, False)
+    assert http_response(200, b"{}", now + 0.5, False) is first
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n") and first.endswith(b"\r\n\r\n{}")
+    assert b"Date: Fri, 15 Jan 2027 08:00:00 GMT\r\n" in first
+    later = http_response(200, b"{}", now + 1, False)
+    assert later != first and b"08:00:01 GMT" in later
+    closing = http_response(200, b"{}", now + 1, True)
+    assert b"Connection: close\r\n" in closing and b"Connection: close" not in later
+    other = http_response(200, b'{"channels":{}}', now + 1, False)
+    assert other.endswith(b'\r\n\r\n{"channels":{}}') and b"Content-Length: 15\r\n" in other
+    assert http_response(200, b"{}", now + 1, False) is later
