@@ -32,6 +32,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from hub.core.channel_log import ChannelLog, new_epoch
 from hub.core.replay import Gap, Replay, Stored
 from hub.models import AppSettings, Event
@@ -263,8 +265,7 @@ class History:
         if entries:
             self._next_chunk += 1
             self._row_users[row_id] = len(entries)
-            # JSON's escapes also carry lone surrogates, which UTF-8 and SQLite refuse.
-            batch.chunks.append((row_id, json.dumps(entries)))
+            batch.chunks.append((row_id, _row_json(entries)))
         self._dirty = set()
         if deletions:
             self._doomed = []
@@ -343,3 +344,24 @@ class Batch:
     chunks: list[tuple[int, str]]
     doomed: list[int]
     marks: list[tuple[tuple[str, str], ChannelLog, int, tuple[int, int] | None]]
+
+
+def _row_json(entries: list[tuple[str, str, str, list[Stored]]]) -> str:
+    """A batch row's JSON: `json.dumps(entries)`, or the same values by orjson (several times
+    faster) when every event's name, data and user are strings: for those the two write the
+    same JSON values (orjson keeps non-ASCII as it is, json.dumps escapes it; json.loads reads
+    both alike). Anything else (a float, NaN, a big int, a lone surrogate, which orjson would
+    write otherwise or refuse) goes to json.dumps, whose escapes also carry lone surrogates,
+    which UTF-8 and SQLite refuse."""
+    plain = []
+    for app_id, channel, epoch, events in entries:
+        for event in events:
+            if type(event.data) is not str or type(event.name) is not str:
+                return json.dumps(entries)
+            if event.user_id is not None and type(event.user_id) is not str:
+                return json.dumps(entries)
+        plain.append((app_id, channel, epoch, [tuple(event) for event in events]))
+    try:
+        return orjson.dumps(plain).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(entries)

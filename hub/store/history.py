@@ -156,7 +156,10 @@ def _write(
     """The transaction of one history write on `conn`, rolled back whole when it fails."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.executemany("INSERT INTO history_batches (id, events) VALUES (?,?)", rows)
+        if len(rows) == 1:  # the usual batch: one row, without executemany's iteration
+            conn.execute("INSERT INTO history_batches (id, events) VALUES (?,?)", rows[0])
+        else:
+            conn.executemany("INSERT INTO history_batches (id, events) VALUES (?,?)", rows)
         if doomed:  # most commits delete nothing (deletions are written once an interval)
             conn.executemany("DELETE FROM history_batches WHERE id = ?", [(i,) for i in doomed])
         if run_state is not None:

@@ -2,11 +2,15 @@
 pruning by depth and age, replays of the last N or after a position, the explicit gaps, cache
 channels, and the parsing of replay requests."""
 
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hub.core.history as history_module
-from hub.core.history import History
-from hub.core.replay import Gap, ReplayRequest, replay_request
+from hub.core.history import History, _row_json
+from hub.core.replay import Gap, ReplayRequest, Stored, replay_request
 from hub.models import AppSettings, Event
 
 APP = "app"
@@ -171,3 +175,29 @@ def test_the_count_follows_pruning_and_sweeping(monkeypatch: pytest.MonkeyPatch)
     clock[0] += 61
     history.sweep(lambda app_id: KEEP_5)
     assert history.kept == 0
+
+
+ANY_TEXT = st.text(st.characters(blacklist_categories=()), max_size=12)  # lone surrogates too
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2**70),
+            ANY_TEXT,
+            ANY_TEXT
+            | st.sampled_from([float("nan"), float("inf"), 2**70, 1e16, -0.0, True, None])
+            | st.floats()
+            | st.dictionaries(ANY_TEXT, st.integers()),
+            st.integers(0, 2**53),
+            st.none() | ANY_TEXT,
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_a_batch_row_reads_back_as_the_stdlib_json_of_its_events(events: list) -> None:
+    # Strings go through orjson, anything else through json.dumps: read back, the same values.
+    entries = [("app", "chan", "epoch", [Stored(*event) for event in events])]
+    assert repr(json.loads(_row_json(entries))) == repr(json.loads(json.dumps(entries)))
