@@ -36,6 +36,7 @@ from hub.core.apps import AppRegistry
 from hub.core.hub import Hub
 from hub.models import AppSettings, Event
 from hub.protocols.pusher import PusherSession
+from hub.protocols.session import CallbackLink
 from hub.store import Store
 
 CHANNELS, SUBSCRIBERS = 100, 10  # core only
@@ -54,7 +55,8 @@ async def rate(history_depth: int, events: int, folder: str) -> float:
         await hub.start()
         sink: list = []
         for n in range(CHANNELS * SUBSCRIBERS):
-            session = PusherSession(hub, sink.append, lambda code, reason: None, 120)
+            link = CallbackLink(sink.append, lambda code, reason: None)
+            session = PusherSession(hub, link, 120)
             session.open(app)
             subscribe = {"event": "pusher:subscribe", "data": {"channel": f"c{n % CHANNELS}"}}
             session.receive(json.dumps(subscribe))

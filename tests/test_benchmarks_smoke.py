@@ -39,6 +39,14 @@ def test_publish_history_runs_both_measures() -> None:
     assert "core only: on/off" in out
 
 
+def test_python_cost_measures_connects_and_publishes() -> None:
+    out = run("python_cost.py", "--connects", "40", "--publishes", "20", "--rounds", "1")
+    assert re.search(r"^connect: [0-9.]+ us of Python per operation", out, re.M), out
+    assert re.search(r"^publish: [0-9.]+ us of Python per operation", out, re.M), out
+    profiled = run("python_cost.py", "--only", "publish", "--publishes", "20", "--profile")
+    assert "Ordered by: internal time" in profiled and "fastpath.py" in profiled
+
+
 def test_history_memory_runs() -> None:
     out = run("history_memory.py", "--channels", "100", "--depth", "5", "--max-events", "300")
     assert "kept 300" in out and "stated bound" in out
