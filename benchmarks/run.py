@@ -226,7 +226,10 @@ async def main(args: argparse.Namespace, baseline: HubBuild | None) -> None:
                     rate = ramp_rate or 50
                     result = await history_on_off(targets, rate, size)
                 else:
-                    result = await SCENARIOS[scenario](targets["on"], size)
+                    # A hub's "off" app with --app off; soketi has one app.
+                    result = await SCENARIOS[scenario](targets.get(args.app, targets["on"]), size)
+                    if args.app in targets and args.app != "on":
+                        result = {"app": args.app, **result}
                 if scenario == "ramp" and server == "hub":
                     ramp_rate = result["sustained_events_per_s"] or None
             if profile is not None:  # written as the hub stopped; its numbers are slowed
@@ -317,6 +320,13 @@ def arguments() -> argparse.Namespace:
         "--profile",
         action="store_true",
         help="run every hub under cProfile: a .prof and a top-25 .txt per scenario in --out",
+    )
+    parser.add_argument(
+        "--app",
+        default="on",
+        choices=("on", "off"),
+        help="the hub app the scenarios load: on (an app's default settings, history kept) or"
+        " off (history_depth 0); soketi has the one",
     )
     parser.add_argument("--soketi-dir", default=os.path.join(tempfile.gettempdir(), "soketi"))
     parser.add_argument("--out", default=str(HERE / "results"))
