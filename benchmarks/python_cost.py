@@ -14,12 +14,15 @@ the event loop's).
 - publish: a signed `POST /apps/app-id/events` (the load generator's request) on a kept-alive
   connection to one of 50 subscribed channels, answered `200` once its event is stored (the
   event loop turns until the answer is written) and its frame queued for the subscriber.
+- delivery: an event handed to the hub as the broker hands it (`Hub.deliver`) for a channel of
+  200 subscribers, framed once and written to each one's outbox, the outboxes flushed.
 
 Each is timed over `--count` operations, `--rounds` times; the best round is reported (the
 others add the machine's noise). `--profile` runs the last round under cProfile and prints the
 functions with the most own time.
 
-    python benchmarks/python_cost.py                    # both, 10,000 connects, 5,000 publishes
+    python benchmarks/python_cost.py           # all three: 10,000 connects, 5,000 publishes,
+                                               # 40,000 deliveries
     python benchmarks/python_cost.py --only publish --profile
 """
 
@@ -42,6 +45,7 @@ sys.path.insert(0, str(HERE.parent))  # this checkout's hub, not whichever is in
 from loadgen import signed_request  # noqa: E402
 
 from hub.config import Settings  # noqa: E402
+from hub.models import Event  # noqa: E402
 from hub.server import running_hub  # noqa: E402
 from hub.wire.frontdoor import Arrival  # noqa: E402
 
@@ -222,6 +226,34 @@ async def publishes(
     return await best_of(rounds, profile, one_round)
 
 
+async def deliveries(door, count: int, rounds: int, profile: bool) -> Result:
+    """An event to 200 subscribers of one channel, as the broker hands it to the hub
+    (`Hub.deliver`), and the outboxes written: per delivery."""
+    subscribers = [
+        await connect_and_subscribe(door, handshake(), subscribe("room")) for _ in range(200)
+    ]
+    hub = door.hub
+    events = max(1, count // 200)
+
+    async def one_round(profiler: cProfile.Profile | None) -> float:
+        for transport in subscribers:
+            transport.written.clear()
+        if profiler is not None:
+            profiler.enable()
+        began = time.perf_counter()
+        for _ in range(events):
+            hub.deliver("app-id", Event("room", "bench", "x" * 77))
+            door.flusher.flush()
+        took = time.perf_counter() - began
+        if profiler is not None:
+            profiler.disable()
+        if any(len(t.written) != events for t in subscribers):
+            raise SystemExit("not every subscriber got every event")
+        return took / (events * 200)
+
+    return await best_of(rounds, profile, one_round)
+
+
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(port=0, db_path=os.path.join(folder, "hub.db"), dev=True)
@@ -233,6 +265,7 @@ async def main(args: argparse.Namespace) -> None:
             measures = {
                 "connect": (connects, args.connects),
                 "publish": (publishes, args.publishes),
+                "delivery": (deliveries, args.deliveries),
             }
             for name in args.only.split(","):
                 measure, count = measures[name]
@@ -248,9 +281,10 @@ async def main(args: argparse.Namespace) -> None:
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="connect,publish")
+    parser.add_argument("--only", default="connect,publish,delivery")
     parser.add_argument("--connects", type=int, default=10_000)
     parser.add_argument("--publishes", type=int, default=5_000)
+    parser.add_argument("--deliveries", type=int, default=40_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="profile one more round")
     args = parser.parse_args()

@@ -39,10 +39,20 @@ def test_publish_history_runs_both_measures() -> None:
     assert "core only: on/off" in out
 
 
-def test_python_cost_measures_connects_and_publishes() -> None:
-    out = run("python_cost.py", "--connects", "40", "--publishes", "20", "--rounds", "1")
-    assert re.search(r"^connect: [0-9.]+ us of Python per operation", out, re.M), out
-    assert re.search(r"^publish: [0-9.]+ us of Python per operation", out, re.M), out
+def test_python_cost_measures_connects_publishes_and_deliveries() -> None:
+    out = run(
+        "python_cost.py",
+        "--connects",
+        "40",
+        "--publishes",
+        "20",
+        "--deliveries",
+        "400",
+        "--rounds",
+        "1",
+    )
+    for measure in ("connect", "publish", "delivery"):
+        assert re.search(rf"^{measure}: [0-9.]+ us of Python per operation", out, re.M), out
     profiled = run("python_cost.py", "--only", "publish", "--publishes", "20", "--profile")
     assert "Ordered by: internal time" in profiled and "fastpath.py" in profiled
 
