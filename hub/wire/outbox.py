@@ -7,8 +7,8 @@ so under load one `send` carries many frames. A socket that takes everything (th
 is written directly, with no Tornado future or callback per write; what the kernel does not
 take waits in the connection's asyncio transport until the socket is writable.
 
-The bound: bytes waiting in the transport after a flush stay under `limit`, or the
-connection's `overflow` callback runs (the transport closes it as a slow consumer).
+The bound: bytes waiting in the transport after a flush stay under `limit`, or the outbox's
+owner is told (`overflowed`: the websocket closes the connection as a slow consumer).
 """
 
 import asyncio
