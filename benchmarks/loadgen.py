@@ -66,6 +66,17 @@ async def post_until(host: str, port: int, request: bytes, deadline: float) -> i
     return ok
 
 
+def handshake_request(host: str, port: int, app_key: str) -> bytes:
+    """A Pusher websocket handshake, as pusher-js sends it, with a new Sec-WebSocket-Key."""
+    key = b64encode(os.urandom(16)).decode()
+    return (
+        f"GET /app/{app_key}?protocol=7&client=bench&version=1 HTTP/1.1\r\n"
+        f"Host: {host}:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
 def client_frame(text: str) -> bytes:
     """A masked WebSocket text frame, as a client must send it."""
     payload = text.encode()

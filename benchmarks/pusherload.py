@@ -18,10 +18,9 @@ import resource
 import socket
 import time
 from array import array
-from base64 import b64encode
 from collections.abc import Callable
 
-from loadgen import client_frame, signed_request
+from loadgen import client_frame, handshake_request, signed_request
 
 STAMP = re.compile(rb"~t(\d+)~")
 SUBSCRIBED = b"subscription_succeeded"
@@ -156,13 +155,7 @@ async def connect(
     `connect_many` bounds the wait), so that the connections scenario measures the servers
     rather than this process."""
     loop = asyncio.get_running_loop()
-    key = b64encode(os.urandom(16)).decode()
-    request = (
-        f"GET /app/{target.key}?protocol=7&client=bench&version=1 HTTP/1.1\r\n"
-        f"Host: {target.host}:{target.port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n"
-    ).encode()
+    request = handshake_request(target.host, target.port, target.key)
     if receive_buffer is None:
         _, client = await loop.create_connection(
             lambda: Subscriber(latencies, channels, request), target.host, target.port

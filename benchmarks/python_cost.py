@@ -28,12 +28,11 @@ functions with the most own time.
 
 import argparse
 import asyncio
-import base64
 import cProfile
 import gc
+import json
 import os
 import pstats
-import struct
 import sys
 import tempfile
 import time
@@ -42,7 +41,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # this checkout's hub, not whichever is installed
 
-from loadgen import signed_request  # noqa: E402
+from loadgen import client_frame, handshake_request, signed_request  # noqa: E402
 
 from hub.config import Settings  # noqa: E402
 from hub.models import Event  # noqa: E402
@@ -88,27 +87,12 @@ class Transport:
     abort = close
 
 
-def client_frame(text: bytes) -> bytes:
-    """A masked text frame, as a client sends it."""
-    mask = os.urandom(4)
-    body = bytes(byte ^ mask[i % 4] for i, byte in enumerate(text))
-    size = len(text)
-    if size < 126:
-        return bytes((0x81, 0x80 | size)) + mask + body
-    return bytes((0x81, 0x80 | 126)) + struct.pack("!H", size) + mask + body
-
-
-def handshake(key: str = "") -> bytes:
-    key = key or base64.b64encode(os.urandom(16)).decode()
-    return (
-        "GET /app/app-key?protocol=7&client=bench&version=1 HTTP/1.1\r\n"
-        "Host: 127.0.0.1:6001\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    ).encode()
+def handshake() -> bytes:
+    return handshake_request("127.0.0.1", 6001, "app-key")
 
 
 def subscribe(channel: str) -> bytes:
-    return client_frame(b'{"event":"pusher:subscribe","data":{"channel":"%s"}}' % channel.encode())
+    return client_frame(json.dumps({"event": "pusher:subscribe", "data": {"channel": channel}}))
 
 
 def arrive(door) -> tuple[Transport, Arrival]:
@@ -123,10 +107,9 @@ async def connect_and_subscribe(door, head: bytes, frame: bytes) -> Transport:
     transport, arrival = arrive(door)
     arrival.data_received(head)
     door.flusher.flush()
-    if transport.protocol is arrival:  # the app was not cached: its lookup is under way
-        while transport.protocol is arrival:
-            await asyncio.sleep(0.001)
-        door.flusher.flush()
+    while transport.protocol is arrival:  # the app was not cached: its lookup is under way
+        await asyncio.sleep(0.001)
+    door.flusher.flush()
     transport.protocol.data_received(frame)
     door.flusher.flush()
     return transport

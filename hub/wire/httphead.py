@@ -29,7 +29,8 @@ _DIGITS = re.compile(r"[0-9]+")
 # Header blocks already parsed, by their text: a publisher on a kept-alive connection sends the
 # same headers again and again (the signature rides in the query), and Tornado's parse is most
 # of a publish's head cost. Entries are shared, so nothing may change a head's headers. Bounded:
-# cleared when full, and only short blocks are kept (handshakes, each with its own key, churn it).
+# cleared when full, and only short blocks are kept. Handshakes are not cached (parse_head's
+# `cache`): each has its own key, and would only churn it.
 _PARSED: dict[str, "Headers"] = {}
 _PARSED_MAX = 256
 _PARSED_TEXT_MAX = 1024

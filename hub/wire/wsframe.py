@@ -71,9 +71,6 @@ def frame(opcode: int, payload: bytes) -> bytes:
 
 
 def text_frame(payload: bytes) -> bytes:
-    length = len(payload)
-    if length < 126:  # most protocol frames: the header without struct
-        return bytes((0x81, length)) + payload
     return frame(Opcode.TEXT, payload)
 
 
