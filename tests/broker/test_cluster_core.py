@@ -139,11 +139,13 @@ async def test_a_node_started_later_refuses_terminated_tokens(cluster: Cluster) 
     a, b = await cluster.two()
     user = await b.client()
     await sign_in(user, "dave")
+    # Minted before the termination: taken now, since the late node's start below can pass
+    # into the next second, and a token of a later second is rightly not refused.
+    minted_before = SimpleNamespace(user_id="dave", session_id=None, issued_at=int(time.time()))
     await call(a.sdk().terminate_user_connections, "dave")
     assert await user.closed() == 4009
     late = await cluster.node("late")  # its own empty file: it learns the app, and this
     await eventually(lambda: late.server.apps.cached(APP_ID) is not None)
-    minted_before = SimpleNamespace(user_id="dave", session_id=None, issued_at=int(time.time()))
     await eventually(lambda: refused(late, minted_before))
     minted_after = SimpleNamespace(user_id="dave", session_id=None, issued_at=int(time.time()) + 5)
     late.hub.revocations.check(APP_ID, minted_after)  # a token minted since passes
