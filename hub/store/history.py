@@ -10,12 +10,13 @@ Where it runs: with synchronous=NORMAL a commit only hands pages to the operatin
 of microseconds), so it is made on the event loop's own thread, on a connection of its own:
 handing each group commit to aiosqlite's thread and back cost several times more (a thread
 wake-up, the interpreter lock passed twice, a loop wake-up). That connection never waits for a
-lock: when another writer holds it (the CLI, or the hub's own connection between the statements
-of a change), the write goes to aiosqlite's thread, which may wait. It never checkpoints either
-(that copies the log into the database and syncs it): aiosqlite's thread does, every
-CHECKPOINT_INTERVAL. With synchronous=FULL every commit waits for the disk, so each goes to
-aiosqlite's thread; so does every write of an in-memory database (the tests'), which a second
-connection would not see.
+lock: when another writer holds it (the CLI, the hub's own connection between the statements
+of a change, a checkpoint starting the log again), the write goes to aiosqlite's thread, which
+may wait. It never checkpoints either (that copies the log into the database and syncs it):
+aiosqlite's thread does, every CHECKPOINT_INTERVAL, and starts the log again from its beginning
+once it holds WAL_SIZE_LIMIT (`_checkpoint`). With synchronous=FULL every commit waits for the
+disk, so each goes to aiosqlite's thread; so does every write of an in-memory database (the
+tests'), which a second connection would not see.
 """
 
 import asyncio
@@ -33,8 +34,12 @@ RUNNING, STOPPED = "running", "stopped"
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 # Seconds between two checkpoints of the write-ahead log while history is written.
 CHECKPOINT_INTERVAL = 1.0
-# Bytes the write-ahead log keeps after a checkpoint: it is reused from its start, not grown.
-WAL_SIZE_LIMIT = 8 * 1024 * 1024
+# Milliseconds a checkpoint waits for writers and readers before it gives up until the next.
+RESTART_WAIT_MS = 20
+# Bytes the write-ahead log may hold before a checkpoint restarts it, and keeps after: it is
+# reused from its start, not grown again.
+WAL_SIZE_LIMIT = 32 * 1024 * 1024
+WAL_FRAME_HEADER = 24  # bytes before each page in the log
 
 Row = tuple[int, str]  # a history batch: id, JSON (hub/core/history.py's take_batch)
 
@@ -94,15 +99,40 @@ class HistoryStore:
         await self._db._execute(self._write_on_shared_connection, rows, doomed, run_state)
 
     def _checkpoint_now_and_then(self) -> None:
-        """A passive checkpoint on aiosqlite's thread, off the publishers' way, at most once
-        per CHECKPOINT_INTERVAL (one that fails, on a full disk say, is tried again then)."""
+        """A checkpoint on aiosqlite's thread, at most once per CHECKPOINT_INTERVAL (one
+        that fails or cannot finish, on a full disk say, is tried again then)."""
         if time.monotonic() < self._checkpoint_due:
             return
         self._checkpoint_due = time.monotonic() + CHECKPOINT_INTERVAL
-        # Its row fetched, so the statement ends: one left open would make every COMMIT on
-        # this connection fail ("SQL statements in progress") until its cursor is collected.
-        done = asyncio.ensure_future(self._db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)"))
+        done = asyncio.ensure_future(self._db._execute(self._checkpoint))
         done.add_done_callback(_ignore_failure)
+
+    def _checkpoint(self) -> None:
+        """A passive checkpoint (writers go on while it copies and syncs); then, once the log
+        holds more than WAL_SIZE_LIMIT, a RESTART checkpoint, so that the next write starts
+        the log again from its beginning. A passive one cannot do that while history is
+        written: it copies what was in the log when it began, the loop's commits go on
+        meanwhile, so it never ends with the log copied whole, and under a steady stream of
+        publishes the log grew without end (8 MB a second at 2,000 publishes a second, every
+        write extending the file). RESTART holds writers off while it copies the rest and
+        syncs (a few milliseconds; the loop's writes come here meanwhile, queued behind it),
+        hence only now and then, and waits at most RESTART_WAIT_MS for a reader of an older
+        snapshot (another process) to finish."""
+        conn = self._db._conn
+        if conn.in_transaction:  # another task's change is under way: next time
+            return
+        # Each row fetched, so the statement ends: one left open would make every COMMIT on
+        # this connection fail ("SQL statements in progress").
+        _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+        if frames * (page_size + WAL_FRAME_HEADER) <= WAL_SIZE_LIMIT:
+            return
+        (busy,) = conn.execute("PRAGMA busy_timeout").fetchone()
+        conn.execute(f"PRAGMA busy_timeout = {RESTART_WAIT_MS}")
+        try:
+            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {busy}")
 
     def _write_on_shared_connection(
         self, rows: list[Row], doomed: list[int], run_state: str | None
