@@ -39,6 +39,7 @@ import pstats
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -47,8 +48,8 @@ sys.path.insert(0, str(HERE.parent))  # this checkout's hub, not whichever is in
 from loadgen import client_frame, handshake_request, signed_request  # noqa: E402
 
 from hub.config import Settings  # noqa: E402
-from hub.models import AppSettings, Event  # noqa: E402
-from hub.server import DEV_APP_ID, DEV_APP_KEY, DEV_APP_SECRET, running_hub  # noqa: E402
+from hub.models import Event  # noqa: E402
+from hub.server import ensure_dev_app, running_hub  # noqa: E402
 from hub.store import Store  # noqa: E402
 from hub.wire.frontdoor import Arrival  # noqa: E402
 
@@ -252,15 +253,10 @@ async def deliveries(door, count: int, rounds: int, profile: bool) -> Result:
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "hub.db")
-        if args.app == "off":  # the dev app made beforehand, as `hub serve --dev` would, unkept
+        if args.app == "off":  # the dev app made beforehand, as `hub serve --dev` makes it, unkept
             store = await Store.open(path)
-            await store.create_app(
-                "Development app",
-                app_id=DEV_APP_ID,
-                key=DEV_APP_KEY,
-                secret=DEV_APP_SECRET,
-                settings=AppSettings(client_events=True, history_depth=0),
-            )
+            app = await ensure_dev_app(store)
+            await store.update_app(app.id, settings=replace(app.settings, history_depth=0))
             await store.close()
         settings = Settings(port=0, db_path=path, dev=True)
         async with running_hub(settings) as server:

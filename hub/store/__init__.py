@@ -18,7 +18,7 @@ import aiosqlite
 from hub.models import App, AppSettings, KeyPair
 from hub.store.accounts import AccountsStore
 from hub.store.errors import StoreError
-from hub.store.history import WAL_SIZE_LIMIT, HistoryStore
+from hub.store.history import WAL_SIZE_LIMIT, HistoryStore, waiting_at_most
 from hub.store.migrations import SCHEMA_VERSION, migrate
 from hub.store.synced import SyncedAppsStore
 from hub.store.webhooks import WebhooksStore
@@ -355,12 +355,10 @@ def _create_private_file(path: Path) -> None:
 def _try_write(conn: sqlite3.Connection, path: str, wait_ms: int, commit: bool) -> None:
     if path != ":memory:" and _read_only(path):
         raise StoreError("the database file or its directory is read-only")
-    (busy,) = conn.execute("PRAGMA busy_timeout").fetchone()
-    conn.execute(f"PRAGMA busy_timeout = {wait_ms}")
     # Another task may be between the statements of its own change on this shared connection:
     # then a savepoint inside its transaction, rolled back, and its commit is its own.
     outermost = not conn.in_transaction
-    try:
+    with waiting_at_most(conn, wait_ms):
         conn.execute("SAVEPOINT ready_check")
         try:
             # A row written and taken away: the lock taken and a page changed.
@@ -376,8 +374,6 @@ def _try_write(conn: sqlite3.Connection, path: str, wait_ms: int, commit: bool) 
             conn.execute("RELEASE ready_check")  # the page goes to the log: a real write
         else:
             conn.execute("ROLLBACK")  # nothing reaches the log
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {busy}")
 
 
 def _read_only(path: str) -> bool:

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiosqlite
@@ -127,12 +128,8 @@ class HistoryStore:
         (page_size,) = conn.execute("PRAGMA page_size").fetchone()
         if frames * (page_size + WAL_FRAME_HEADER) <= WAL_SIZE_LIMIT:
             return
-        (busy,) = conn.execute("PRAGMA busy_timeout").fetchone()
-        conn.execute(f"PRAGMA busy_timeout = {RESTART_WAIT_MS}")
-        try:
+        with waiting_at_most(conn, RESTART_WAIT_MS):
             conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {busy}")
 
     def _write_on_shared_connection(
         self, rows: list[Row], doomed: list[int], run_state: str | None
@@ -178,6 +175,17 @@ class HistoryStore:
     async def checkpoint(self) -> None:
         """Moves the write-ahead log into the database file, synced, and empties it."""
         await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+@contextlib.contextmanager
+def waiting_at_most(conn: sqlite3.Connection, wait_ms: int) -> Iterator[None]:
+    """`conn` waits at most `wait_ms` for a lock within the block, then as long as before."""
+    (busy,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.execute(f"PRAGMA busy_timeout = {wait_ms}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {busy}")
 
 
 def _write(
