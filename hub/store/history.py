@@ -37,7 +37,8 @@ _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 CHECKPOINT_INTERVAL = 1.0
 # Milliseconds a checkpoint waits for writers and readers before it gives up until the next.
 RESTART_WAIT_MS = 20
-# Bytes the write-ahead log may hold before a checkpoint restarts it, and keeps after: it is
+# Bytes the write-ahead log may hold before a checkpoint restarts it (looked at once every
+# CHECKPOINT_INTERVAL, so it passes this by what one interval wrote), and keeps after: it is
 # reused from its start, not grown again.
 WAL_SIZE_LIMIT = 32 * 1024 * 1024
 WAL_FRAME_HEADER = 24  # bytes before each page in the log
