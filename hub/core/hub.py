@@ -356,19 +356,26 @@ class Hub(Reads, Identity):
         encoded: dict[str, Any] = event.encoded
         exclude = event.exclude
         holds = channel.holds
-        # A copy: a send that fails can close a connection and unsubscribe it mid-loop.
-        for socket_id, conn in list(channel.subscribers.items()):
-            if socket_id == exclude:
-                continue
-            if holds and socket_id in holds:
-                if holds[socket_id].takes(event):
+        # Most events skip nobody: then no subscriber's id is looked at.
+        skips = exclude is not None or bool(holds)
+        codec = frame = None  # the last subscriber's: most channels have one protocol
+        # A copy (of the connections alone: no tuple per subscriber): a send that fails can
+        # close a connection and unsubscribe it mid-loop.
+        for conn in list(channel.subscribers.values()):
+            if skips:
+                socket_id = conn.socket_id
+                if socket_id == exclude:
                     continue
-                del holds[socket_id]
+                if holds and socket_id in holds:
+                    if holds[socket_id].takes(event):
+                        continue
+                    del holds[socket_id]
             peer = conn.peer
-            codec = peer.codec
-            frame = encoded.get(codec.name)
-            if frame is None:
-                frame = encoded[codec.name] = codec.encode_event(event)
+            if peer.codec is not codec:
+                codec = peer.codec
+                frame = encoded.get(codec.name)
+                if frame is None:
+                    frame = encoded[codec.name] = codec.encode_event(event)
             peer.send(frame)
 
     # -- what the rest of the hub tells (hub/core/wide.py) -----------------------------------

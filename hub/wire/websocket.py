@@ -1,10 +1,11 @@
 """One websocket after its handshake: an asyncio protocol on the socket Tornado's HTTP server
 handed over, feeding the client's messages to a protocol session and writing the session's
-frames through a per-iteration outbox.
+frames through its per-iteration outbox (hub/wire/outbox.py, a base class).
 
 Tornado's WebSocketHandler keeps, for every open socket, the HTTP request and its handler, an
-IOStream and a coroutine reading frames. An idle connection here is this object (slots), its
-outbox and the loop's transport; the HTTP objects are gone once the handshake is answered.
+IOStream and a coroutine reading frames. An idle connection here is this object (slots, the
+outbox's among them) and the loop's transport; the HTTP objects are gone once the handshake is
+answered.
 """
 
 import asyncio
@@ -44,36 +45,24 @@ class Session(Protocol):
     def closed_by_peer(self) -> None: ...
 
 
-class WebSocket(asyncio.Protocol):
-    __slots__ = (
-        "_metrics",
-        "_reader",
-        "_state",
-        "_timer",
-        "limit",
-        "outbox",
-        "session",
-        "transport",
-    )
+class WebSocket(Outbox, asyncio.Protocol):
+    __slots__ = ("_metrics", "_reader", "_state", "_timer", "session")
 
     def __init__(self, limit: int, max_message_bytes: int, metrics: Metrics) -> None:
-        self.limit = limit
+        super().__init__(limit)
         self._metrics = metrics  # messages and bytes, both ways: an integer add each
         self.session: Session | None = None
-        self.transport: asyncio.Transport | None = None
-        self.outbox: Outbox | None = None
         self._reader = FrameReader(max_message_bytes)
         self._state = _OPEN
         self._timer: asyncio.TimerHandle | None = None
 
     def start(self, transport: asyncio.Transport, flusher: Flusher) -> None:
-        self.transport = transport
-        self.outbox = Outbox(transport, flusher, self.limit, self)
+        self.start_outbox(transport, flusher)
 
     # -- to the client ---------------------------------------------------------------------
 
     def send(self, out: Outgoing) -> None:
-        if self._state != _OPEN or self.outbox is None:
+        if self._state != _OPEN:  # (a session exists only once the outbox is started)
             return
         wire = out.wire
         if wire is None:
@@ -83,28 +72,26 @@ class WebSocket(asyncio.Protocol):
         metrics = self._metrics
         metrics.ws_messages_sent += 1
         metrics.ws_bytes_sent += len(wire)
-        self.outbox.write(wire)
+        self.queue(wire)
 
     def send_raw(self, data: bytes) -> None:
         """Bytes queued as they are (the handshake's answer, before any frame)."""
-        if self._state == _OPEN and self.outbox is not None:
-            self.outbox.write(data)
+        if self._state == _OPEN and self.transport is not None:
+            self.queue(data)
 
     def close(self, code: int, reason: str = "") -> None:
         """Sends the close frame after whatever is queued, and waits for the client's."""
         if self._state != _OPEN or self.transport is None:
             return
         self._state = _CLOSING
-        assert self.outbox is not None
-        self.outbox.flush()
+        self.flush()
         self.transport.write(close_frame(code, reason))
         self._timer = asyncio.get_running_loop().call_later(CLOSE_WAIT, self.transport.abort)
 
     def overflowed(self) -> None:
         # A client that does not read: drop it rather than buffer without bound. The bound is
         # lifted so that the error and close frames can still be queued behind the backlog.
-        assert self.outbox is not None
-        self.outbox.lift_limit()
+        self.lift_limit()
         if self.session is not None:
             self.session.disconnect(Disconnect.SLOW)
 
@@ -132,11 +119,11 @@ class WebSocket(asyncio.Protocol):
                 if self._state == _OPEN and self.session is not None:
                     self.session.receive_binary()
             elif opcode == Opcode.PING:
-                if self._state == _OPEN and self.outbox is not None:
+                if self._state == _OPEN and self.transport is not None:
                     # Through the outbox, behind what is queued: a ping that came with the
                     # handshake must not be answered before the handshake is (found by the
                     # frame fuzzer).
-                    self.outbox.write(frame(Opcode.PONG, payload))  # type: ignore[arg-type]
+                    self.queue(frame(Opcode.PONG, payload))  # type: ignore[arg-type]
             elif opcode == Opcode.CLOSE:
                 self._closed_by_client(close_answer(payload))  # type: ignore[arg-type]
                 return
@@ -147,8 +134,7 @@ class WebSocket(asyncio.Protocol):
             # Answer (with the client's own code when it is a valid one, as RFC 6455 asks),
             # then end the TCP connection.
             self._state = _CLOSING
-            assert self.outbox is not None
-            self.outbox.flush()
+            self.flush()
             self.transport.write(close_frame(code))
         self.transport.close()
 
